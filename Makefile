@@ -1,0 +1,111 @@
+# ulm — build, test, cross-compile.
+#   make                         build/ulm and build/libulm.a (+ engine/ulm.h)
+#   make test                    every cmocka test (tests/test_*.c), then the golden-set evals
+#   make asan                    the same suite under AddressSanitizer + UBSan (build-asan/)
+#   make CROSS=aarch64-linux-gnu-        static aarch64 ulm (build-aarch64/)
+#   make test-arm                unit tests under qemu-aarch64 -cpu max and -cpu cortex-a53
+#   make CC=clang                any C11 compiler; -Werror is on
+#   make BLAS=1                  optional OpenBLAS for f32 prefill (never required)
+CROSS    ?=
+CC       := $(if $(filter default,$(origin CC)),$(CROSS)gcc,$(CC))
+AR       := $(CROSS)ar
+MACHINE  := $(shell $(CC) -dumpmachine)
+ifneq (,$(findstring aarch64,$(MACHINE)))
+  ISA_DIR := kernels/arm
+  DEFAULT_BUILD := build-aarch64
+  STATIC := -static
+else ifneq (,$(findstring x86_64,$(MACHINE)))
+  ISA_DIR := kernels/x86
+  DEFAULT_BUILD := build
+  STATIC :=
+else
+  ISA_DIR :=
+  DEFAULT_BUILD := build-$(MACHINE)
+  STATIC := -static
+endif
+ifeq ($(CC),clang)
+  DEFAULT_BUILD := $(DEFAULT_BUILD)-clang
+endif
+BUILD    ?= $(DEFAULT_BUILD)
+OPT      ?= -O2
+CFLAGS   ?=
+CFLAGS   += -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
+            -fno-strict-aliasing -Iengine -Ikernels -Iformats -Itools -MMD -MP
+LDLIBS   += -lm -lpthread
+ifeq ($(BLAS),1)
+  CFLAGS += -DULM_BLAS
+  LDLIBS += -lopenblas
+endif
+
+# Per-ISA flags by file name: only the file that needs an extension is built with it,
+# and the dispatcher (kernels/cpu.c) only calls it when the CPU reports it.
+X86_AVX2    := -mavx2 -mfma -mf16c
+X86_AVX512  := $(X86_AVX2) -mavx512f -mavx512bw -mavx512vl -mavx512dq
+X86_VNNI    := $(X86_AVX512) -mavx512vnni
+ARM_DOTPROD := -march=armv8.2-a+dotprod+fp16
+ARM_I8MM    := -march=armv8.6-a+dotprod+i8mm+fp16
+
+LIB_SRC  := $(sort $(wildcard engine/*.c formats/*.c kernels/*.c kernels/ref/*.c) \
+                   $(if $(ISA_DIR),$(wildcard $(ISA_DIR)/*.c)))
+TOOL_SRC := $(sort $(wildcard tools/*.c tools/*/*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
+TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TOOL_LIB := $(BUILD)/obj/tools_lib.a
+
+.PHONY: all test asan test-arm clean models bench-kernels
+all: $(BUILD)/ulm $(BUILD)/libulm.a
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(XFLAGS) -c $< -o $@
+$(BUILD)/obj/%_avx2.o:       XFLAGS = $(X86_AVX2)
+$(BUILD)/obj/%_avx512.o:     XFLAGS = $(X86_AVX512)
+$(BUILD)/obj/%_avx512vnni.o: XFLAGS = $(X86_VNNI)
+$(BUILD)/obj/%_dotprod.o:    XFLAGS = $(ARM_DOTPROD)
+$(BUILD)/obj/%_i8mm.o:       XFLAGS = $(ARM_I8MM)
+
+$(BUILD)/libulm.a: $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+# Tool objects except main go into an archive so tests can call the CLI's commands too.
+$(TOOL_LIB): $(filter-out $(BUILD)/obj/tools/ulm.o,$(TOOL_OBJ))
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/ulm: $(BUILD)/obj/tools/ulm.o $(TOOL_LIB) $(BUILD)/libulm.a
+	$(CC) $(CFLAGS) $(STATIC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+CMOCKA_LIBS ?= -lcmocka
+$(BUILD)/tests/%: tests/%.c $(TOOL_LIB) $(BUILD)/libulm.a tests/test_util.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(TOOL_LIB) $(BUILD)/libulm.a $(LDFLAGS) $(CMOCKA_LIBS) $(LDLIBS)
+
+# make test: unit tests, then the shipped tasks' golden-set evals (tasks/*/eval.sh).
+test: all $(TESTS)
+	@sh tests/run_tests.sh $(BUILD) $(TESTS)
+
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
+	        LDFLAGS="-fsanitize=address,undefined" test
+
+# aarch64 tests link the arm64 cmocka (Debian multiarch libcmocka-dev:arm64) dynamically
+# and run under qemu with the cross sysroot.
+ARM_SYSROOT ?= /usr/aarch64-linux-gnu
+ARM_LIBDIR  ?= /usr/lib/aarch64-linux-gnu
+test-arm:
+	$(MAKE) CROSS=aarch64-linux-gnu- CC=aarch64-linux-gnu-gcc BUILD=build-aarch64 \
+	    CMOCKA_LIBS="-L$(ARM_LIBDIR) -Wl,-rpath-link,$(ARM_LIBDIR) -lcmocka" build-aarch64/ulm \
+	    $(TEST_SRC:tests/%.c=build-aarch64/tests/%)
+	@for cpu in max cortex-a53; do \
+	  echo "== qemu-aarch64 -cpu $$cpu"; \
+	  ULM_TEST_RUNNER="qemu-aarch64 -cpu $$cpu -L $(ARM_SYSROOT) -E LD_LIBRARY_PATH=$(ARM_LIBDIR)" \
+	  ULM_SKIP_EVALS=1 sh tests/run_tests.sh build-aarch64 $(TEST_SRC:tests/%.c=build-aarch64/tests/%) || exit 1; \
+	done
+
+clean:
+	rm -rf build build-* 
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,58 @@
+/* Kernels: arithmetic on buffers, nothing else (no models, files or tokens).
+ *
+ * Every operation has a scalar reference in kernels/ref/ that is its specification. SIMD
+ * variants live in kernels/x86/ and kernels/arm/, one file per ISA, implementing the same
+ * signatures; kernels/cpu.c picks the best table at run time (ULM_ISA=... forces one).
+ *
+ * Matrices are row-major [rows][cols]; a weight row is `cols` values in its dtype's layout
+ * (see quant.h). Matmul computes, for output rows r in [r0, r1) and inputs i in [0, n):
+ *     y[i*ldy + r] = sum_k W[r][k] * x[i][k]
+ * where x has first been converted by `prepare_input` into the form that dtype's kernel
+ * reads (f32 copy, q8 blocks, ...), so threads splitting the rows share one conversion.
+ */
+#ifndef ULM_KERNELS_H
+#define ULM_KERNELS_H
+#include <stddef.h>
+#include <stdint.h>
+#include "quant.h"
+
+typedef struct ulm_kernels {
+    const char *isa; /* "scalar", "avx2", "avx512", "avx512vnni", "neon", "neon-dotprod", ... */
+
+    /* Bytes of prepared input for n rows of k values of a weight of dtype dt. */
+    size_t (*prepare_size)(ulm_dtype dt, int n, int k);
+    void (*prepare_input)(ulm_dtype dt, const float *x, int n, int k, void *out);
+    /* y[i*ldy + r] for r in [r0,r1), i in [0,n). */
+    void (*matmul)(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy,
+                   int r0, int r1);
+} ulm_kernels;
+
+/* Tables; a table for an ISA the build lacks is NULL. */
+extern const ulm_kernels ulm_kernels_scalar;
+
+/* The best table this CPU supports, or the one named by ULM_ISA (NULL if unavailable). */
+const ulm_kernels *ulm_kernels_best(void);
+const ulm_kernels *ulm_kernels_by_name(const char *isa);
+
+/* ---- small ops (scalar reference; hot enough to vectorize later) ---- */
+/* out[i] = x[i] / rms(x) * (w[i] + w_offset); w_offset is 1 for Gemma's (1 + w) convention. */
+void k_rmsnorm(float *out, const float *x, const float *w, int n, float eps, float w_offset);
+void k_softmax(float *x, int n);
+/* Rotate pairs of one head of size hd at position pos. interleaved: (x[2i],x[2i+1]) (llama2.c,
+ * GGUF llama); else NeoX halves (x[i], x[i+hd/2]). freq_i = pos * base^(-2i/rot_dim). */
+void k_rope(float *x, int hd, int rot_dim, int pos, float base, int interleaved, const float *freq_factors);
+/* out[i] = silu(g[i]) * u[i]  and  gelu_tanh(g[i]) * u[i] */
+void k_swiglu(float *out, const float *g, const float *u, int n);
+void k_geglu(float *out, const float *g, const float *u, int n);
+void k_add(float *y, const float *x, int n);          /* y += x */
+void k_scale(float *y, float s, int n);               /* y *= s */
+float k_dot_f32(const float *a, const float *b, int n);
+void k_axpy(float *y, float a, const float *x, int n); /* y += a*x */
+
+/* f16 / bf16 scalar conversions (IEEE half: subnormals, inf and NaN kept). */
+float ulm_f16_to_f32(uint16_t h);
+uint16_t ulm_f32_to_f16(float f);
+float ulm_bf16_to_f32(uint16_t h);
+uint16_t ulm_f32_to_bf16(float f);
+
+#endif

@@ -1,0 +1,70 @@
+/* Reference matmul for every weight dtype: the specification the SIMD kernels must match.
+ * F32/F16/BF16 weights multiply an f32 input; Q8/Q4 weights multiply the input quantized to
+ * q8 blocks, with an exact integer dot per block scaled by d_w * d_x (as GGUF does). */
+#include <string.h>
+#include "kernels.h"
+
+static size_t ref_prepare_size(ulm_dtype dt, int n, int k) {
+    if (dt == ULM_DT_Q8 || dt == ULM_DT_Q4) return (size_t)n * ulm_dtype_row_bytes(ULM_DT_Q8, (uint64_t)k);
+    return (size_t)n * k * sizeof(float);
+}
+
+static void ref_prepare_input(ulm_dtype dt, const float *x, int n, int k, void *out) {
+    if (dt == ULM_DT_Q8 || dt == ULM_DT_Q4) {
+        size_t rb = ulm_dtype_row_bytes(ULM_DT_Q8, (uint64_t)k);
+        for (int i = 0; i < n; i++) ulm_quantize_row(ULM_DT_Q8, x + (size_t)i * k, (char *)out + i * rb, k);
+    } else {
+        memcpy(out, x, (size_t)n * k * sizeof(float));
+    }
+}
+
+static float dot_row(ulm_dtype dt, const void *wrow, const void *xrow, int k) {
+    const float *xf = xrow;
+    float s = 0;
+    switch (dt) {
+    case ULM_DT_F32: for (int j = 0; j < k; j++) s += ((const float *)wrow)[j] * xf[j]; break;
+    case ULM_DT_F16: for (int j = 0; j < k; j++) s += ulm_f16_to_f32(((const uint16_t *)wrow)[j]) * xf[j]; break;
+    case ULM_DT_BF16: for (int j = 0; j < k; j++) s += ulm_bf16_to_f32(((const uint16_t *)wrow)[j]) * xf[j]; break;
+    case ULM_DT_Q8: {
+        const block_q8 *w = wrow, *x = xrow;
+        for (int b = 0; b < k / QK; b++) {
+            int32_t acc = 0;
+            for (int j = 0; j < QK; j++) acc += w[b].qs[j] * x[b].qs[j];
+            s += ulm_f16_to_f32(w[b].d) * ulm_f16_to_f32(x[b].d) * (float)acc;
+        }
+        break;
+    }
+    case ULM_DT_Q4: {
+        const block_q4 *w = wrow;
+        const block_q8 *x = xrow;
+        for (int b = 0; b < k / QK; b++) {
+            int32_t acc = 0;
+            for (int j = 0; j < QK / 2; j++) {
+                acc += ((w[b].qs[j] & 15) - 8) * x[b].qs[j];
+                acc += ((w[b].qs[j] >> 4) - 8) * x[b].qs[j + QK / 2];
+            }
+            s += ulm_f16_to_f32(w[b].d) * ulm_f16_to_f32(x[b].d) * (float)acc;
+        }
+        break;
+    }
+    default: break;
+    }
+    return s;
+}
+
+static void ref_matmul(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy,
+                       int r0, int r1) {
+    size_t wrb = ulm_dtype_row_bytes(dt, (uint64_t)k);
+    size_t xrb = (dt == ULM_DT_Q8 || dt == ULM_DT_Q4) ? ulm_dtype_row_bytes(ULM_DT_Q8, (uint64_t)k)
+                                                      : (size_t)k * sizeof(float);
+    for (int i = 0; i < n; i++)
+        for (int r = r0; r < r1; r++)
+            y[(size_t)i * ldy + r] = dot_row(dt, (const char *)w + (size_t)r * wrb, (const char *)xprep + i * xrb, k);
+}
+
+const ulm_kernels ulm_kernels_scalar = {
+    .isa = "scalar",
+    .prepare_size = ref_prepare_size,
+    .prepare_input = ref_prepare_input,
+    .matmul = ref_matmul,
+};

@@ -1,0 +1,150 @@
+/* Reference conversions and (de)quantization: the specification of every weight format. */
+#include <math.h>
+#include <string.h>
+#include "kernels.h"
+
+float ulm_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+    if (exp == 0) {
+        if (man == 0) {
+            bits = sign;
+        } else { /* subnormal: normalize */
+            int e = -1;
+            do { man <<= 1; e++; } while (!(man & 0x400));
+            bits = sign | (uint32_t)(127 - 15 - e) << 23 | (man & 0x3ff) << 13;
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7f800000u | man << 13; /* inf / NaN */
+    } else {
+        bits = sign | (exp + 112) << 23 | man << 13;
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+/* Round to nearest even, like F16C's vcvtps2ph with rounding mode 0. */
+uint16_t ulm_f32_to_f16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000, ax = x & 0x7fffffff;
+    if (ax >= 0x7f800000) return (uint16_t)(sign | 0x7c00 | (ax > 0x7f800000 ? 0x200 : 0));
+    if (ax >= 0x477ff000) return (uint16_t)(sign | 0x7c00); /* rounds to >= 65520: inf */
+    if (ax < 0x38800000) { /* result is subnormal or zero */
+        if (ax < 0x33000000) return (uint16_t)sign;
+        uint32_t man = (ax & 0x7fffff) | 0x800000;
+        int shift = 113 - (int)(ax >> 23) + 13;
+        uint32_t r = man >> shift, rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (r & 1))) r++;
+        return (uint16_t)(sign | r);
+    }
+    uint32_t r = ((ax >> 13) - (112u << 10));
+    uint32_t rem = ax & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (r & 1))) r++;
+    return (uint16_t)(sign | r);
+}
+
+float ulm_bf16_to_f32(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+uint16_t ulm_f32_to_bf16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    if ((x & 0x7fffffff) > 0x7f800000) return (uint16_t)((x >> 16) | 0x40); /* quiet NaN */
+    return (uint16_t)((x + 0x7fff + ((x >> 16) & 1)) >> 16);
+}
+
+static const char *const dtype_names[ULM_DT_COUNT] = {"f32", "f16", "bf16", "q8", "q4", "i32", "u8"};
+
+const char *ulm_dtype_name(ulm_dtype dt) {
+    return (unsigned)dt < ULM_DT_COUNT ? dtype_names[dt] : "?";
+}
+
+int ulm_dtype_from_name(const char *name) {
+    for (int i = 0; i < ULM_DT_COUNT; i++)
+        if (strcmp(name, dtype_names[i]) == 0) return i;
+    return -1;
+}
+
+int ulm_dtype_is_weight(ulm_dtype dt) { return dt <= ULM_DT_Q4; }
+
+size_t ulm_dtype_row_bytes(ulm_dtype dt, uint64_t cols) {
+    switch (dt) {
+    case ULM_DT_F32: case ULM_DT_I32: return (size_t)cols * 4;
+    case ULM_DT_F16: case ULM_DT_BF16: return (size_t)cols * 2;
+    case ULM_DT_U8: return (size_t)cols;
+    case ULM_DT_Q8: return cols % QK ? 0 : (size_t)(cols / QK) * sizeof(block_q8);
+    case ULM_DT_Q4: return cols % QK ? 0 : (size_t)(cols / QK) * sizeof(block_q4);
+    default: return 0;
+    }
+}
+
+/* Q8: d = max|x| / 127, q = round(x / d). Q4: d = x_maxabs / -8 (sign of the extreme value,
+ * as GGUF Q4_0 does, so the extreme lands exactly on nibble 0), q = clamp(round(x/d) + 8). */
+void ulm_quantize_row(ulm_dtype dt, const float *x, void *out, int cols) {
+    switch (dt) {
+    case ULM_DT_F32: memcpy(out, x, (size_t)cols * 4); break;
+    case ULM_DT_F16: for (int i = 0; i < cols; i++) ((uint16_t *)out)[i] = ulm_f32_to_f16(x[i]); break;
+    case ULM_DT_BF16: for (int i = 0; i < cols; i++) ((uint16_t *)out)[i] = ulm_f32_to_bf16(x[i]); break;
+    case ULM_DT_Q8: {
+        block_q8 *b = out;
+        for (int i = 0; i < cols / QK; i++, x += QK) {
+            float amax = 0;
+            for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(x[j]));
+            float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+            b[i].d = ulm_f32_to_f16(d);
+            for (int j = 0; j < QK; j++) b[i].qs[j] = (int8_t)roundf(x[j] * id);
+        }
+        break;
+    }
+    case ULM_DT_Q4: {
+        block_q4 *b = out;
+        for (int i = 0; i < cols / QK; i++, x += QK) {
+            float amax = 0, max = 0;
+            for (int j = 0; j < QK; j++)
+                if (fabsf(x[j]) > amax) { amax = fabsf(x[j]); max = x[j]; }
+            float d = max / -8.0f, id = d ? 1.0f / d : 0.0f;
+            b[i].d = ulm_f32_to_f16(d);
+            for (int j = 0; j < QK / 2; j++) {
+                int lo = (int)(x[j] * id + 8.5f), hi = (int)(x[j + QK / 2] * id + 8.5f);
+                lo = lo > 15 ? 15 : lo; hi = hi > 15 ? 15 : hi;
+                b[i].qs[j] = (uint8_t)(lo | hi << 4);
+            }
+        }
+        break;
+    }
+    default: break;
+    }
+}
+
+void ulm_dequantize_row(ulm_dtype dt, const void *in, float *out, int cols) {
+    switch (dt) {
+    case ULM_DT_F32: memcpy(out, in, (size_t)cols * 4); break;
+    case ULM_DT_F16: for (int i = 0; i < cols; i++) out[i] = ulm_f16_to_f32(((const uint16_t *)in)[i]); break;
+    case ULM_DT_BF16: for (int i = 0; i < cols; i++) out[i] = ulm_bf16_to_f32(((const uint16_t *)in)[i]); break;
+    case ULM_DT_Q8: {
+        const block_q8 *b = in;
+        for (int i = 0; i < cols / QK; i++) {
+            float d = ulm_f16_to_f32(b[i].d);
+            for (int j = 0; j < QK; j++) out[i * QK + j] = d * b[i].qs[j];
+        }
+        break;
+    }
+    case ULM_DT_Q4: {
+        const block_q4 *b = in;
+        for (int i = 0; i < cols / QK; i++) {
+            float d = ulm_f16_to_f32(b[i].d);
+            for (int j = 0; j < QK / 2; j++) {
+                out[i * QK + j] = d * ((b[i].qs[j] & 15) - 8);
+                out[i * QK + j + QK / 2] = d * ((b[i].qs[j] >> 4) - 8);
+            }
+        }
+        break;
+    }
+    default: break;
+    }
+}

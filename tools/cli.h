@@ -1,0 +1,11 @@
+/* Subcommands of the ulm CLI. Each returns the process exit code; only tools print and exit. */
+#ifndef ULM_CLI_H
+#define ULM_CLI_H
+typedef struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *help;
+} cli_command;
+
+int cmd_version(int argc, char **argv);
+#endif

@@ -1,0 +1,22 @@
+/* ulm — the command-line tool. Each subcommand lives in tools/cmd_<name>.c. */
+#include <stdio.h>
+#include <string.h>
+#include "cli.h"
+
+static const cli_command commands[] = {
+    {"version", cmd_version, "print the version and the kernel ISA picked"},
+};
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+        fprintf(stderr, "usage: ulm COMMAND [ARGS]\n");
+        for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+            fprintf(stderr, "  %-10s %s\n", commands[i].name, commands[i].help);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) return cmd_version(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "ulm: unknown command '%s' (ulm --help lists them)\n", argv[1]);
+    return 2;
+}
