@@ -1,0 +1,85 @@
+/* Models: architectures as data, weights bound to tensors of a mapped .ulm.
+ *
+ * .ulm metadata written by every importer (and by tools/train):
+ *   general.architecture  str  "llama" | "gemma3" | "qwen2" | "qwen3"
+ *   general.name          str  (optional)
+ *   model.dim, model.n_layers, model.n_heads, model.n_kv_heads, model.head_dim,
+ *   model.ffn_dim, model.vocab_size, model.max_ctx                         u32
+ *   model.norm_eps, model.rope_theta                                        f32
+ *   model.rope_theta_local f32, model.sliding_window u32, model.sliding_pattern u32
+ *         (gemma3: layer i is global when (i + 1) % pattern == 0, else local with the window)
+ *   model.query_scale     f32  (optional; default 1/sqrt(head_dim))
+ *   model.rope_scaling    str  "none" | "llama3", with model.rope_scaling.factor,
+ *         .low_freq_factor, .high_freq_factor (f32), .original_max_ctx (u32)
+ *
+ * Tensors (GGUF names; matrices are [out, in] row-major):
+ *   token_embd [vocab, dim]      output_norm [dim]      output [vocab, dim] (absent: tied)
+ *   blk.N.attn_norm [dim]
+ *   blk.N.attn_q [n_heads*hd, dim]  blk.N.attn_k / attn_v [n_kv*hd, dim]  (+ .bias: qwen2)
+ *   blk.N.attn_q_norm / attn_k_norm [hd]                     (qwen3, gemma3)
+ *   blk.N.attn_output [dim, n_heads*hd]
+ *   blk.N.post_attention_norm [dim]                          (gemma3)
+ *   blk.N.ffn_norm [dim]
+ *   blk.N.ffn_gate / ffn_up [ffn, dim]   blk.N.ffn_down [dim, ffn]
+ *   blk.N.post_ffw_norm [dim]                                (gemma3)
+ * Conventions fixed at conversion so the forward pass never branches on the source:
+ *   - norm weights are the final multiplier (Gemma's 1 + w is added by the converter);
+ *   - q/k rows are laid out for the architecture's RoPE style (llama: interleaved pairs, as
+ *     llama2.c and GGUF; qwen2/qwen3/gemma3: NeoX halves, as Hugging Face).
+ */
+#ifndef ULM_MODEL_H
+#define ULM_MODEL_H
+#include "kernels.h"
+#include "tokenizer.h"
+#include "ulm.h"
+#include "ulm_file.h"
+
+/* Per-architecture behaviour: a row of data, not a code path (engine/arch.c). */
+typedef struct arch_desc {
+    const char *name;
+    int rope_interleaved;  /* 1: pairs (2i, 2i+1); 0: NeoX halves */
+    int gelu;              /* FFN gate activation: 0 SiLU, 1 GELU-tanh */
+    int qkv_bias;          /* q/k/v projections have biases */
+    int qk_norm;           /* per-head RMSNorm on q and k */
+    int post_norms;        /* RMSNorm after attention and after FFN (gemma) */
+    int embed_scale_sqrt_dim; /* multiply embeddings by sqrt(dim) */
+} arch_desc;
+
+const arch_desc *arch_find(const char *name);
+
+typedef struct model_config {
+    const arch_desc *arch;
+    int dim, n_layers, n_heads, n_kv_heads, head_dim, ffn_dim, vocab_size, max_ctx;
+    float norm_eps, rope_theta, rope_theta_local, query_scale;
+    int sliding_window, sliding_pattern;  /* 0 = no sliding-window layers */
+    int rope_llama3;                      /* llama 3 RoPE frequency scaling */
+    float rope_factor, rope_low_freq, rope_high_freq;
+    int rope_orig_ctx;
+} model_config;
+
+typedef struct tensor_ref {
+    ulm_dtype dtype;
+    int rows, cols;
+    const void *data; /* in the mapping */
+} tensor_ref;
+
+typedef struct layer_weights {
+    tensor_ref attn_norm, wq, wk, wv, wo, bq, bk, bv, q_norm, k_norm, post_attn_norm;
+    tensor_ref ffn_norm, w_gate, w_up, w_down, post_ffn_norm;
+    int is_local; /* sliding-window layer */
+} layer_weights;
+
+struct ulm_model {
+    ulmf *file;
+    model_config cfg;
+    tokenizer *tok;
+    tensor_ref tok_embd, output_norm, output;
+    layer_weights *layers; /* [n_layers] */
+    float *rope_freq_factors; /* [head_dim/2] llama3 scaling, or NULL */
+    uint64_t n_params;
+};
+
+/* Reads config + binds every tensor, checking dtypes and shapes. */
+ulm_status model_bind(struct ulm_model *m, ulm_error *err);
+
+#endif
