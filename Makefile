@@ -57,9 +57,12 @@ TOOL_LIB := $(BUILD)/obj/tools_lib.a
 .PHONY: all test asan test-arm clean models bench-kernels
 all: $(BUILD)/ulm $(BUILD)/libulm.a
 
+V ?= 0
+Q := $(if $(filter 1,$(V)),,@)
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(XFLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) $(XFLAGS) -c $< -o $@
 $(BUILD)/obj/%_avx2.o:       XFLAGS = $(X86_AVX2)
 $(BUILD)/obj/%_avx512.o:     XFLAGS = $(X86_AVX512)
 $(BUILD)/obj/%_avx512vnni.o: XFLAGS = $(X86_VNNI)
