@@ -27,12 +27,22 @@ typedef struct ulm_kernels {
                    int r0, int r1);
 } ulm_kernels;
 
-/* Tables; a table for an ISA the build lacks is NULL. */
+/* Tables. Only those of the build's architecture exist (kernels/x86 or kernels/arm is linked);
+ * calling one the CPU lacks faults, so go through ulm_kernels_by_name / ulm_kernels_best. */
 extern const ulm_kernels ulm_kernels_scalar;
+#if defined(__x86_64__)
+extern const ulm_kernels ulm_kernels_avx2, ulm_kernels_avx512, ulm_kernels_avx512vnni;
+#elif defined(__aarch64__)
+extern const ulm_kernels ulm_kernels_neon, ulm_kernels_neon_dotprod, ulm_kernels_neon_i8mm;
+#endif
 
-/* The best table this CPU supports, or the one named by ULM_ISA (NULL if unavailable). */
+/* The best table this CPU supports, or the one named by ULM_ISA (NULL if that ISA is unknown,
+ * not built, or not supported by this CPU). */
 const ulm_kernels *ulm_kernels_best(void);
+/* The table named isa if this build has it and this CPU runs it, else NULL. */
 const ulm_kernels *ulm_kernels_by_name(const char *isa);
+/* Every ISA name ulm knows, NULL-terminated (for listing and tests; most are not available). */
+const char *const *ulm_isa_names(void);
 
 /* ---- small ops (scalar reference; hot enough to vectorize later) ---- */
 /* out[i] = x[i] / rms(x) * (w[i] + w_offset); w_offset is 1 for Gemma's (1 + w) convention. */
