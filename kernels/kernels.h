@@ -9,6 +9,17 @@
  *     y[i*ldy + r] = sum_k W[r][k] * x[i][k]
  * where x has first been converted by `prepare_input` into the form that dtype's kernel
  * reads (f32 copy, q8 blocks, ...), so threads splitting the rows share one conversion.
+ * Every table prepares the same bytes (the reference's), so one table's prepared input is
+ * valid for another's matmul.
+ *
+ * How SIMD tables agree with the scalar one (tests/test_kernels.c checks each):
+ *  - prepare_input: bit-identical.
+ *  - matmul: the q8/q4 per-block int32 dot and the f16/bf16 widening are exact in every
+ *    table, so on data where all partial sums are representable the outputs are identical.
+ *    In general the float terms are summed in another order (lanes, fused multiply-add):
+ *    |y - y_ref| <= (terms + 4) * FLT_EPSILON * sum_j |w_j x_j| (terms = k, or k/32 + 16).
+ *  - matmul never allocates and only writes y[i*ldy + r] for r in [r0, r1), so threads may
+ *    split one call's rows; each SIMD file names its scalar reference in its header comment.
  */
 #ifndef ULM_KERNELS_H
 #define ULM_KERNELS_H
