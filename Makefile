@@ -108,6 +108,11 @@ test-arm:
 	  ULM_SKIP_EVALS=1 sh tests/run_tests.sh build-aarch64 $(TEST_SRC:tests/%.c=build-aarch64/tests/%) || exit 1; \
 	done
 
+# bench/kernels.c: matmul GB/s and GOP/s per ISA and format beside measured read bandwidth.
+bench-kernels: $(BUILD)/bench_kernels
+$(BUILD)/bench_kernels: bench/kernels.c $(BUILD)/libulm.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libulm.a $(LDFLAGS) $(LDLIBS)
+
 clean:
 	rm -rf build build-* 
 

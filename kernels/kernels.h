@@ -9,6 +9,17 @@
  *     y[i*ldy + r] = sum_k W[r][k] * x[i][k]
  * where x has first been converted by `prepare_input` into the form that dtype's kernel
  * reads (f32 copy, q8 blocks, ...), so threads splitting the rows share one conversion.
+ * Every table prepares the same bytes (the reference's), so one table's prepared input is
+ * valid for another's matmul.
+ *
+ * How SIMD tables agree with the scalar one (tests/test_kernels.c checks each):
+ *  - prepare_input: bit-identical.
+ *  - matmul: the q8/q4 per-block int32 dot and the f16/bf16 widening are exact in every
+ *    table, so on data where all partial sums are representable the outputs are identical.
+ *    In general the float terms are summed in another order (lanes, fused multiply-add):
+ *    |y - y_ref| <= (terms + 4) * FLT_EPSILON * sum_j |w_j x_j| (terms = k, or k/32 + 16).
+ *  - matmul never allocates and only writes y[i*ldy + r] for r in [r0, r1), so threads may
+ *    split one call's rows; each SIMD file names its scalar reference in its header comment.
  */
 #ifndef ULM_KERNELS_H
 #define ULM_KERNELS_H
@@ -27,12 +38,22 @@ typedef struct ulm_kernels {
                    int r0, int r1);
 } ulm_kernels;
 
-/* Tables; a table for an ISA the build lacks is NULL. */
+/* Tables. Only those of the build's architecture exist (kernels/x86 or kernels/arm is linked);
+ * calling one the CPU lacks faults, so go through ulm_kernels_by_name / ulm_kernels_best. */
 extern const ulm_kernels ulm_kernels_scalar;
+#if defined(__x86_64__)
+extern const ulm_kernels ulm_kernels_avx2, ulm_kernels_avx512, ulm_kernels_avx512vnni;
+#elif defined(__aarch64__)
+extern const ulm_kernels ulm_kernels_neon, ulm_kernels_neon_dotprod, ulm_kernels_neon_i8mm;
+#endif
 
-/* The best table this CPU supports, or the one named by ULM_ISA (NULL if unavailable). */
+/* The best table this CPU supports, or the one named by ULM_ISA (NULL if that ISA is unknown,
+ * not built, or not supported by this CPU). */
 const ulm_kernels *ulm_kernels_best(void);
+/* The table named isa if this build has it and this CPU runs it, else NULL. */
 const ulm_kernels *ulm_kernels_by_name(const char *isa);
+/* Every ISA name ulm knows, NULL-terminated (for listing and tests; most are not available). */
+const char *const *ulm_isa_names(void);
 
 /* ---- small ops (scalar reference; hot enough to vectorize later) ---- */
 /* out[i] = x[i] / rms(x) * (w[i] + w_offset); w_offset is 1 for Gemma's (1 + w) convention. */

@@ -6,6 +6,24 @@
  *   Q8    block_q8[cols/32]: value = d * qs[j]            (bit-compatible with GGUF Q8_0)
  *   Q4    block_q4[cols/32]: value = d * (nibble - 8); qs[j] holds element j in its low
  *         nibble and element j+16 in its high nibble       (bit-compatible with GGUF Q4_0)
+ *
+ * Q8 and Q4 in detail (a row is cols/32 blocks back to back, no padding, no alignment):
+ *
+ *   block_q8, 34 bytes        byte 0-1: d, IEEE half, little-endian
+ *                             byte 2+j: qs[j], int8, element j (j = 0..31)
+ *   block_q4, 18 bytes        byte 0-1: d, IEEE half, little-endian
+ *                             byte 2+j: element j in bits 0-3, element j+16 in bits 4-7 (j = 0..15)
+ *
+ * Quantizing (ulm_quantize_row, as GGUF's reference quantizers): q8 takes d = max|x|/127 and
+ * q = roundf(x/d), so q is in [-127, 127]; q4 takes d = m/-8 where m is the value of largest
+ * magnitude (so it maps to nibble 0 exactly) and nibble = min(15, (int)(x/d + 8.5)).
+ * Kernels accept any int8 in a q8 block (-128 included) and any f16 scale; a non-finite scale
+ * makes the outputs that read that block non-finite (inf or NaN, which one is unspecified).
+ *
+ * Activations multiplying q8 or q4 weights are quantized to block_q8 by prepare_input (same
+ * quantizer; every ISA produces the reference's bytes), and each block's dot product is an
+ * exact int32 sum scaled by d_w * d_x. The weights are read in this layout directly: no
+ * interleaved repacking, so GGUF tensors are used as they lie in the file.
  */
 #ifndef ULM_QUANT_H
 #define ULM_QUANT_H

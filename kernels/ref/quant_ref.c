@@ -83,8 +83,12 @@ size_t ulm_dtype_row_bytes(ulm_dtype dt, uint64_t cols) {
     }
 }
 
-/* Q8: d = max|x| / 127, q = round(x / d). Q4: d = x_maxabs / -8 (sign of the extreme value,
- * as GGUF Q4_0 does, so the extreme lands exactly on nibble 0), q = clamp(round(x/d) + 8). */
+/* Q8: d = max|x| / 127, q = round(x * (1/d)) (roundf: ties away from zero).
+ * Q4: d = x_maxabs / -8 (sign of the extreme value, as GGUF Q4_0 does, so the extreme lands
+ * exactly on nibble 0), q = min(15, (int)(x * (1/d) + 8.5)).
+ * Both as GGUF's reference quantizers do, except that a block whose scale is 0 once stored as
+ * f16 (max|x| below ~4e-6 for q8, ~2e-7 for q4) stores zero quants: such a block dequantizes to
+ * zeros either way, and 1/d could overflow to inf. */
 void ulm_quantize_row(ulm_dtype dt, const float *x, void *out, int cols) {
     switch (dt) {
     case ULM_DT_F32: memcpy(out, x, (size_t)cols * 4); break;
@@ -95,8 +99,9 @@ void ulm_quantize_row(ulm_dtype dt, const float *x, void *out, int cols) {
         for (int i = 0; i < cols / QK; i++, x += QK) {
             float amax = 0;
             for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(x[j]));
-            float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+            float d = amax / 127.0f;
             b[i].d = ulm_f32_to_f16(d);
+            float id = b[i].d ? 1.0f / d : 0.0f; /* scale 0 in f16: store zeros (1/d may overflow) */
             for (int j = 0; j < QK; j++) b[i].qs[j] = (int8_t)roundf(x[j] * id);
         }
         break;
@@ -107,8 +112,9 @@ void ulm_quantize_row(ulm_dtype dt, const float *x, void *out, int cols) {
             float amax = 0, max = 0;
             for (int j = 0; j < QK; j++)
                 if (fabsf(x[j]) > amax) { amax = fabsf(x[j]); max = x[j]; }
-            float d = max / -8.0f, id = d ? 1.0f / d : 0.0f;
+            float d = max / -8.0f;
             b[i].d = ulm_f32_to_f16(d);
+            float id = b[i].d & 0x7fff ? 1.0f / d : 0.0f; /* scale 0 in f16: store nibble 8 (zero) */
             for (int j = 0; j < QK / 2; j++) {
                 int lo = (int)(x[j] * id + 8.5f), hi = (int)(x[j + QK / 2] * id + 8.5f);
                 lo = lo > 15 ? 15 : lo; hi = hi > 15 ? 15 : hi;

@@ -1,0 +1,46 @@
+/* The loop nest every SIMD matmul shares: an ISA supplies one tile function that computes an
+ * nr x nx block of outputs (nr <= MR weight rows against nx <= NR inputs) over the whole k, and
+ * this driver walks the rows [r0, r1) and the n inputs in such tiles.
+ *
+ * Why tiles: in prefill each weight block loaded from memory is used for NR inputs before it is
+ * dropped, so weights are streamed n/NR times instead of n times; and when n > NR the rows are
+ * cut into chunks of about ULM_TILE_CHUNK_BYTES of weights, so the repeat passes over a chunk
+ * (one per tile of inputs) hit L2 and the weights come from memory once. For n <= NR (decode)
+ * it is one straight pass over the rows. */
+#ifndef ULM_MATMUL_TILED_H
+#define ULM_MATMUL_TILED_H
+#include <stddef.h>
+#include <stdint.h>
+
+#define ULM_TILE_CHUNK_BYTES (256 * 1024)
+
+/* y[i*ldy + r] = dot(weight row r, input i) for r < nr, i < nx; w points at weight row 0 of the
+ * tile (rows wrb bytes apart), x at input 0 (xrb bytes apart), y at output (0, 0). */
+typedef void (*ulm_tile_fn)(const uint8_t *w, size_t wrb, int nr, const uint8_t *x, size_t xrb, int nx,
+                            int k, float *y, int ldy);
+
+void ulm_matmul_tiled(ulm_tile_fn tile, int MR, int NR, const void *w, size_t wrb, const void *x, size_t xrb,
+                      int n, int k, float *y, int ldy, int r0, int r1);
+
+/* Bytes of one prepared input row as the reference lays it out: q8 blocks for q8/q4 weights,
+ * f32 otherwise (every SIMD table shares this layout, so prepared inputs compare bytewise). */
+size_t ulm_prepared_row_bytes(int dt, int k);
+/* prepare_size of every table: n prepared rows. */
+size_t ulm_prepare_size_common(int dt, int n, int k);
+
+/* Pieces one ISA's table borrows from another (a wider ISA always implies the narrower). */
+#include "quant.h"
+#if defined(__x86_64__)
+void ulm_quantize_q8_avx2(const float *x, block_q8 *out, int k);
+void ulm_prepare_input_avx2(ulm_dtype dt, const float *x, int n, int k, void *out);
+void ulm_matmul_avx2(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy, int r0, int r1);
+void ulm_matmul_avx512(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy, int r0,
+                       int r1);
+#elif defined(__aarch64__)
+void ulm_prepare_input_neon(ulm_dtype dt, const float *x, int n, int k, void *out);
+void ulm_matmul_neon(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy, int r0, int r1);
+void ulm_matmul_neon_dotprod(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy,
+                             int r0, int r1);
+#endif
+
+#endif

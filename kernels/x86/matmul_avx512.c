@@ -1,0 +1,22 @@
+/* AVX-512 matmul for every weight dtype (body: matmul_avx512_body.h; reference:
+ * kernels/ref/matmul_ref.c). */
+#define ULM_VNNI 0
+#include "matmul_avx512_body.h"
+
+void ulm_matmul_avx512(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy, int r0,
+                       int r1) {
+    ulm_tile_fn f = dt == ULM_DT_Q8 ? tile_q8 : dt == ULM_DT_Q4 ? tile_q4 : dt == ULM_DT_F32 ? tile_f32
+                  : dt == ULM_DT_F16 ? tile_f16 : dt == ULM_DT_BF16 ? tile_bf16 : NULL;
+    if (!f) return;
+    ulm_matmul_tiled(f, 1, NR, w, ulm_dtype_row_bytes(dt, (uint64_t)k), xprep, ulm_prepared_row_bytes(dt, k), n, k,
+                     y, ldy, r0, r1);
+}
+
+static size_t prepare_size(ulm_dtype dt, int n, int k) { return ulm_prepare_size_common(dt, n, k); }
+
+const ulm_kernels ulm_kernels_avx512 = {
+    .isa = "avx512",
+    .prepare_size = prepare_size,
+    .prepare_input = ulm_prepare_input_avx2,
+    .matmul = ulm_matmul_avx512,
+};

@@ -1,0 +1,424 @@
+/* Kernels: every ISA table this CPU runs against the scalar reference (kernels/ref/), plus the
+ * formats themselves (f16/bf16 conversions exhaustively, q8/q4 layout and round trips).
+ *
+ * Equality contract checked here:
+ *  - prepare_input (q8 quantization of activations) is bit-identical to the reference.
+ *  - matmul: when every partial sum is exactly representable (power-of-two scales, small
+ *    integers) the outputs are bit-identical, so any error in the integer block dots or the
+ *    widening of f16/bf16 shows. On general data the SIMD kernels sum the per-term floats in
+ *    another order (and fuse multiply-adds), so they must agree within
+ *        |y - y_ref| <= (terms + 4) * FLT_EPSILON * sum_j |w_j x_j| + terms * 1e-38
+ *    (terms = k for float weights; k/32 blocks + 16 lanes for q8/q4, whose SIMD kernels scale
+ *    each lane's partial dot by d_w*d_x before the lanes are added), a bound that holds for
+ *    any order of summation.
+ *  - a block whose f16 scale is inf or NaN makes that output non-finite in both (which of
+ *    inf or NaN is unspecified: SIMD lanes can see inf*0). */
+#include <float.h>
+#include <math.h>
+#include "test_util.h"
+#include "kernels.h"
+#include "ulm.h"
+
+static const ulm_kernels *tables[8];
+static int ntables;
+
+static uint64_t rng = 88172645463325252ull;
+static uint32_t rnd(void) {
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (uint32_t)(rng >> 16);
+}
+static int rnd_int(int lo, int hi) { return lo + (int)(rnd() % (uint32_t)(hi - lo + 1)); }
+static float rnd_unit(void) { return (float)(rnd() & 0xffffff) / 16777216.0f * 2.0f - 1.0f; }
+static float rnd_normalish(void) { return rnd_unit() + rnd_unit() + rnd_unit(); }
+
+static int setup(void **state) {
+    unsetenv("ULM_ISA");
+    ntables = 0;
+    for (const char *const *n = ulm_isa_names(); *n; n++) {
+        const ulm_kernels *k = ulm_kernels_by_name(*n);
+        if (k && k != &ulm_kernels_scalar) tables[ntables++] = k;
+        if (!k) print_message("skipped ISA %s: not in this build or not supported by this CPU\n", *n);
+        else if (k != &ulm_kernels_scalar) print_message("testing ISA %s\n", *n);
+    }
+    return 0;
+}
+
+/* ---------------- f16 / bf16 conversions ---------------- */
+
+/* Straightforward f16 -> float: sign * significand * 2^exponent. */
+static float f16_plain(uint16_t h) {
+    int s = h >> 15, e = (h >> 10) & 31, m = h & 1023;
+    float v;
+    if (e == 0) v = ldexpf((float)m, -24);
+    else if (e == 31) v = m ? NAN : INFINITY;
+    else v = ldexpf((float)(m + 1024), e - 25);
+    return s ? -v : v;
+}
+
+static void test_f16_exhaustive(void **state) {
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = ulm_f16_to_f32((uint16_t)h), g = f16_plain((uint16_t)h);
+        if (isnan(g)) {
+            assert_true(isnan(f));
+            assert_true(ulm_f32_to_f16(f) >> 15 == h >> 15 && (ulm_f32_to_f16(f) & 0x7fff) > 0x7c00);
+            continue;
+        }
+        assert_true(f == g && signbit(f) == signbit(g));
+        assert_int_equal(ulm_f32_to_f16(f), h); /* every f16 survives the round trip */
+    }
+    /* Every rounding boundary: between consecutive finite f16 values a and a+1 (same sign), the
+     * midpoint rounds to the even one, and the floats either side of it to the nearer. */
+    for (uint32_t h = 0; h < 0x7bff; h++)
+        for (int s = 0; s < 2; s++) {
+            uint16_t a = (uint16_t)(h | s << 15), b = (uint16_t)((h + 1) | s << 15);
+            float mid = (f16_plain(a) + f16_plain(b)) / 2; /* exact: 12 significant bits */
+            assert_int_equal(ulm_f32_to_f16(mid), (h & 1) ? b : a);
+            assert_int_equal(ulm_f32_to_f16(nextafterf(mid, 0)), a);
+            assert_int_equal(ulm_f32_to_f16(nextafterf(mid, s ? -INFINITY : INFINITY)), b);
+        }
+    assert_int_equal(ulm_f32_to_f16(65520.0f), 0x7c00); /* the midpoint of max and 2^16 */
+    assert_int_equal(ulm_f32_to_f16(nextafterf(65520.0f, 0)), 0x7bff);
+    assert_int_equal(ulm_f32_to_f16(-1e30f), 0xfc00);
+    assert_int_equal(ulm_f32_to_f16(ldexpf(1, -25)), 0);                  /* tie with 0 -> even (0) */
+    assert_int_equal(ulm_f32_to_f16(nextafterf(ldexpf(1, -25), 1)), 1);    /* just above -> min subnormal */
+    assert_int_equal(ulm_f32_to_f16(ldexpf(3, -25)), 2);                  /* 1.5 * 2^-24: tie -> 2 (even) */
+    assert_int_equal(ulm_f32_to_f16(INFINITY), 0x7c00);
+    assert_true((ulm_f32_to_f16(NAN) & 0x7fff) > 0x7c00);
+}
+
+static void test_bf16_exhaustive(void **state) {
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = ulm_bf16_to_f32((uint16_t)h);
+        uint32_t bits;
+        memcpy(&bits, &f, 4);
+        assert_int_equal(bits, h << 16);
+        if (isnan(f)) {
+            assert_true(isnan(ulm_bf16_to_f32(ulm_f32_to_bf16(f))));
+            continue;
+        }
+        assert_int_equal(ulm_f32_to_bf16(f), h);
+        if ((h & 0x7fff) >= 0x7f7f) continue; /* next value up is inf or NaN */
+        /* midpoint to h+1 rounds to even, either neighbour of it to the nearer */
+        uint32_t mb = h << 16 | 0x8000;
+        float mid, lo, hi;
+        uint32_t lb = mb - 1, hb = mb + 1;
+        memcpy(&mid, &mb, 4), memcpy(&lo, &lb, 4), memcpy(&hi, &hb, 4);
+        assert_int_equal(ulm_f32_to_bf16(mid), (h & 1) ? h + 1 : h);
+        assert_int_equal(ulm_f32_to_bf16(lo), h);
+        assert_int_equal(ulm_f32_to_bf16(hi), h + 1);
+    }
+}
+
+/* ---------------- q8 / q4 formats ---------------- */
+
+/* Bytes exactly as GGUF Q8_0 / Q4_0 lay them out: f16 scale (little-endian) then the quants. */
+static void test_gguf_layout(void **state) {
+    float x[32];
+    for (int j = 0; j < 32; j++) x[j] = (float)(j % 16) - 8.0f; /* extreme -8 -> d = 1 exactly */
+    block_q4 q4;
+    ulm_quantize_row(ULM_DT_Q4, x, &q4, 32);
+    const uint8_t *b = (const uint8_t *)&q4;
+    assert_int_equal(b[0], 0x00);
+    assert_int_equal(b[1], 0x3c); /* f16 1.0 */
+    for (int j = 0; j < 16; j++) assert_int_equal(b[2 + j], (uint8_t)(j | j << 4));
+
+    for (int j = 0; j < 32; j++) x[j] = (float)(j - 16) * 0.5f; /* amax 8 -> d = 8/127 */
+    block_q8 q8;
+    ulm_quantize_row(ULM_DT_Q8, x, &q8, 32);
+    b = (const uint8_t *)&q8;
+    uint16_t d = ulm_f32_to_f16(8.0f / 127.0f);
+    assert_int_equal(b[0] | b[1] << 8, d);
+    assert_int_equal((int8_t)b[2], -127);
+    assert_int_equal((int8_t)b[2 + 16], 0);
+    assert_int_equal((int8_t)b[2 + 17], 8); /* 0.5 * 127/8 = 7.94 -> 8 */
+}
+
+static void test_quant_round_trip(void **state) {
+    enum { K = 32 * 64 };
+    float *x = malloc(K * sizeof(float)), *y = malloc(K * sizeof(float));
+    block_q8 *q8 = malloc(K / 32 * sizeof(block_q8)), *q8b = malloc(K / 32 * sizeof(block_q8));
+    block_q4 *q4 = malloc(K / 32 * sizeof(block_q4)), *q4b = malloc(K / 32 * sizeof(block_q4));
+    for (int j = 0; j < K; j++) x[j] = rnd_normalish() * ((j / 32) % 7 == 3 ? 1e-3f : 1.0f);
+    for (int j = 64; j < 96; j++) x[j] = 0; /* an all-zero block */
+    ulm_quantize_row(ULM_DT_Q8, x, q8, K);
+    ulm_dequantize_row(ULM_DT_Q8, q8, y, K);
+    for (int b = 0; b < K / 32; b++) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[b * 32 + j]));
+        /* half a step, plus what rounding d = amax/127 to f16 moves the largest value */
+        float d = amax / 127, bound = (0.5f * d + 127 * fabsf(ulm_f16_to_f32(q8[b].d) - d)) * 1.001f;
+        for (int j = 0; j < 32; j++) assert_true(fabsf(x[b * 32 + j] - y[b * 32 + j]) <= bound);
+    }
+    ulm_quantize_row(ULM_DT_Q8, y, q8b, K); /* dequantized values are fixed points */
+    assert_memory_equal(q8, q8b, K / 32 * sizeof(block_q8));
+    assert_int_equal(q8[2].d, 0);
+
+    ulm_quantize_row(ULM_DT_Q4, x, q4, K);
+    ulm_dequantize_row(ULM_DT_Q4, q4, y, K);
+    for (int b = 0; b < K / 32; b++) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[b * 32 + j]));
+        /* half a step, but a whole one where the value opposite the extreme clamps to nibble 15;
+         * plus the f16 rounding of d times the largest nibble */
+        float d = amax / 8, bound = (d + 8 * fabsf(fabsf(ulm_f16_to_f32(q4[b].d)) - d)) * 1.001f;
+        for (int j = 0; j < 32; j++) assert_true(fabsf(x[b * 32 + j] - y[b * 32 + j]) <= bound);
+    }
+    ulm_quantize_row(ULM_DT_Q4, y, q4b, K);
+    assert_memory_equal(q4, q4b, K / 32 * sizeof(block_q4));
+    free(x), free(y), free(q8), free(q8b), free(q4), free(q4b);
+}
+
+/* prepare_input of every table produces the reference's bytes, ties (x/d = m + 0.5) included. */
+static void test_prepare_input_exact(void **state) {
+    enum { N = 3, K = 32 * 9 };
+    float *x = malloc(N * K * sizeof(float));
+    for (int i = 0; i < N * K; i++) x[i] = rnd_normalish();
+    for (int j = 0; j < 32; j++) x[32 + j] = 0;                          /* all-zero block */
+    for (int j = 0; j < 32; j++) x[64 + j] = (float)(j - 16) + 0.5f;      /* d = 127/127... ties */
+    x[64] = 127.0f;                                                     /* amax 127 -> d = 1, id = 1 */
+    for (int j = 0; j < 32; j++) x[96 + j] = (j & 1 ? -1.0f : 1.0f) * 1e-40f; /* subnormal inputs */
+    for (int j = 0; j < 32; j++) x[128 + j] = j == 5 ? -3e38f : (float)j * 1e37f;
+    for (ulm_dtype dt = ULM_DT_F32; dt <= ULM_DT_Q4; dt++) {
+        size_t sz = ulm_kernels_scalar.prepare_size(dt, N, K);
+        void *ref = malloc(sz), *got = malloc(sz);
+        ulm_kernels_scalar.prepare_input(dt, x, N, K, ref);
+        for (int t = 0; t < ntables; t++) {
+            assert_int_equal(tables[t]->prepare_size(dt, N, K), sz);
+            memset(got, 0xa5, sz);
+            tables[t]->prepare_input(dt, x, N, K, got);
+            if (memcmp(ref, got, sz)) fail_msg("%s prepare_input(%s) differs from the reference", tables[t]->isa,
+                                               ulm_dtype_name(dt));
+        }
+        free(ref), free(got);
+    }
+    free(x);
+}
+
+/* ---------------- matmul against the reference ---------------- */
+
+enum { DATA_RANDOM, DATA_EXACT, DATA_EXTREME };
+
+/* Fills a weight matrix [rows][k] of dtype dt. */
+static void make_weights(ulm_dtype dt, int mode, int rows, int k, void *w) {
+    size_t rb = ulm_dtype_row_bytes(dt, (uint64_t)k);
+    float *row = malloc((size_t)k * sizeof(float));
+    for (int r = 0; r < rows; r++) {
+        uint8_t *wr = (uint8_t *)w + (size_t)r * rb;
+        if (mode == DATA_RANDOM || dt <= ULM_DT_BF16) {
+            for (int j = 0; j < k; j++)
+                row[j] = mode == DATA_RANDOM ? rnd_normalish() * (r % 3 ? 1.0f : 0.01f)
+                                             : (float)rnd_int(-15, 15) * ldexpf(1, -rnd_int(0, 3));
+            ulm_quantize_row(dt, row, wr, k);
+            continue;
+        }
+        for (int b = 0; b < k / 32; b++) {
+            if (dt == ULM_DT_Q8) {
+                block_q8 *B = (block_q8 *)wr + b;
+                B->d = ulm_f32_to_f16(ldexpf(1, -rnd_int(0, 1)));
+                for (int j = 0; j < 32; j++) B->qs[j] = (int8_t)rnd_int(-127, 127);
+            } else {
+                block_q4 *B = (block_q4 *)wr + b;
+                B->d = ulm_f32_to_f16(ldexpf(1, -rnd_int(0, 1)));
+                for (int j = 0; j < 16; j++) B->qs[j] = (uint8_t)rnd();
+            }
+            if (mode != DATA_EXTREME) continue;
+            /* extremes by block: zero block, +-127 / nibbles -8 and 7, odd scales */
+            uint16_t *d = dt == ULM_DT_Q8 ? &((block_q8 *)wr)[b].d : &((block_q4 *)wr)[b].d;
+            uint8_t *qs = dt == ULM_DT_Q8 ? (uint8_t *)((block_q8 *)wr)[b].qs : ((block_q4 *)wr)[b].qs;
+            int nq = dt == ULM_DT_Q8 ? 32 : 16;
+            switch ((r + b) % 9) {
+            case 0: *d = 0; memset(qs, dt == ULM_DT_Q8 ? 0 : 0x88, nq); break; /* all-zero block */
+            case 1: memset(qs, dt == ULM_DT_Q8 ? 0 : 0x88, nq); break;          /* zero quants, d != 0 */
+            case 2: for (int j = 0; j < nq; j++) qs[j] = dt == ULM_DT_Q8 ? (uint8_t)(j & 1 ? 127 : -127) : 0xf0; break;
+            case 3: memset(qs, dt == ULM_DT_Q8 ? (uint8_t)127 : 0xff, nq); break;
+            case 4: memset(qs, dt == ULM_DT_Q8 ? (uint8_t)-127 : 0x00, nq); break;
+            case 5: *d = (uint16_t)(rnd() & 1 ? 0x0001 : 0x83ff); break;         /* f16 subnormal scales */
+            case 6: if (r % 4 == 2) *d = (uint16_t)(b & 1 ? 0x7c00 : 0xfc00); break;  /* inf scale */
+            case 7: *d = 0x7bff; break;                                          /* f16 max */
+            default: break;
+            }
+        }
+    }
+    free(row);
+}
+
+/* Inputs [n][k]; in exact mode each 32-block has amax 127 * 2^e so its q8 scale is exact. */
+static void make_inputs(int mode, int n, int k, float *x) {
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < k; j++) {
+            float *v = x + (size_t)i * k + j;
+            if (mode == DATA_RANDOM) *v = rnd_normalish() * (i % 4 == 1 ? 100.0f : 1.0f);
+            else if (mode == DATA_EXACT) *v = j % 32 == 7 ? 127.0f : (float)rnd_int(-15, 15);
+            else *v = (j / 32 + i) % 5 == 0 ? 0.0f : (j % 32 == 3 ? -127.0f : (float)rnd_int(-127, 127));
+        }
+}
+
+/* sum |term| and the number of float additions for output (r, i), from the reference's view. */
+static double term_mass(ulm_dtype dt, const void *w, const void *xp, int k, int r, int i, int *nterms) {
+    size_t wrb = ulm_dtype_row_bytes(dt, (uint64_t)k);
+    size_t xrb = ulm_kernels_scalar.prepare_size(dt, 1, k);
+    const uint8_t *wr = (const uint8_t *)w + (size_t)r * wrb, *xr = (const uint8_t *)xp + (size_t)i * xrb;
+    double s = 0;
+    if (dt <= ULM_DT_BF16) {
+        float *wf = malloc((size_t)k * sizeof(float));
+        ulm_dequantize_row(dt, wr, wf, k);
+        for (int j = 0; j < k; j++) s += fabs((double)wf[j] * ((const float *)xr)[j]);
+        free(wf);
+        *nterms = k;
+        return s;
+    }
+    const block_q8 *X = (const block_q8 *)xr;
+    for (int b = 0; b < k / 32; b++) {
+        int8_t q[32];
+        uint16_t d;
+        if (dt == ULM_DT_Q8) {
+            d = ((const block_q8 *)wr)[b].d;
+            memcpy(q, ((const block_q8 *)wr)[b].qs, 32);
+        } else {
+            const block_q4 *B = (const block_q4 *)wr + b;
+            d = B->d;
+            for (int j = 0; j < 16; j++) q[j] = (int8_t)((B->qs[j] & 15) - 8), q[j + 16] = (int8_t)((B->qs[j] >> 4) - 8);
+        }
+        long acc = 0; /* sum |w x|, not |sum w x|: SIMD lanes scale partial dots before adding them */
+        for (int j = 0; j < 32; j++) acc += abs(q[j] * X[b].qs[j]);
+        s += fabs((double)ulm_f16_to_f32(d) * ulm_f16_to_f32(X[b].d) * (double)acc);
+    }
+    *nterms = k / 32 + 16; /* blocks, then a tree over at most 16 lanes */
+    return s;
+}
+
+/* One case: every table against the reference on rows [r0, r1) of a rows x k weight, n inputs. */
+static void check_case(ulm_dtype dt, int mode, int rows, int k, int n) {
+    size_t wsz = (size_t)rows * ulm_dtype_row_bytes(dt, (uint64_t)k);
+    void *w = malloc(wsz);
+    float *x = malloc((size_t)n * k * sizeof(float));
+    make_weights(dt, mode, rows, k, w);
+    make_inputs(mode, n, k, x);
+    int ldy = rows + 3, r0 = rows > 2 ? 1 : 0, r1 = rows > 3 ? rows - 1 : rows;
+    size_t ysz = (size_t)n * ldy;
+    float *yref = malloc(ysz * sizeof(float)), *y = malloc(ysz * sizeof(float));
+    size_t psz = ulm_kernels_scalar.prepare_size(dt, n, k);
+    void *xp = malloc(psz), *xp2 = malloc(psz);
+    ulm_kernels_scalar.prepare_input(dt, x, n, k, xp);
+    for (size_t i = 0; i < ysz; i++) yref[i] = -777.0f;
+    ulm_kernels_scalar.matmul(dt, w, xp, n, k, yref, ldy, r0, r1);
+    for (int t = 0; t < ntables; t++) {
+        const ulm_kernels *K = tables[t];
+        K->prepare_input(dt, x, n, k, xp2);
+        for (size_t i = 0; i < ysz; i++) y[i] = -777.0f;
+        /* two row ranges, as two threads would split them */
+        int mid = r0 + (r1 - r0) / 2;
+        K->matmul(dt, w, xp2, n, k, y, ldy, r0, mid);
+        K->matmul(dt, w, xp2, n, k, y, ldy, mid, r1);
+        for (int i = 0; i < n; i++)
+            for (int r = 0; r < ldy; r++) {
+                float a = y[(size_t)i * ldy + r], e = yref[(size_t)i * ldy + r];
+                const char *what = NULL;
+                if (r < r0 || r >= r1) {
+                    if (a != -777.0f) what = "wrote outside [r0, r1)";
+                } else if (!isfinite(e) || !isfinite(a)) {
+                    if (isfinite(e) != isfinite(a)) what = "finite in one, not in the other";
+                } else if (mode == DATA_EXACT) {
+                    if (a != e) what = "not bit-identical on exact data";
+                } else {
+                    int nt;
+                    double mass = term_mass(dt, w, xp, k, r, i, &nt);
+                    if (fabs((double)a - e) > (nt + 4) * FLT_EPSILON * mass + nt * 1e-38) what = "outside tolerance";
+                }
+                if (what)
+                    fail_msg("%s %s rows=%d k=%d n=%d mode=%d: y[%d][%d] = %.9g, reference %.9g: %s", K->isa,
+                             ulm_dtype_name(dt), rows, k, n, mode, i, r, a, e, what);
+            }
+    }
+    free(w), free(x), free(yref), free(y), free(xp), free(xp2);
+}
+
+static const ulm_dtype all_dt[] = {ULM_DT_F32, ULM_DT_F16, ULM_DT_BF16, ULM_DT_Q8, ULM_DT_Q4};
+
+static void run_shapes(int mode) {
+    /* n = 1..17 on small odd shapes (tiles of 1, 2 and 4 inputs, with remainders) */
+    static const int small[][2] = {{1, 32}, {5, 96}, {13, 224}, {3, 32 * 3}};
+    static const int quant_only[][3] = {{67, 1056, 1}, {67, 1056, 5}, {33, 352, 7}, {130, 2048, 1}, {64, 512, 33}};
+    static const int float_k[][3] = {{7, 1, 3}, {9, 7, 2}, {5, 37, 9}, {17, 100, 5}, {3, 15, 1}, {67, 1001, 4},
+                                     {40, 577, 1}};
+    for (size_t d = 0; d < 5; d++) {
+        ulm_dtype dt = all_dt[d];
+        for (size_t s = 0; s < sizeof small / sizeof *small; s++)
+            for (int n = 1; n <= 17; n++) check_case(dt, mode, small[s][0], small[s][1], n);
+        for (size_t s = 0; s < sizeof quant_only / sizeof *quant_only; s++)
+            check_case(dt, mode, quant_only[s][0], quant_only[s][1], quant_only[s][2]);
+        if (dt <= ULM_DT_BF16)
+            for (size_t s = 0; s < sizeof float_k / sizeof *float_k; s++)
+                check_case(dt, mode, float_k[s][0], float_k[s][1], float_k[s][2]);
+    }
+}
+
+static void test_matmul_exact(void **state) { run_shapes(DATA_EXACT); }
+static void test_matmul_random(void **state) { run_shapes(DATA_RANDOM); }
+static void test_matmul_extreme(void **state) {
+    for (int n = 1; n <= 9; n += 4) {
+        check_case(ULM_DT_Q8, DATA_EXTREME, 37, 32 * 11, n);
+        check_case(ULM_DT_Q4, DATA_EXTREME, 37, 32 * 11, n);
+        check_case(ULM_DT_Q8, DATA_EXTREME, 4, 32, n);
+        check_case(ULM_DT_Q4, DATA_EXTREME, 4, 32, n);
+    }
+}
+
+/* Saturation corners with a known answer: w = +-127 (q8) or nibbles 0 and 15 (q4) times inputs
+ * of +-127 over 8 blocks; 8 * 32 * 127 * 127 < 2^24, so every order of summation is exact. */
+static void test_matmul_saturation(void **state) {
+    enum { K = 256, N = 2 };
+    float x[N * K];
+    for (int j = 0; j < K; j++) x[j] = 127.0f, x[K + j] = -127.0f;
+    block_q8 w8[2 * K / 32];
+    block_q4 w4[2 * K / 32];
+    for (int b = 0; b < K / 32; b++) {
+        w8[b].d = w8[K / 32 + b].d = w4[b].d = w4[K / 32 + b].d = 0x3c00; /* 1.0 */
+        memset(w8[b].qs, 127, 32), memset(w8[K / 32 + b].qs, -127, 32);
+        memset(w4[b].qs, 0x00, 16), memset(w4[K / 32 + b].qs, 0xff, 16); /* -8, 7 */
+    }
+    const ulm_kernels *all[9] = {&ulm_kernels_scalar};
+    for (int t = 0; t < ntables; t++) all[t + 1] = tables[t];
+    for (int t = 0; t <= ntables; t++) {
+        float y[N * 2];
+        char xp[N * K / 32 * sizeof(block_q8)];
+        all[t]->prepare_input(ULM_DT_Q8, x, N, K, xp);
+        all[t]->matmul(ULM_DT_Q8, w8, xp, N, K, y, 2, 0, 2);
+        float full = (float)K * 127 * 127;
+        assert_true(y[0] == full && y[1] == -full && y[2] == -full && y[3] == full);
+        all[t]->matmul(ULM_DT_Q4, w4, xp, N, K, y, 2, 0, 2);
+        assert_true(y[0] == -8.0f * 127 * K && y[1] == 7.0f * 127 * K && y[2] == 8.0f * 127 * K &&
+                    y[3] == -7.0f * 127 * K);
+    }
+}
+
+static void test_isa_selection(void **state) {
+    setenv("ULM_ISA", "scalar", 1);
+    assert_ptr_equal(ulm_kernels_best(), &ulm_kernels_scalar);
+    setenv("ULM_ISA", "no-such-isa", 1);
+    assert_null(ulm_kernels_best());
+    assert_non_null(strstr(ulm_isa_name(), "none")); /* a message, not a crash */
+    for (int t = 0; t < ntables; t++) {
+        setenv("ULM_ISA", tables[t]->isa, 1);
+        assert_ptr_equal(ulm_kernels_best(), tables[t]);
+    }
+    unsetenv("ULM_ISA");
+    const ulm_kernels *best = ulm_kernels_best();
+    assert_non_null(best);
+    if (ntables) assert_ptr_equal(best, tables[ntables - 1]); /* names are listed narrowest first */
+    print_message("best ISA here: %s\n", best->isa);
+#if defined(__aarch64__)
+    assert_non_null(ulm_kernels_by_name("neon")); /* baseline on aarch64, e.g. cortex-a53 */
+#endif
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_f16_exhaustive),      cmocka_unit_test(test_bf16_exhaustive),
+        cmocka_unit_test(test_gguf_layout),         cmocka_unit_test(test_quant_round_trip),
+        cmocka_unit_test(test_prepare_input_exact), cmocka_unit_test(test_matmul_exact),
+        cmocka_unit_test(test_matmul_random),       cmocka_unit_test(test_matmul_extreme),
+        cmocka_unit_test(test_matmul_saturation),   cmocka_unit_test(test_isa_selection),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
