@@ -129,8 +129,8 @@ fail:
     return -1;
 }
 
-/* Syllables of word[0..n), or -1 when it is not in the lexicon. */
-static inline int hk_syllables(const hk_lexicon *lx, const char *word, size_t n) {
+/* Syllables of word[0..n), or -1 when it is not in the lexicon (used by the tests). */
+__attribute__((unused)) static int hk_syllables(const hk_lexicon *lx, const char *word, size_t n) {
     int lo = 0, hi = lx->n - 1;
     while (lo <= hi) {
         int mid = (lo + hi) / 2;
