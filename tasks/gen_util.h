@@ -13,14 +13,17 @@
 /* splitmix64: tiny, full-period, and identical everywhere. */
 typedef struct { uint64_t s; } gen_rng;
 
-static inline void gen_rng_seed(gen_rng *r, uint64_t seed) { r->s = seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull; }
-
-static inline uint64_t gen_rng_next(gen_rng *r) {
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
+static inline uint64_t gen_mix64(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
 }
+
+/* The seed is scrambled first: with a plain splitmix start, seed s + 1 would replay the
+ * stream of seed s shifted by one number. */
+static inline void gen_rng_seed(gen_rng *r, uint64_t seed) { r->s = gen_mix64(seed ^ 0x632BE59BD9B4E019ull); }
+
+static inline uint64_t gen_rng_next(gen_rng *r) { return gen_mix64(r->s += 0x9E3779B97F4A7C15ull); }
 
 /* Uniform in [0, n), n > 0, without modulo bias (rejection). */
 static inline uint32_t gen_rng_below(gen_rng *r, uint32_t n) {
