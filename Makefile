@@ -49,13 +49,15 @@ LIB_SRC  := $(sort $(wildcard engine/*.c formats/*.c kernels/*.c kernels/ref/*.c
                    $(if $(ISA_DIR),$(wildcard $(ISA_DIR)/*.c)))
 TOOL_SRC := $(sort $(wildcard tools/*.c tools/*/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
+GEN_SRC  := $(sort $(wildcard tasks/*/gen.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TOOL_LIB := $(BUILD)/obj/tools_lib.a
+GENS     := $(GEN_SRC:tasks/%/gen.c=$(BUILD)/gen-%)
 
 .PHONY: all test asan test-arm clean models bench-kernels
-all: $(BUILD)/ulm $(BUILD)/libulm.a
+all: $(BUILD)/ulm $(BUILD)/libulm.a $(GENS)
 
 V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
@@ -80,6 +82,10 @@ $(TOOL_LIB): $(filter-out $(BUILD)/obj/tools/ulm.o,$(TOOL_OBJ))
 
 $(BUILD)/ulm: $(BUILD)/obj/tools/ulm.o $(TOOL_LIB) $(BUILD)/libulm.a
 	$(CC) $(CFLAGS) $(STATIC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+# Task data generators: tasks/<name>/gen.c -> $(BUILD)/gen-<name>.
+$(BUILD)/gen-%: tasks/%/gen.c $(BUILD)/libulm.a
+	$(CC) $(CFLAGS) $(STATIC) -o $@ $< $(BUILD)/libulm.a $(LDFLAGS) $(LDLIBS)
 
 CMOCKA_LIBS ?= -lcmocka
 $(BUILD)/tests/%: tests/%.c $(TOOL_LIB) $(BUILD)/libulm.a tests/test_util.h

@@ -1,0 +1,356 @@
+/* gen-entities: data for the entity extractor task (tasks/entities/task.json).
+ *
+ *   gen-entities [--split train|valid|golden] [--n N] [--seed S] [--data tasks/entities/data]
+ *                [-o FILE]
+ *
+ * Writes JSONL, one {"input": "...", "output": "..."} per line. The input is one or two
+ * sentences made from templates (data/templates.txt) whose slots are filled with people,
+ * organizations, places and dates; the output is the compact JSON
+ *   {"people":[...],"organizations":[...],"places":[...],"dates":[...]}
+ * with each string exactly as it appears in the input, in order of appearance, no repeats.
+ *
+ * Held out: every data file has a "## golden" line; entries below it (first names, last
+ * names, organization roots, places, templates) are used only by the golden split, entries
+ * above it only by train and valid. So a golden case has unseen wording and unseen entity
+ * strings; only the date formats and organization forms are shared.
+ *
+ *   people         "First Last" (85%) or "First M. Last"; titles such as "Dr." stay in the
+ *                  template and are not part of the name
+ *   organizations  "<root> <suffix>" (75%), "<root>" alone, an acronym of 3-4 letters, or
+ *                  "<Last> & <Last>" (a firm)
+ *   dates          {D}: "March 3, 2021", "3 March 2021", "2021-03-03", "3/14/2021",
+ *                  "14.03.2021", "Mar 3, 2021", "Sept. 3, 2021", "March 3", "March 3rd",
+ *                  "Tuesday, March 3, 2021"; {M}: "March 2021", "Mar 2021", "2021";
+ *                  {Y}: "2021". Years 1950-2035, real calendar (weekdays are right).
+ * Run from the repository root (the default data path is relative). */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "../gen_util.h"
+
+#define EN_GOLDEN_SEED 0x454E54495459ull /* "ENTITY" */
+#define EN_GOLDEN_N 400
+#define EN_VALID_SALT 0x56414C4944ull
+#define EN_MAX_ENT 16
+
+enum { EN_FIRST, EN_LAST, EN_ORG, EN_PLACE, EN_TEMPLATE, EN_N_LISTS };
+static const char *const en_files[EN_N_LISTS] = {"first_names.txt", "last_names.txt", "org_roots.txt",
+                                                 "places.txt", "templates.txt"};
+
+typedef struct {
+    char **s;
+    int n;
+} en_list;
+
+typedef struct {
+    char *text[EN_N_LISTS];       /* file contents, entries point into them */
+    en_list list[EN_N_LISTS][2];  /* [kind][0 train, 1 golden] */
+} en_data;
+
+typedef enum { EN_TRAIN, EN_VALID, EN_GOLDEN } en_split;
+enum { EN_PEOPLE, EN_ORGS, EN_PLACES, EN_DATES, EN_N_FIELDS };
+static const char *const en_fields[EN_N_FIELDS] = {"people", "organizations", "places", "dates"};
+
+static void en_data_free(en_data *d) {
+    for (int k = 0; k < EN_N_LISTS; k++) {
+        free(d->text[k]);
+        for (int g = 0; g < 2; g++) free(d->list[k][g].s);
+    }
+    memset(d, 0, sizeof *d);
+}
+
+/* Validates one template: known slots only, braces balanced. */
+static int en_template_ok(const char *t) {
+    for (const char *p = t; *p; p++) {
+        if (*p == '}') return 0;
+        if (*p != '{') continue;
+        if (!strchr("POLDMY", p[1]) || p[2] != '}') return 0;
+        p += 2;
+    }
+    return 1;
+}
+
+/* Loads dir/<file> for each list: one entry a line, '#' comments, "## golden" splits. */
+static int en_data_load(const char *dir, en_data *d, char *err, size_t errcap) {
+    memset(d, 0, sizeof *d);
+    for (int k = 0; k < EN_N_LISTS; k++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, en_files[k]);
+        char *text = d->text[k] = gen_read_file(path, NULL);
+        if (!text) { snprintf(err, errcap, "%.400s: cannot read: %.80s", path, strerror(errno)); goto fail; }
+        int g = 0, cap[2] = {0, 0}, line_no = 0;
+        for (char *line = text, *next; line && *line; line = next) {
+            next = strchr(line, '\n');
+            if (next) *next++ = 0;
+            line_no++;
+            size_t len = strlen(line);
+            while (len && (line[len - 1] == '\r' || line[len - 1] == ' ')) line[--len] = 0;
+            if (!strcmp(line, "## golden")) {
+                if (g) { snprintf(err, errcap, "%.400s:%d: second '## golden'", path, line_no); goto fail; }
+                g = 1;
+                continue;
+            }
+            if (line[0] == '#' || len == 0) continue;
+            if (strchr(line, '"') || strchr(line, '\\') || strchr(line, '\t') ||
+                (k == EN_TEMPLATE && !en_template_ok(line)) || (k != EN_TEMPLATE && strchr(line, '{'))) {
+                snprintf(err, errcap, "%.400s:%d: bad entry", path, line_no);
+                goto fail;
+            }
+            en_list *l = &d->list[k][g];
+            if (l->n == cap[g]) {
+                cap[g] = cap[g] ? 2 * cap[g] : 256;
+                char **ns = realloc(l->s, (size_t)cap[g] * sizeof *ns);
+                if (!ns) { snprintf(err, errcap, "out of memory"); goto fail; }
+                l->s = ns;
+            }
+            l->s[l->n++] = line;
+        }
+        if (!d->list[k][0].n || !d->list[k][1].n) {
+            snprintf(err, errcap, "%.400s: needs entries above and below '## golden'", path);
+            goto fail;
+        }
+    }
+    return 0;
+fail:
+    en_data_free(d);
+    return -1;
+}
+
+static const char *const en_months[12] = {"January", "February", "March",     "April",   "May",      "June",
+                                          "July",    "August",   "September", "October", "November", "December"};
+static const char *const en_mon3[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+/* AP style: five months are never abbreviated. */
+static const char *const en_mon_ap[12] = {"Jan.", "Feb.", "March", "April", "May",  "June",
+                                          "July", "Aug.", "Sept.", "Oct.",  "Nov.", "Dec."};
+static const char *const en_wdays[7] = {"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"};
+static const char *const en_org_suffix[] = {
+    "Labs",     "Group",    "Systems",  "Foundation", "Institute", "Bank",    "Airlines",       "Motors",
+    "Capital",  "Media",    "Energy",   "Health",     "Partners",  "Robotics", "Pharmaceuticals", "Logistics",
+    "Insurance", "Records", "Studios",  "Holdings",   "Analytics", "Software", "Foods",          "Mining",
+    "University", "Press",  "Trust",    "Ventures",   "Telecom",   "Shipping"};
+
+static int en_leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+static int en_days_in(int y, int m) {
+    static const int dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return dm[m - 1] + (m == 2 && en_leap(y));
+}
+
+static int en_weekday(int y, int m, int d) { /* Sakamoto: 0 = Sunday */
+    static const int t[12] = {0, 3, 2, 5, 0, 3, 5, 1, 4, 6, 2, 4};
+    if (m < 3) y -= 1;
+    return (y + y / 4 - y / 100 + y / 400 + t[m - 1] + d) % 7;
+}
+
+static const char *en_ordinal(int d) {
+    if (d % 100 >= 11 && d % 100 <= 13) return "th";
+    return d % 10 == 1 ? "st" : d % 10 == 2 ? "nd" : d % 10 == 3 ? "rd" : "th";
+}
+
+/* Writes a date for slot kind ('D' day, 'M' month or year, 'Y' year) into buf. */
+static void en_date(gen_rng *r, char kind, char *buf, size_t cap) {
+    int y = 1950 + (int)gen_rng_below(r, 86), m = 1 + (int)gen_rng_below(r, 12);
+    int d = 1 + (int)gen_rng_below(r, (uint32_t)en_days_in(y, m));
+    if (kind == 'Y') { snprintf(buf, cap, "%d", y); return; }
+    if (kind == 'M') {
+        switch (gen_rng_below(r, 3)) {
+        case 0: snprintf(buf, cap, "%s %d", en_months[m - 1], y); break;
+        case 1: snprintf(buf, cap, "%s %d", en_mon3[m - 1], y); break;
+        default: snprintf(buf, cap, "%d", y); break;
+        }
+        return;
+    }
+    switch (gen_rng_below(r, 10)) {
+    case 0: snprintf(buf, cap, "%s %d, %d", en_months[m - 1], d, y); break;
+    case 1: snprintf(buf, cap, "%d %s %d", d, en_months[m - 1], y); break;
+    case 2: snprintf(buf, cap, "%d-%02d-%02d", y, m, d); break;
+    case 3: snprintf(buf, cap, "%d/%d/%d", m, d, y); break;
+    case 4: snprintf(buf, cap, "%02d.%02d.%d", d, m, y); break;
+    case 5: snprintf(buf, cap, "%s %d, %d", en_mon3[m - 1], d, y); break;
+    case 6: snprintf(buf, cap, "%s %d, %d", en_mon_ap[m - 1], d, y); break;
+    case 7: snprintf(buf, cap, "%s %d", en_months[m - 1], d); break;
+    case 8: snprintf(buf, cap, "%s %d%s", en_months[m - 1], d, en_ordinal(d)); break;
+    default: snprintf(buf, cap, "%s, %s %d, %d", en_wdays[en_weekday(y, m, d)], en_months[m - 1], d, y); break;
+    }
+}
+
+static const char *en_pick(const en_data *d, int kind, int g, gen_rng *r) {
+    const en_list *l = &d->list[kind][g];
+    return l->s[gen_rng_below(r, (uint32_t)l->n)];
+}
+
+/* Writes a fresh entity for slot c into buf. */
+static void en_entity(const en_data *d, int g, char c, gen_rng *r, char *buf, size_t cap) {
+    if (c == 'P') {
+        const char *f = en_pick(d, EN_FIRST, g, r), *l = en_pick(d, EN_LAST, g, r);
+        if (gen_rng_chance(r, 85, 100)) snprintf(buf, cap, "%s %s", f, l);
+        else snprintf(buf, cap, "%s %c. %s", f, 'A' + (int)gen_rng_below(r, 26), l);
+    } else if (c == 'O') {
+        uint32_t u = gen_rng_below(r, 100);
+        if (u < 75) {
+            const char *root = en_pick(d, EN_ORG, g, r);
+            size_t ns = sizeof en_org_suffix / sizeof *en_org_suffix;
+            snprintf(buf, cap, "%s %s", root, en_org_suffix[gen_rng_below(r, (uint32_t)ns)]);
+        } else if (u < 85) {
+            snprintf(buf, cap, "%s", en_pick(d, EN_ORG, g, r));
+        } else if (u < 95) {
+            int n = 3 + (int)gen_rng_below(r, 2);
+            for (int i = 0; i < n; i++) buf[i] = (char)('A' + gen_rng_below(r, 26));
+            buf[n] = 0;
+        } else {
+            const char *a = en_pick(d, EN_LAST, g, r), *b;
+            do b = en_pick(d, EN_LAST, g, r); while (b == a);
+            snprintf(buf, cap, "%s & %s", a, b);
+        }
+    } else if (c == 'L') {
+        snprintf(buf, cap, "%s", en_pick(d, EN_PLACE, g, r));
+    } else {
+        en_date(r, c, buf, cap);
+    }
+}
+
+typedef struct {
+    char val[EN_N_FIELDS][EN_MAX_ENT][96];
+    int n[EN_N_FIELDS];
+} en_found;
+
+/* Fills one template into `in`, recording entities in order. Returns -1 when a value would
+ * repeat one already in the example (the caller draws again). */
+static int en_fill(const en_data *d, int g, const char *t, gen_rng *r, gen_str *in, en_found *f) {
+    for (const char *p = t; *p; p++) {
+        if (*p != '{') { gen_str_add(in, p, 1); continue; }
+        char c = p[1], v[96];
+        int field = c == 'P' ? EN_PEOPLE : c == 'O' ? EN_ORGS : c == 'L' ? EN_PLACES : EN_DATES;
+        en_entity(d, g, c, r, v, sizeof v);
+        for (int k = 0; k < EN_N_FIELDS; k++)
+            for (int i = 0; i < f->n[k]; i++)
+                if (!strcmp(f->val[k][i], v)) return -1;
+        if (f->n[field] == EN_MAX_ENT) return -1;
+        strcpy(f->val[field][f->n[field]++], v);
+        gen_str_cat(in, v);
+        p += 2;
+    }
+    return 0;
+}
+
+/* One example: 1 template (60%) or 2 distinct ones. */
+static int en_example(const en_data *d, int g, gen_rng *r, gen_str *in, gen_str *out) {
+    const en_list *tl = &d->list[EN_TEMPLATE][g];
+    for (;;) {
+        en_found f;
+        memset(f.n, 0, sizeof f.n);
+        gen_str_clear(in);
+        int nt = gen_rng_chance(r, 40, 100) && tl->n > 1 ? 2 : 1;
+        uint32_t t0 = gen_rng_below(r, (uint32_t)tl->n), t1 = t0;
+        if (nt == 2) while (t1 == t0) t1 = gen_rng_below(r, (uint32_t)tl->n);
+        if (en_fill(d, g, tl->s[t0], r, in, &f)) continue;
+        if (nt == 2) {
+            gen_str_add(in, " ", 1);
+            if (en_fill(d, g, tl->s[t1], r, in, &f)) continue;
+        }
+        gen_str_clear(out);
+        gen_str_add(out, "{", 1);
+        for (int k = 0; k < EN_N_FIELDS; k++) {
+            if (k) gen_str_add(out, ",", 1);
+            gen_str_json(out, en_fields[k], strlen(en_fields[k]));
+            gen_str_add(out, ":[", 2);
+            for (int i = 0; i < f.n[k]; i++) {
+                if (i) gen_str_add(out, ",", 1);
+                gen_str_json(out, f.val[k][i], strlen(f.val[k][i]));
+            }
+            gen_str_add(out, "]", 1);
+        }
+        gen_str_add(out, "}", 1);
+        return in->oom || out->oom ? -1 : 0;
+    }
+}
+
+static int en_emit(FILE *fp, const gen_str *in, const gen_str *out, gen_str *line) {
+    gen_str_clear(line);
+    gen_str_cat(line, "{\"input\": ");
+    gen_str_json(line, in->p, in->n);
+    gen_str_cat(line, ", \"output\": ");
+    gen_str_json(line, out->p, out->n);
+    gen_str_cat(line, "}\n");
+    if (line->oom) return -1;
+    return fwrite(line->p, 1, line->n, fp) == line->n ? 0 : -1;
+}
+
+/* Writes n examples of split (golden: always EN_GOLDEN_N from EN_GOLDEN_SEED, no duplicate
+ * inputs). Train and valid never use a held-out entry, so they cannot meet a golden input;
+ * they are still checked against the golden inputs' hashes, as the haiku generator does. */
+static int en_generate(const en_data *d, en_split split, long n, uint64_t seed, FILE *fp) {
+    gen_set golden = {0};
+    gen_str in = {0}, out = {0}, line = {0};
+    gen_rng r;
+    int rc = 0;
+    gen_rng_seed(&r, EN_GOLDEN_SEED);
+    for (long i = 0; i < EN_GOLDEN_N && rc == 0;) {
+        if (en_example(d, 1, &r, &in, &out)) { rc = -1; break; }
+        int added = gen_set_add(&golden, gen_hash(in.p, in.n));
+        if (added < 0) rc = -1;
+        else if (added) {
+            if (split == EN_GOLDEN) rc = en_emit(fp, &in, &out, &line);
+            i++;
+        }
+    }
+    if (split != EN_GOLDEN) {
+        gen_rng_seed(&r, split == EN_VALID ? seed ^ EN_VALID_SALT : seed);
+        for (long i = 0; i < n && rc == 0;) {
+            if (en_example(d, 0, &r, &in, &out)) { rc = -1; break; }
+            if (gen_set_has(&golden, gen_hash(in.p, in.n))) continue;
+            rc = en_emit(fp, &in, &out, &line);
+            i++;
+        }
+    }
+    gen_set_free(&golden);
+    gen_str_free(&in);
+    gen_str_free(&out);
+    gen_str_free(&line);
+    return rc;
+}
+
+#ifndef GEN_NO_MAIN
+static int usage(void) {
+    fprintf(stderr, "usage: gen-entities [--split train|valid|golden] [--n N] [--seed S] [--data DIR] [-o FILE]\n");
+    return 2;
+}
+
+int main(int argc, char **argv) {
+    const char *dir = "tasks/entities/data", *out_path = NULL, *split_name = "train";
+    long n = -1;
+    uint64_t seed = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (i + 1 >= argc) return usage();
+        const char *v = argv[++i];
+        char *end;
+        if (!strcmp(a, "--split")) split_name = v;
+        else if (!strcmp(a, "--data")) dir = v;
+        else if (!strcmp(a, "-o")) out_path = v;
+        else if (!strcmp(a, "--n")) { n = strtol(v, &end, 10); if (*end || n < 0) return usage(); }
+        else if (!strcmp(a, "--seed")) { seed = strtoull(v, &end, 10); if (*end) return usage(); }
+        else return usage();
+    }
+    en_split split;
+    if (!strcmp(split_name, "train")) split = EN_TRAIN;
+    else if (!strcmp(split_name, "valid")) split = EN_VALID;
+    else if (!strcmp(split_name, "golden")) split = EN_GOLDEN;
+    else return usage();
+    if (n < 0) n = split == EN_VALID ? 2000 : 50000;
+    char err[512];
+    en_data d;
+    if (en_data_load(dir, &d, err, sizeof err)) { fprintf(stderr, "gen-entities: %s\n", err); return 1; }
+    FILE *fp = out_path ? fopen(out_path, "wb") : stdout;
+    if (!fp) { fprintf(stderr, "gen-entities: %s: %s\n", out_path, strerror(errno)); en_data_free(&d); return 1; }
+    int rc = en_generate(&d, split, n, seed, fp);
+    if (fp != stdout) rc |= fclose(fp);
+    else rc |= fflush(fp);
+    en_data_free(&d);
+    if (rc) { fprintf(stderr, "gen-entities: write failed\n"); return 1; }
+    return 0;
+}
+#endif

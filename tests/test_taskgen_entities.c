@@ -1,0 +1,235 @@
+/* The entity generator (tasks/entities/gen.c) and its data files: held-out lists disjoint
+ * from training ones, same seed -> same bytes, the committed golden file equal to the
+ * generator's output, golden entity strings absent from training data, every answer's
+ * strings verbatim in its input and in order, dates on the real calendar, and malformed data
+ * files refused. Runs from the repository root. */
+#include <sys/stat.h>
+#define GEN_NO_MAIN
+#include "../tasks/entities/gen.c"
+#include "test_taskgen.h"
+
+/* ---- entities ---- */
+
+static en_data ed;
+
+static int en_setup(void **state) {
+    char err[512];
+    if (en_data_load("tasks/entities/data", &ed, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    return 0;
+}
+static int en_teardown(void **state) { en_data_free(&ed); return 0; }
+
+/* Parses {"people":[...],"organizations":[...],"places":[...],"dates":[...]} (this exact
+ * order, compact) into vals[field][i]; returns -1 when the shape is wrong. */
+static int parse_entities(const char *s, char *vals[EN_N_FIELDS][EN_MAX_ENT], int n[EN_N_FIELDS]) {
+    if (*s++ != '{') return -1;
+    for (int k = 0; k < EN_N_FIELDS; k++) {
+        char key[32];
+        snprintf(key, sizeof key, "%s\"%s\":[", k ? "," : "", en_fields[k]);
+        if (strncmp(s, key, strlen(key))) return -1;
+        s += strlen(key);
+        n[k] = 0;
+        while (*s != ']') {
+            if (n[k] && *s++ != ',') return -1;
+            if (n[k] == EN_MAX_ENT) return -1;
+            char *v = json_str(&s);
+            if (!v) return -1;
+            vals[k][n[k]++] = v;
+        }
+        s++;
+    }
+    return strcmp(s, "}") ? -1 : 0;
+}
+
+/* Checks an entity answer against its input; counts cases by shape. */
+static void check_entity_case(const char *in, const char *out, int *n_empty, int *n_two) {
+    char *vals[EN_N_FIELDS][EN_MAX_ENT];
+    int n[EN_N_FIELDS], total = 0;
+    if (parse_entities(out, vals, n)) fail_msg("malformed answer: %s", out);
+    for (int k = 0; k < EN_N_FIELDS; k++) {
+        const char *from = in;
+        for (int i = 0; i < n[k]; i++) {
+            const char *at = strstr(from, vals[k][i]);
+            if (!at) fail_msg("'%s' (%s) is not in the input after its predecessors: %s", vals[k][i], en_fields[k], in);
+            from = at + strlen(vals[k][i]);
+            for (int j = 0; j < i; j++) assert_true(strcmp(vals[k][i], vals[k][j]) != 0);
+        }
+        for (int i = 0; i < n[k]; i++) free(vals[k][i]);
+        total += n[k];
+    }
+    if (total == 0) (*n_empty)++;
+    if (strstr(in, ". ")) (*n_two)++;
+}
+
+static void test_entities_lists_disjoint(void **state) {
+    for (int k = 0; k < EN_N_LISTS; k++)
+        for (int i = 0; i < ed.list[k][1].n; i++)
+            for (int j = 0; j < ed.list[k][0].n; j++)
+                if (!strcmp(ed.list[k][1].s[i], ed.list[k][0].s[j]))
+                    fail_msg("%s: '%s' is both training and golden", en_files[k], ed.list[k][1].s[i]);
+    /* no place is also a name or an organization root, in either split */
+    static const int others[] = {EN_FIRST, EN_LAST, EN_ORG};
+    for (int g = 0; g < 2; g++)
+        for (int i = 0; i < ed.list[EN_PLACE][g].n; i++)
+            for (int o = 0; o < 3; o++)
+                for (int h = 0; h < 2; h++)
+                    for (int j = 0; j < ed.list[others[o]][h].n; j++)
+                        if (!strcmp(ed.list[EN_PLACE][g].s[i], ed.list[others[o]][h].s[j]))
+                            fail_msg("'%s' is a place and a %s entry", ed.list[EN_PLACE][g].s[i], en_files[others[o]]);
+    assert_true(ed.list[EN_TEMPLATE][1].n >= 20 && ed.list[EN_FIRST][1].n >= 30 && ed.list[EN_PLACE][1].n >= 30);
+}
+
+static void test_entities_deterministic(void **state) {
+    char *a, *b, *c;
+    size_t na, nb, nc;
+    CAPTURE(a, na, en_generate(&ed, EN_TRAIN, 2000, 3, MEM));
+    CAPTURE(b, nb, en_generate(&ed, EN_TRAIN, 2000, 3, MEM));
+    CAPTURE(c, nc, en_generate(&ed, EN_TRAIN, 2000, 4, MEM));
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, na);
+    assert_true(nc != na || memcmp(a, c, na) != 0);
+    free(a), free(b), free(c);
+}
+
+static void test_entities_golden_committed(void **state) {
+    char *gen;
+    size_t ngen, nfile;
+    CAPTURE(gen, ngen, en_generate(&ed, EN_GOLDEN, 0, 99, MEM));
+    char *file = read_text("tasks/entities/golden.jsonl", &nfile);
+    if (ngen != nfile || memcmp(gen, file, ngen))
+        fail_msg("tasks/entities/golden.jsonl differs from the generator's output: regenerate it with gen-entities");
+    pairs_t ps = parse_jsonl(file);
+    assert_int_equal(ps.n, EN_GOLDEN_N);
+    assert_true(ps.n >= 300);
+    int empty = 0, two = 0;
+    for (int i = 0; i < ps.n; i++) check_entity_case(ps.v[i].in, ps.v[i].out, &empty, &two);
+    assert_true(empty > 0 && empty < ps.n / 10);
+    assert_true(two > ps.n / 4);
+    pairs_free(&ps);
+    free(gen);
+    free(file);
+}
+
+/* Golden entity strings never occur as entities in training data, and golden inputs are
+ * never training inputs. */
+static void test_entities_train_disjoint_from_golden(void **state) {
+    gen_set train_vals = {0}, train_inputs = {0};
+    static const en_split splits[] = {EN_TRAIN, EN_VALID};
+    for (int s = 0; s < 2; s++) {
+        char *t;
+        size_t n;
+        CAPTURE(t, n, en_generate(&ed, splits[s], 10000, 1, MEM));
+        pairs_t ps = parse_jsonl(t);
+        assert_int_equal(ps.n, 10000);
+        int empty = 0, two = 0;
+        for (int i = 0; i < ps.n; i++) {
+            check_entity_case(ps.v[i].in, ps.v[i].out, &empty, &two);
+            gen_set_add(&train_inputs, gen_hash(ps.v[i].in, strlen(ps.v[i].in)));
+            char *vals[EN_N_FIELDS][EN_MAX_ENT];
+            int nv[EN_N_FIELDS];
+            assert_int_equal(parse_entities(ps.v[i].out, vals, nv), 0);
+            for (int k = 0; k < EN_N_FIELDS; k++)
+                for (int j = 0; j < nv[k]; j++) {
+                    if (k != EN_DATES) gen_set_add(&train_vals, gen_hash(vals[k][j], strlen(vals[k][j])));
+                    free(vals[k][j]);
+                }
+        }
+        pairs_free(&ps);
+        free(t);
+    }
+    char *file = read_text("tasks/entities/golden.jsonl", NULL);
+    pairs_t ps = parse_jsonl(file);
+    int n_vals = 0;
+    for (int i = 0; i < ps.n; i++) {
+        assert_false(gen_set_has(&train_inputs, gen_hash(ps.v[i].in, strlen(ps.v[i].in))));
+        char *vals[EN_N_FIELDS][EN_MAX_ENT];
+        int nv[EN_N_FIELDS];
+        assert_int_equal(parse_entities(ps.v[i].out, vals, nv), 0);
+        for (int k = 0; k < EN_N_FIELDS; k++)
+            for (int j = 0; j < nv[k]; j++) {
+                /* acronyms are random letters and may repeat by chance; all else is held out */
+                int acronym = k == EN_ORGS && strlen(vals[k][j]) <= 4;
+                if (k != EN_DATES && !acronym && gen_set_has(&train_vals, gen_hash(vals[k][j], strlen(vals[k][j]))))
+                    fail_msg("golden %s '%s' also appears in training data", en_fields[k], vals[k][j]);
+                n_vals += k != EN_DATES;
+                free(vals[k][j]);
+            }
+    }
+    assert_true(n_vals > 300);
+    pairs_free(&ps);
+    free(file);
+    gen_set_free(&train_vals);
+    gen_set_free(&train_inputs);
+}
+
+static void test_entities_dates(void **state) {
+    assert_int_equal(en_weekday(2024, 1, 1), 1);   /* Monday */
+    assert_int_equal(en_weekday(2000, 2, 29), 2);  /* Tuesday */
+    assert_int_equal(en_weekday(1969, 7, 20), 0);  /* Sunday */
+    assert_int_equal(en_days_in(2000, 2), 29);
+    assert_int_equal(en_days_in(1900, 2), 28);
+    assert_string_equal(en_ordinal(11), "th");
+    assert_string_equal(en_ordinal(22), "nd");
+    assert_string_equal(en_ordinal(31), "st");
+    gen_rng r;
+    gen_rng_seed(&r, 5);
+    int seen_dash = 0, seen_weekday = 0, seen_slash = 0;
+    for (int i = 0; i < 2000; i++) {
+        char buf[96];
+        en_date(&r, 'D', buf, sizeof buf);
+        seen_dash += strchr(buf, '-') != NULL;
+        seen_slash += strchr(buf, '/') != NULL;
+        seen_weekday += strstr(buf, "day, ") != NULL;
+        int y, m, d;
+        if (sscanf(buf, "%d-%d-%d", &y, &m, &d) == 3) {
+            assert_true(y >= 1950 && y <= 2035 && m >= 1 && m <= 12 && d >= 1 && d <= en_days_in(y, m));
+        }
+    }
+    assert_true(seen_dash > 100 && seen_slash > 100 && seen_weekday > 100);
+}
+
+static void test_entities_bad_data(void **state) {
+    char dir[256], path[300], err[512];
+    test_tmp_path(dir, sizeof dir, "entdata");
+    assert_int_equal(mkdir(dir, 0700), 0);
+    for (int k = 0; k < EN_N_LISTS; k++) {
+        snprintf(path, sizeof path, "%s/%s", dir, en_files[k]);
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        fputs(k == EN_TEMPLATE ? "{P} met {Q}.\n## golden\n{P} left.\n" : "A\n## golden\nB\n", f);
+        fclose(f);
+    }
+    en_data d;
+    assert_int_equal(en_data_load(dir, &d, err, sizeof err), -1); /* unknown slot {Q} */
+    assert_non_null(strstr(err, "templates.txt:1"));
+    snprintf(path, sizeof path, "%s/%s", dir, en_files[EN_TEMPLATE]);
+    FILE *f = fopen(path, "wb");
+    fputs("{P} met {P}.\n", f); /* no golden section */
+    fclose(f);
+    assert_int_equal(en_data_load(dir, &d, err, sizeof err), -1);
+    f = fopen(path, "wb");
+    fputs("{P} met {L}.\n## golden\n{P} left {O} on {D}.\n", f);
+    fclose(f);
+    assert_int_equal(en_data_load(dir, &d, err, sizeof err), 0);
+    en_data_free(&d);
+    for (int k = 0; k < EN_N_LISTS; k++) {
+        snprintf(path, sizeof path, "%s/%s", dir, en_files[k]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_entities_lists_disjoint),
+        cmocka_unit_test(test_entities_deterministic),
+        cmocka_unit_test(test_entities_golden_committed),
+        cmocka_unit_test(test_entities_train_disjoint_from_golden),
+        cmocka_unit_test(test_entities_dates),
+        cmocka_unit_test(test_entities_bad_data),
+    };
+    return cmocka_run_group_tests(tests, en_setup, en_teardown);
+}
