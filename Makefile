@@ -54,7 +54,7 @@ TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TOOL_LIB := $(BUILD)/obj/tools_lib.a
 
-.PHONY: all test asan test-arm clean models bench-kernels
+.PHONY: all test asan test-arm clean models bench-kernels bench-constraint
 all: $(BUILD)/ulm $(BUILD)/libulm.a
 
 $(BUILD)/obj/%.o: %.c
@@ -104,6 +104,10 @@ test-arm:
 	  ULM_TEST_RUNNER="qemu-aarch64 -cpu $$cpu -L $(ARM_SYSROOT) -E LD_LIBRARY_PATH=$(ARM_LIBDIR)" \
 	  ULM_SKIP_EVALS=1 sh tests/run_tests.sh build-aarch64 $(TEST_SRC:tests/%.c=build-aarch64/tests/%) || exit 1; \
 	done
+
+# Constraint mask cost per step on a 262k-token synthetic vocabulary (bench/constraint_mask.c).
+bench-constraint: $(BUILD)/libulm.a
+	$(CC) $(CFLAGS) -o $(BUILD)/bench_constraint bench/constraint_mask.c $(BUILD)/libulm.a $(LDFLAGS) $(LDLIBS)
 
 clean:
 	rm -rf build build-* 

@@ -965,8 +965,18 @@ const char *cons_strip_leading(const constraint *c, const char *text, size_t *le
 }
 
 void cons_apply_mask(const uint64_t *mask, float *logits, int n) {
-    for (int i = 0; i < n; i++)
-        if (!cons_bit(mask, i)) logits[i] = -INFINITY;
+    /* a word at a time: constrained masks are mostly all-zero or all-one words */
+    for (int w = 0; w * 64 < n; w++) {
+        uint64_t m = mask[w];
+        int i0 = w * 64, i1 = i0 + 64 < n ? i0 + 64 : n;
+        if (m == ~0ull) continue;
+        if (!m) {
+            for (int i = i0; i < i1; i++) logits[i] = -INFINITY;
+            continue;
+        }
+        for (int i = i0; i < i1; i++) /* select, not branch: mixed words are unpredictable */
+            logits[i] = ((m >> (i - i0)) & 1) ? logits[i] : -INFINITY;
+    }
 }
 
 void cons_get_stats(const constraint *c, cons_stats *s) {
