@@ -548,16 +548,22 @@ ulm_status task_run(task *t, const char *input, size_t len, ulm_text_fn on_text,
     const task_spec *s = &t->spec;
     const ulm_model *m = t->m;
     size_t cap = 0;
-    if (append(res, &cap, "", 0)) return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
     if (!utf8_valid(input, len)) return ulm_set_error(err, ULM_ERR_UTF8, "input is not valid UTF-8");
     if (memchr(input, 0, len)) return ulm_set_error(err, ULM_ERR_ARG, "input contains a NUL byte");
+    if (append(res, &cap, "", 0)) return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
     char *prompt = task_prompt(s, input, len), *full = prompt;
-    if (!prompt) return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
+    if (!prompt) {
+        task_result_free(res);
+        return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
+    }
     int flags = ULM_TOK_ADD_BOS;
     if (s->chat && strcmp(tok_chat_template(m->tok), "none")) {
         full = chat_wrap(tok_chat_template(m->tok), prompt);
         free(prompt);
-        if (!full) return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
+        if (!full) {
+            task_result_free(res);
+            return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
+        }
         flags |= ULM_TOK_PARSE_SPECIAL;
     }
     ulm_status st;
