@@ -56,7 +56,7 @@ TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TOOL_LIB := $(BUILD)/obj/tools_lib.a
 GENS     := $(GEN_SRC:tasks/%/gen.c=$(BUILD)/gen-%)
 
-.PHONY: all test asan test-arm clean models bench-kernels
+.PHONY: all test asan test-arm clean models bench-kernels bench-constraint
 all: $(BUILD)/ulm $(BUILD)/libulm.a $(GENS)
 
 V ?= 0
@@ -118,6 +118,9 @@ test-arm:
 bench-kernels: $(BUILD)/bench_kernels
 $(BUILD)/bench_kernels: bench/kernels.c $(BUILD)/libulm.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libulm.a $(LDFLAGS) $(LDLIBS)
+# Constraint mask cost per step on a 262k-token synthetic vocabulary (bench/constraint_mask.c).
+bench-constraint: $(BUILD)/libulm.a
+	$(CC) $(CFLAGS) -o $(BUILD)/bench_constraint bench/constraint_mask.c $(BUILD)/libulm.a $(LDFLAGS) $(LDLIBS)
 
 clean:
 	rm -rf build build-* 

@@ -13,4 +13,8 @@ int cmd_convert(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
+int cmd_task(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+/* `ulm run TASK.ulm INPUT [--json] [--stream]`: run dispatches here for files with task.spec. */
+int task_cli_run(int argc, char **argv);
 #endif

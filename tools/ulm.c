@@ -9,6 +9,8 @@ static const cli_command commands[] = {
     {"inspect", cmd_inspect, "list metadata and tensors of a .ulm"},
     {"verify", cmd_verify, "check the SHA-256 of a .ulm"},
     {"logits", cmd_logits, "dump f32 logits at every prompt position"},
+    {"task", cmd_task, "pack / check / run a task (spec + model + golden set)"},
+    {"eval", cmd_eval, "evaluate a task on its golden set"},
     {"version", cmd_version, "print the version and the kernel ISA picked"},
 };
 

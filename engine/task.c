@@ -1,0 +1,715 @@
+/* Task specs, golden sets, and running a task: prompt, constrained sampling, validation,
+ * confidence and routing. */
+#include "task.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "json.h"
+#include "model.h"
+#include "sampler.h"
+#include "tokenizer.h"
+#include "ulm_file.h"
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Line of the first `"key":` in text (1-based), or 0. The DOM keeps no positions, and a
+ * spec's keys are few and mostly unique, so this is how semantic errors get their line. */
+static int key_line(const char *text, size_t len, const char *key) {
+    size_t kl = strlen(key);
+    int line = 1;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == '\n') line++;
+        if (text[i] == '"' && i + kl + 1 < len && !memcmp(text + i + 1, key, kl) && text[i + kl + 1] == '"') {
+            size_t j = i + kl + 2;
+            while (j < len && (text[j] == ' ' || text[j] == '\t' || text[j] == '\r' || text[j] == '\n')) j++;
+            if (j < len && text[j] == ':') return line;
+        }
+    }
+    return 0;
+}
+
+typedef struct spec_ctx { const char *text; size_t len; const char *where; ulm_error *err; } spec_ctx;
+
+static ulm_status spec_err(const spec_ctx *c, const char *key, const char *msg) {
+    int line = key ? key_line(c->text, c->len, key) : 0;
+    if (line) return ulm_set_error(c->err, ULM_ERR_SPEC, "%s:%d: %s", c->where, line, msg);
+    return ulm_set_error(c->err, ULM_ERR_SPEC, "%s: %s", c->where, msg);
+}
+
+static int num_in(const json_value *o, const char *key, double lo, double hi, double *out) {
+    const json_value *v = json_get(o, key);
+    if (!v) return 0;
+    if (!json_is_num(v)) return -1;
+    double x = json_num(v);
+    if (!(x >= lo && x <= hi)) return -1;
+    *out = x;
+    return 1;
+}
+
+static int one_of(const char *s, const char *const *list) {
+    for (; *list; list++)
+        if (!strcmp(s, *list)) return 1;
+    return 0;
+}
+
+void task_spec_free(task_spec *s) {
+    if (!s) return;
+    json_free(s->doc);
+    free(s->stop);
+    free(s->stop_len);
+    memset(s, 0, sizeof *s);
+}
+
+ulm_status task_spec_parse(const char *text, size_t len, const char *where, task_spec *s, ulm_error *err) {
+    memset(s, 0, sizeof *s);
+    spec_ctx c = {text, len, where, err};
+    ulm_error perr;
+    if (json_parse(text, len, &s->doc, &perr))
+        return ulm_set_error(err, ULM_ERR_SPEC, "%s: %s", where, perr.msg); /* "line L, column C: ..." */
+    const json_value *r = json_root(s->doc);
+    ulm_status st = ULM_OK;
+    char msg[300];
+    if (!json_is_obj(r)) { st = spec_err(&c, NULL, "a task spec is a JSON object"); goto fail; }
+    static const char *const known[] = {"name", "instruction", "chat_template", "sampling", "max_tokens", "stop",
+                                        "constraint", "validator", "min_confidence", "min_mean_confidence",
+                                        "context_budget", "privacy", "description", NULL};
+    for (size_t i = 0; i < json_len(r); i++) {
+        const char *k = json_obj_key(r, i, NULL);
+        if (!one_of(k, known)) {
+            snprintf(msg, sizeof msg, "unknown key \"%.60s\"", k);
+            st = spec_err(&c, k, msg);
+            goto fail;
+        }
+    }
+    if (json_get_str(r, "name", &s->name, NULL) || !*s->name) { st = spec_err(&c, "name", "\"name\" must be a non-empty string"); goto fail; }
+    if (json_get_str(r, "instruction", &s->instruction, NULL)) { st = spec_err(&c, "instruction", "\"instruction\" must be a string"); goto fail; }
+    const char *slot = strstr(s->instruction, "{input}");
+    if (!slot || strstr(slot + 1, "{input}")) { st = spec_err(&c, "instruction", "\"instruction\" needs exactly one {input} slot"); goto fail; }
+    if (json_get(r, "chat_template") && json_get_bool(r, "chat_template", &s->chat)) { st = spec_err(&c, "chat_template", "\"chat_template\" must be true or false"); goto fail; }
+    int64_t n;
+    if (json_get_int(r, "max_tokens", &n) || n < 1 || n > 65536) { st = spec_err(&c, "max_tokens", "\"max_tokens\" must be an integer 1..65536"); goto fail; }
+    s->max_tokens = (int)n;
+    s->context_budget = 0;
+    if (json_get(r, "context_budget")) {
+        if (json_get_int(r, "context_budget", &n) || n < 1 || n > (1 << 24)) { st = spec_err(&c, "context_budget", "\"context_budget\" must be a positive integer"); goto fail; }
+        s->context_budget = (int)n;
+    }
+    ulm_sampling_default(&s->sampling);
+    const json_value *sp = json_get(r, "sampling");
+    if (sp) {
+        static const char *const sk[] = {"temperature", "top_k", "top_p", "min_p", "repeat_penalty", "repeat_last_n", "seed", NULL};
+        if (!json_is_obj(sp)) { st = spec_err(&c, "sampling", "\"sampling\" must be an object"); goto fail; }
+        for (size_t i = 0; i < json_len(sp); i++)
+            if (!one_of(json_obj_key(sp, i, NULL), sk)) {
+                snprintf(msg, sizeof msg, "unknown sampling key \"%.60s\"", json_obj_key(sp, i, NULL));
+                st = spec_err(&c, json_obj_key(sp, i, NULL), msg);
+                goto fail;
+            }
+        double x;
+        const char *bad = NULL;
+        if (num_in(sp, "temperature", 0, 100, &x) < 0) bad = "temperature";
+        else if (json_get(sp, "temperature")) s->sampling.temperature = (float)x;
+        if (!bad && num_in(sp, "top_k", 0, 1 << 24, &x) < 0) bad = "top_k";
+        else if (json_get(sp, "top_k")) s->sampling.top_k = (int)x;
+        if (!bad && num_in(sp, "top_p", 1e-6, 1, &x) < 0) bad = "top_p";
+        else if (json_get(sp, "top_p")) s->sampling.top_p = (float)x;
+        if (!bad && num_in(sp, "min_p", 0, 0.999, &x) < 0) bad = "min_p";
+        else if (json_get(sp, "min_p")) s->sampling.min_p = (float)x;
+        if (!bad && num_in(sp, "repeat_penalty", 1e-3, 100, &x) < 0) bad = "repeat_penalty";
+        else if (json_get(sp, "repeat_penalty")) s->sampling.repeat_penalty = (float)x;
+        if (!bad && num_in(sp, "repeat_last_n", 0, 1 << 20, &x) < 0) bad = "repeat_last_n";
+        else if (json_get(sp, "repeat_last_n")) s->sampling.repeat_last_n = (int)x;
+        if (!bad && num_in(sp, "seed", 0, 9007199254740992.0, &x) < 0) bad = "seed";
+        else if (json_get(sp, "seed")) s->sampling.seed = (uint64_t)x;
+        if (bad) {
+            snprintf(msg, sizeof msg, "sampling \"%s\" is not a number in range", bad);
+            st = spec_err(&c, bad, msg);
+            goto fail;
+        }
+    }
+    const json_value *stop = json_get(r, "stop");
+    if (stop) {
+        if (!json_is_arr(stop)) { st = spec_err(&c, "stop", "\"stop\" must be an array of strings"); goto fail; }
+        s->n_stop = (int)json_len(stop);
+        s->stop = calloc((size_t)s->n_stop + 1, sizeof *s->stop);
+        s->stop_len = calloc((size_t)s->n_stop + 1, sizeof *s->stop_len);
+        if (!s->stop || !s->stop_len) { st = ulm_set_error(err, ULM_ERR_NOMEM, "out of memory"); goto fail; }
+        for (int i = 0; i < s->n_stop; i++) {
+            s->stop[i] = json_str(json_at(stop, (size_t)i), &s->stop_len[i]);
+            if (!s->stop[i] || !s->stop_len[i]) { st = spec_err(&c, "stop", "\"stop\" must hold non-empty strings"); goto fail; }
+        }
+    }
+    s->constraint = json_get(r, "constraint");
+    if (s->constraint) {
+        ulm_error cerr;
+        if (cons_check_spec(s->constraint, &cerr)) {
+            st = spec_err(&c, "constraint", cerr.msg);
+            goto fail;
+        }
+    }
+    s->validator = json_get(r, "validator");
+    if (s->validator) {
+        static const char *const vk[] = {"json", "pattern", "refusals", NULL};
+        if (!json_is_obj(s->validator)) { st = spec_err(&c, "validator", "\"validator\" must be an object"); goto fail; }
+        for (size_t i = 0; i < json_len(s->validator); i++)
+            if (!one_of(json_obj_key(s->validator, i, NULL), vk)) { st = spec_err(&c, "validator", "validator keys are json, pattern, refusals"); goto fail; }
+        const json_value *pat = json_get(s->validator, "pattern"), *ref = json_get(s->validator, "refusals");
+        if (pat) {
+            json_doc *d;
+            char buf[64];
+            size_t pl;
+            const char *p = json_str(pat, &pl);
+            if (!p) { st = spec_err(&c, "pattern", "validator \"pattern\" must be a string"); goto fail; }
+            /* checked by compiling it as a regex constraint */
+            size_t need = json_escape(NULL, 0, p, pl);
+            char *spec = malloc(need + 40);
+            if (!spec) { st = ulm_set_error(err, ULM_ERR_NOMEM, "out of memory"); goto fail; }
+            int k = snprintf(spec, need + 40, "{\"type\":\"regex\",\"pattern\":");
+            json_escape(spec + k, need + 1, p, pl);
+            strcat(spec, "}");
+            ulm_status ps = json_parse(spec, strlen(spec), &d, &perr);
+            free(spec);
+            if (!ps) {
+                ps = cons_check_spec(json_root(d), &perr);
+                json_free(d);
+            }
+            (void)buf;
+            if (ps) { st = spec_err(&c, "pattern", perr.msg); goto fail; }
+        }
+        if (ref) {
+            int okr = json_is_arr(ref);
+            for (size_t i = 0; okr && i < json_len(ref); i++) okr = json_is_str(json_at(ref, i));
+            if (!okr) { st = spec_err(&c, "refusals", "validator \"refusals\" must be an array of strings"); goto fail; }
+        }
+        const json_value *js = json_get(s->validator, "json");
+        if (js && !json_is_bool(js)) { st = spec_err(&c, "json", "validator \"json\" must be true or false"); goto fail; }
+    }
+    double x;
+    if (num_in(r, "min_confidence", 0, 1, &x) < 0) { st = spec_err(&c, "min_confidence", "\"min_confidence\" must be 0..1"); goto fail; }
+    s->min_conf = json_get(r, "min_confidence") ? (float)x : 0;
+    if (num_in(r, "min_mean_confidence", 0, 1, &x) < 0) { st = spec_err(&c, "min_mean_confidence", "\"min_mean_confidence\" must be 0..1"); goto fail; }
+    s->min_mean_conf = json_get(r, "min_mean_confidence") ? (float)x : 0;
+    s->privacy = "internal";
+    if (json_get(r, "privacy")) {
+        static const char *const pv[] = {"public", "internal", "confidential", "restricted", NULL};
+        if (json_get_str(r, "privacy", &s->privacy, NULL) || !one_of(s->privacy, pv)) { st = spec_err(&c, "privacy", "\"privacy\" must be public, internal, confidential or restricted"); goto fail; }
+    }
+    return ULM_OK;
+fail:
+    task_spec_free(s);
+    return st;
+}
+
+char *task_prompt(const task_spec *s, const char *input, size_t len) {
+    const char *slot = strstr(s->instruction, "{input}");
+    size_t a = (size_t)(slot - s->instruction), b = strlen(slot + 7);
+    char *p = malloc(a + len + b + 1);
+    if (!p) return NULL;
+    memcpy(p, s->instruction, a);
+    memcpy(p + a, input, len);
+    memcpy(p + a + len, slot + 7, b + 1);
+    return p;
+}
+
+/* ---- golden sets ---- */
+
+/* Canonical text of a JSON value (object member order kept). */
+static int canon_value(const json_value *v, char **out, size_t *len);
+
+typedef struct cbuf { char *p; size_t n, cap; int oom; } cbuf;
+static void cb_put(cbuf *b, const char *s, size_t n) {
+    if (b->oom) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 128;
+        while (nc < b->n + n + 1) nc *= 2;
+        char *q = realloc(b->p, nc);
+        if (!q) { b->oom = 1; return; }
+        b->p = q;
+        b->cap = nc;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+}
+static void cb_str(cbuf *b, const char *s, size_t n) {
+    size_t need = json_escape(NULL, 0, s, n);
+    char *t = malloc(need + 1);
+    if (!t) { b->oom = 1; return; }
+    json_escape(t, need + 1, s, n);
+    cb_put(b, t, need);
+    free(t);
+}
+static void cb_value(cbuf *b, const json_value *v, int depth) {
+    char num[64];
+    int64_t iv;
+    size_t l;
+    if (depth > JSON_MAX_DEPTH) { b->oom = 1; return; }
+    switch (json_typeof(v)) {
+    case JSON_NULL: cb_put(b, "null", 4); break;
+    case JSON_BOOL: { int x = 0; json_bool(v, &x); cb_put(b, x ? "true" : "false", x ? 4 : 5); break; }
+    case JSON_NUMBER:
+        if (json_int(v, &iv) == 0) snprintf(num, sizeof num, "%lld", (long long)iv);
+        else snprintf(num, sizeof num, "%.17g", json_num(v));
+        cb_put(b, num, strlen(num));
+        break;
+    case JSON_STRING: { const char *s = json_str(v, &l); cb_str(b, s, l); break; }
+    case JSON_ARRAY:
+        cb_put(b, "[", 1);
+        for (size_t i = 0; i < json_len(v); i++) {
+            if (i) cb_put(b, ",", 1);
+            cb_value(b, json_at(v, i), depth + 1);
+        }
+        cb_put(b, "]", 1);
+        break;
+    case JSON_OBJECT:
+        cb_put(b, "{", 1);
+        for (size_t i = 0; i < json_len(v); i++) {
+            if (i) cb_put(b, ",", 1);
+            const char *k = json_obj_key(v, i, &l);
+            cb_str(b, k, l);
+            cb_put(b, ":", 1);
+            cb_value(b, json_obj_val(v, i), depth + 1);
+        }
+        cb_put(b, "}", 1);
+        break;
+    default: b->oom = 1;
+    }
+}
+static int canon_value(const json_value *v, char **out, size_t *len) {
+    cbuf b = {0};
+    cb_value(&b, v, 0);
+    if (b.oom || !b.p) { free(b.p); return -1; }
+    *out = b.p;
+    *len = b.n;
+    return 0;
+}
+
+void golden_free(golden_item *items, int n) {
+    for (int i = 0; i < n; i++) {
+        free(items[i].input);
+        free(items[i].expected);
+    }
+    free(items);
+}
+
+ulm_status golden_parse(const char *text, size_t len, const char *where, golden_item **items_out, int *n_out,
+                        ulm_error *err) {
+    *items_out = NULL;
+    *n_out = 0;
+    golden_item *items = NULL;
+    int n = 0, cap = 0, line = 0;
+    size_t i = 0;
+    while (i < len) {
+        size_t e = i;
+        while (e < len && text[e] != '\n') e++;
+        line++;
+        size_t a = i, z = e;
+        while (a < z && (text[a] == ' ' || text[a] == '\t' || text[a] == '\r')) a++;
+        while (z > a && (text[z - 1] == ' ' || text[z - 1] == '\t' || text[z - 1] == '\r')) z--;
+        i = e + 1;
+        if (a == z) continue; /* blank lines are fine */
+        json_doc *d;
+        ulm_error perr;
+        if (json_parse(text + a, z - a, &d, &perr)) {
+            golden_free(items, n);
+            return ulm_set_error(err, ULM_ERR_SPEC, "%s:%d: %s", where, line, perr.msg);
+        }
+        const json_value *r = json_root(d), *in = json_get(r, "input"), *out = json_get(r, "output");
+        const char *msg = !json_is_obj(r) ? "each line must be a JSON object"
+                          : !json_is_str(in) ? "\"input\" must be a string"
+                          : !out ? "\"output\" is missing" : NULL;
+        if (msg) {
+            json_free(d);
+            golden_free(items, n);
+            return ulm_set_error(err, ULM_ERR_SPEC, "%s:%d: %s", where, line, msg);
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            golden_item *ni = realloc(items, (size_t)cap * sizeof *ni);
+            if (!ni) { json_free(d); golden_free(items, n); return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory"); }
+            items = ni;
+        }
+        golden_item *g = &items[n];
+        size_t il;
+        const char *is = json_str(in, &il);
+        g->input = malloc(il + 1);
+        int bad = !g->input;
+        if (!bad) {
+            memcpy(g->input, is, il + 1);
+            g->input_len = il;
+        }
+        if (!bad && json_is_str(out)) {
+            const char *os = json_str(out, &g->expected_len);
+            g->expected = malloc(g->expected_len + 1);
+            bad = !g->expected;
+            if (!bad) memcpy(g->expected, os, g->expected_len + 1);
+        } else if (!bad) {
+            bad = canon_value(out, &g->expected, &g->expected_len);
+        }
+        json_free(d);
+        if (bad) { free(g->input); golden_free(items, n); return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory"); }
+        n++;
+    }
+    if (!n) return ulm_set_error(err, ULM_ERR_SPEC, "%s: no golden items", where);
+    *items_out = items;
+    *n_out = n;
+    return ULM_OK;
+}
+
+/* ---- the runtime ---- */
+
+struct task {
+    ulm_model *owned; /* task_load's model */
+    const ulm_model *m;
+    ulm_ctx *ctx;
+    task_spec spec;
+    char *spec_text;
+    cons_vocab *vocab;
+    constraint *fixed; /* a constraint that does not depend on the input, compiled once */
+    constraint *validator_re;
+    const char **pieces;
+    uint32_t *lens;
+    int n_vocab;
+    float *logits, *raw;
+    int32_t *toks;
+    int cap_toks;
+};
+
+const task_spec *task_get_spec(const task *t) { return &t->spec; }
+
+const char *task_golden(const task *t, size_t *len) {
+    const char *s;
+    if (!t->m->file || ulmf_get_str(t->m->file, "task.golden", &s, len)) return NULL;
+    return s;
+}
+
+void task_free(task *t) {
+    if (!t) return;
+    cons_free(t->fixed);
+    cons_free(t->validator_re);
+    cons_vocab_free(t->vocab);
+    free((void *)t->pieces);
+    free(t->lens);
+    free(t->logits);
+    free(t->raw);
+    free(t->toks);
+    if (t->ctx) ulm_ctx_free(t->ctx);
+    task_spec_free(&t->spec);
+    free(t->spec_text);
+    if (t->owned) ulm_model_free(t->owned);
+    free(t);
+}
+
+ulm_status task_new(const ulm_model *m, const char *spec, size_t spec_len, const char *where, int n_threads,
+                    task **out, ulm_error *err) {
+    *out = NULL;
+    task *t = calloc(1, sizeof *t);
+    if (!t) return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
+    t->m = m;
+    ulm_status st;
+    t->spec_text = malloc(spec_len + 1);
+    if (!t->spec_text) { free(t); return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory"); }
+    memcpy(t->spec_text, spec, spec_len);
+    t->spec_text[spec_len] = 0;
+    if ((st = task_spec_parse(t->spec_text, spec_len, where, &t->spec, err))) goto fail;
+    ulm_ctx_params cp = {0, n_threads};
+    if ((st = ulm_ctx_new(m, &cp, &t->ctx, err))) goto fail;
+    /* the constraint vocabulary: each token's bytes; control and unused tokens have none */
+    int V = t->n_vocab = tok_n_vocab(m->tok);
+    t->pieces = malloc((size_t)V * sizeof *t->pieces);
+    t->lens = malloc((size_t)V * sizeof *t->lens);
+    int32_t *eog = malloc((size_t)V * sizeof *eog);
+    t->logits = malloc((size_t)V * sizeof *t->logits);
+    t->raw = malloc((size_t)V * sizeof *t->raw);
+    if (!t->pieces || !t->lens || !eog || !t->logits || !t->raw) {
+        free(eog);
+        st = ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    int ne = 0;
+    for (int i = 0; i < V; i++) {
+        size_t l = 0;
+        int ty = tok_type(m->tok, i);
+        const char *p = (ty == TOK_CONTROL || ty == TOK_UNUSED || ty == TOK_UNKNOWN) ? "" : tok_decode_piece(m->tok, i, &l);
+        t->pieces[i] = p ? p : "";
+        t->lens[i] = p ? (uint32_t)l : 0;
+        if (tok_is_eog(m->tok, i)) eog[ne++] = i;
+    }
+    st = cons_vocab_new(V, t->pieces, t->lens, eog, ne, &t->vocab, err);
+    free(eog);
+    if (st) goto fail;
+    if (t->spec.constraint && !cons_spec_needs_input(t->spec.constraint) &&
+        (st = cons_compile_spec(t->vocab, t->spec.constraint, NULL, 0, &t->fixed, err)))
+        goto fail;
+    const char *pat;
+    size_t pl;
+    if (t->spec.validator && json_get_str(t->spec.validator, "pattern", &pat, &pl) == 0 &&
+        (st = cons_compile_regex(t->vocab, pat, pl, NULL, &t->validator_re, err)))
+        goto fail;
+    *out = t;
+    return ULM_OK;
+fail:
+    task_free(t);
+    return st;
+}
+
+ulm_status task_load(const char *path, int n_threads, task **out, ulm_error *err) {
+    *out = NULL;
+    ulm_model *m;
+    ulm_status st = ulm_model_load(path, &m, err);
+    if (st) return st;
+    const char *spec;
+    size_t len;
+    if (ulmf_get_str(m->file, "task.spec", &spec, &len)) {
+        ulm_model_free(m);
+        return ulm_set_error(err, ULM_ERR_SPEC, "%s: not a task file (no task.spec; make one with ulm task pack)", path);
+    }
+    char where[300];
+    snprintf(where, sizeof where, "%s[task.spec]", path);
+    st = task_new(m, spec, len, where, n_threads, out, err);
+    if (st) {
+        ulm_model_free(m);
+        return st;
+    }
+    (*out)->owned = m;
+    return ULM_OK;
+}
+
+void task_result_free(task_result *r) {
+    free(r->output);
+    memset(r, 0, sizeof *r);
+}
+
+static int append(task_result *r, size_t *cap, const char *p, size_t n) {
+    if (r->len + n + 1 > *cap) {
+        size_t nc = *cap ? *cap * 2 : 256;
+        while (nc < r->len + n + 1) nc *= 2;
+        char *q = realloc(r->output, nc);
+        if (!q) return -1;
+        r->output = q;
+        *cap = nc;
+    }
+    memcpy(r->output + r->len, p, n);
+    r->len += n;
+    r->output[r->len] = 0;
+    return 0;
+}
+
+static char *chat_wrap(const char *tmpl, const char *msg) {
+    const char *pre = "", *post = "";
+    if (!strcmp(tmpl, "gemma3")) { pre = "<start_of_turn>user\n"; post = "<end_of_turn>\n<start_of_turn>model\n"; }
+    else if (!strcmp(tmpl, "chatml")) { pre = "<|im_start|>user\n"; post = "<|im_end|>\n<|im_start|>assistant\n"; }
+    else if (!strcmp(tmpl, "llama3")) {
+        pre = "<|start_header_id|>user<|end_header_id|>\n\n";
+        post = "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
+    }
+    size_t a = strlen(pre), b = strlen(msg), c = strlen(post);
+    char *s = malloc(a + b + c + 1);
+    if (!s) return NULL;
+    memcpy(s, pre, a);
+    memcpy(s + a, msg, b);
+    memcpy(s + a + b, post, c + 1);
+    return s;
+}
+
+static int utf8_valid(const char *s, size_t n) {
+    const uint8_t *p = (const uint8_t *)s;
+    for (size_t i = 0; i < n;) {
+        uint8_t c = p[i];
+        int l = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+        if (!l || i + (size_t)l > n) return 0;
+        for (int k = 1; k < l; k++)
+            if ((p[i + k] & 0xC0) != 0x80) return 0;
+        if ((c == 0xE0 && p[i + 1] < 0xA0) || (c == 0xED && p[i + 1] > 0x9F) || (c == 0xF0 && p[i + 1] < 0x90) ||
+            (c == 0xF4 && p[i + 1] > 0x8F))
+            return 0;
+        i += (size_t)l;
+    }
+    return 1;
+}
+
+static void escalate(task_result *r, const char *reason) {
+    if (r->route == ROUTE_LOCAL) {
+        r->route = ROUTE_ESCALATE;
+        r->reason = reason;
+    }
+}
+
+ulm_status task_run(task *t, const char *input, size_t len, ulm_text_fn on_text, void *user, task_result *res,
+                    ulm_error *err) {
+    memset(res, 0, sizeof *res);
+    double t0 = now_ms();
+    const task_spec *s = &t->spec;
+    const ulm_model *m = t->m;
+    size_t cap = 0;
+    if (!utf8_valid(input, len)) return ulm_set_error(err, ULM_ERR_UTF8, "input is not valid UTF-8");
+    if (memchr(input, 0, len)) return ulm_set_error(err, ULM_ERR_ARG, "input contains a NUL byte");
+    if (append(res, &cap, "", 0)) return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
+    char *prompt = task_prompt(s, input, len), *full = prompt;
+    if (!prompt) {
+        task_result_free(res);
+        return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
+    }
+    int flags = ULM_TOK_ADD_BOS;
+    if (s->chat && strcmp(tok_chat_template(m->tok), "none")) {
+        full = chat_wrap(tok_chat_template(m->tok), prompt);
+        free(prompt);
+        if (!full) {
+            task_result_free(res);
+            return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
+        }
+        flags |= ULM_TOK_PARSE_SPECIAL;
+    }
+    ulm_status st;
+    int n_prompt = 0;
+    constraint *dyn = NULL;
+    sampler smp;
+    memset(&smp, 0, sizeof smp);
+    if ((st = tok_encode(m->tok, full, strlen(full), flags, NULL, 0, &n_prompt, err))) goto done;
+    res->n_prompt = n_prompt;
+    int n_ctx = ulm_ctx_size(t->ctx);
+    /* over-long input escalates rather than failing */
+    if ((s->context_budget && n_prompt > s->context_budget) || n_prompt + s->max_tokens > n_ctx || n_prompt == 0) {
+        escalate(res, "input_over_budget");
+        goto done;
+    }
+    if (n_prompt + s->max_tokens > t->cap_toks) {
+        int32_t *nt = realloc(t->toks, (size_t)(n_prompt + s->max_tokens) * sizeof *nt);
+        if (!nt) { st = ulm_set_error(err, ULM_ERR_NOMEM, "out of memory"); goto done; }
+        t->toks = nt;
+        t->cap_toks = n_prompt + s->max_tokens;
+    }
+    if ((st = tok_encode(m->tok, full, strlen(full), flags, t->toks, t->cap_toks, &n_prompt, err))) goto done;
+    constraint *c = t->fixed;
+    if (s->constraint && !c) {
+        st = cons_compile_spec(t->vocab, s->constraint, input, len, &dyn, err);
+        if (st == ULM_ERR_CONSTRAINT) {
+            st = ULM_OK;
+            escalate(res, "constraint_unsatisfiable");
+            goto done;
+        }
+        if (st) goto done;
+        c = dyn;
+    }
+    cons_run run;
+    if (c && cons_begin(c, s->max_tokens, &run, err)) {
+        escalate(res, "constraint_unsatisfiable");
+        goto done;
+    }
+    if ((st = sampler_init(&smp, &s->sampling, t->n_vocab, err))) goto done;
+    ulm_ctx_reset(t->ctx);
+    if ((st = ulm_ctx_eval(t->ctx, t->toks, n_prompt, t->logits, 0, err))) goto done;
+    int n = n_prompt;
+    double conf_sum = 0;
+    float conf_min = 1;
+    int finished = 0;
+    while (res->n_tokens < s->max_tokens) {
+        if (c && cons_final(&run)) { finished = 1; break; }
+        /* the model's own probabilities, before penalties and the mask */
+        float mx = -INFINITY;
+        for (int i = 0; i < t->n_vocab; i++) mx = t->logits[i] > mx ? t->logits[i] : mx;
+        double sum = 0;
+        for (int i = 0; i < t->n_vocab; i++) sum += exp((double)(t->logits[i] - mx));
+        memcpy(t->raw, t->logits, (size_t)t->n_vocab * sizeof *t->raw);
+        if (c) {
+            const uint64_t *mask = cons_allowed(&run, err);
+            if (!mask) {
+                if (err && err->code == ULM_ERR_NOMEM) { st = ULM_ERR_NOMEM; goto done; }
+                escalate(res, "constraint_unsatisfiable");
+                goto done;
+            }
+            cons_apply_mask(mask, t->logits, t->n_vocab);
+        }
+        int next = sampler_sample(&smp, t->logits, NULL, t->toks, n, NULL);
+        if (res->n_tokens == 0) res->ttft_ms = now_ms() - t0;
+        if (next < 0) { escalate(res, "constraint_unsatisfiable"); goto done; }
+        float p = (float)(exp((double)(t->raw[next] - mx)) / sum);
+        conf_sum += p;
+        if (p < conf_min) conf_min = p;
+        res->n_tokens++;
+        if (c && (st = cons_advance(&run, next, err))) goto done;
+        if (tok_is_eog(m->tok, next)) { finished = 1; break; }
+        size_t pl = 0;
+        const char *piece = t->pieces[next];
+        pl = t->lens[next];
+        size_t before = res->len;
+        if (append(res, &cap, piece, pl)) { st = ulm_set_error(err, ULM_ERR_NOMEM, "out of memory"); goto done; }
+        int stopped = 0;
+        if (!c)
+            for (int k = 0; k < s->n_stop && !stopped; k++) {
+                size_t from = before >= s->stop_len[k] ? before - s->stop_len[k] + 1 : 0;
+                char *hit = memmem(res->output + from, res->len - from, s->stop[k], s->stop_len[k]);
+                if (hit) {
+                    res->len = (size_t)(hit - res->output);
+                    res->output[res->len] = 0;
+                    stopped = 1;
+                }
+            }
+        if (on_text && res->len > before && on_text(res->output + before, res->len - before, user)) break;
+        if (stopped) { finished = 1; break; }
+        t->toks[n++] = next;
+        if (res->n_tokens >= s->max_tokens) break;
+        if ((st = ulm_ctx_eval(t->ctx, &t->toks[n - 1], 1, t->logits, 0, err))) goto done;
+    }
+    (void)finished;
+    res->conf_min = res->n_tokens ? conf_min : 0;
+    res->conf_mean = res->n_tokens ? (float)(conf_sum / res->n_tokens) : 0;
+    res->valid = 1;
+    if (c) {
+        res->valid = cons_accepting(&run) && cons_matches(c, res->output, res->len);
+        size_t l = res->len;
+        const char *o = cons_strip_leading(c, res->output, &l);
+        memmove(res->output, o, l);
+        res->len = l;
+        res->output[l] = 0;
+        if (!res->valid) escalate(res, "constraint_unsatisfiable");
+    } else { /* unconstrained: surrounding whitespace is not part of the answer */
+        size_t a = 0, z = res->len;
+        while (a < z && (res->output[a] == ' ' || res->output[a] == '\n' || res->output[a] == '\t' || res->output[a] == '\r')) a++;
+        while (z > a && (res->output[z - 1] == ' ' || res->output[z - 1] == '\n' || res->output[z - 1] == '\t' || res->output[z - 1] == '\r')) z--;
+        memmove(res->output, res->output + a, z - a);
+        res->len = z - a;
+        res->output[res->len] = 0;
+    }
+    if (s->validator) {
+        const json_value *ref = json_get(s->validator, "refusals");
+        for (size_t i = 0; i < json_len(ref); i++) {
+            size_t rl;
+            const char *rs = json_str(json_at(ref, i), &rl);
+            if (rl && memmem(res->output, res->len, rs, rl)) {
+                res->valid = 0;
+                escalate(res, "refusal");
+            }
+        }
+        int want_json = 0;
+        json_get_bool(s->validator, "json", &want_json);
+        json_doc *d;
+        if (want_json) {
+            if (json_parse(res->output, res->len, &d, NULL)) {
+                res->valid = 0;
+                escalate(res, "validator_failed");
+            } else {
+                json_free(d);
+            }
+        }
+        if (t->validator_re && !cons_matches(t->validator_re, res->output, res->len)) {
+            res->valid = 0;
+            escalate(res, "validator_failed");
+        }
+    }
+    if (res->n_tokens && (res->conf_min < s->min_conf || res->conf_mean < s->min_mean_conf)) escalate(res, "low_confidence");
+done:
+    if (!res->ttft_ms) res->ttft_ms = now_ms() - t0;
+    res->total_ms = now_ms() - t0;
+    sampler_free(&smp);
+    cons_free(dyn);
+    free(full);
+    if (st) task_result_free(res);
+    return st;
+}

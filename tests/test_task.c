@@ -1,0 +1,213 @@
+/* Task specs and golden sets (errors with file and line, truncations), and an end-to-end
+ * task on stories260K: convert, pack, run (choice list and JSON schema), escalation, eval. */
+#include "cli.h"
+#include "json.h"
+#include "task.h"
+#include "test_util.h"
+#include "ulm_file.h"
+
+static const char good_spec[] =
+    "{\n"
+    "  \"name\": \"mood\",\n"
+    "  \"instruction\": \"{input} The little girl felt\",\n"
+    "  \"sampling\": {\"temperature\": 0.4, \"top_k\": 20, \"top_p\": 0.9, \"min_p\": 0.05,\n"
+    "               \"repeat_penalty\": 1.1, \"seed\": 7},\n"
+    "  \"max_tokens\": 6,\n"
+    "  \"stop\": [\"\\n\"],\n"
+    "  \"constraint\": {\"type\": \"choice\", \"choices\": [\"happy\", \"sad\", \"scared\"], \"leading_space\": true},\n"
+    "  \"validator\": {\"refusals\": [\"I cannot\"]},\n"
+    "  \"min_confidence\": 0.0001,\n"
+    "  \"context_budget\": 64,\n"
+    "  \"privacy\": \"public\"\n"
+    "}\n";
+
+static void test_spec_parse(void **state) {
+    task_spec s;
+    ulm_error err;
+    assert_int_equal(task_spec_parse(good_spec, strlen(good_spec), "t.json", &s, &err), ULM_OK);
+    assert_string_equal(s.name, "mood");
+    assert_int_equal(s.max_tokens, 6);
+    assert_int_equal(s.context_budget, 64);
+    assert_true(s.sampling.temperature == 0.4f);
+    assert_int_equal(s.sampling.top_k, 20);
+    assert_int_equal((int)s.sampling.seed, 7);
+    assert_int_equal(s.n_stop, 1);
+    assert_non_null(s.constraint);
+    assert_string_equal(s.privacy, "public");
+    char *p = task_prompt(&s, "Lily ran.", 9);
+    assert_string_equal(p, "Lily ran. The little girl felt");
+    free(p);
+    task_spec_free(&s);
+}
+
+static void test_spec_errors(void **state) {
+    static const struct { const char *text, *want; } cases[] = {
+        {"{\"name\":\"x\",\"instruction\":\"{input}\",\n\"max_tokens\":5,\n\"temprature\":1}", "t.json:3: unknown key"},
+        {"{\"name\":\"x\",\n\"instruction\":\"no slot\",\"max_tokens\":5}", "t.json:2:"},
+        {"{\"name\":\"x\",\"instruction\":\"{input}{input}\",\"max_tokens\":5}", "exactly one {input}"},
+        {"{\"name\":\"x\",\"instruction\":\"{input}\",\n\n\"max_tokens\":0}", "t.json:3:"},
+        {"{\"name\":\"x\",\"instruction\":\"{input}\",\"max_tokens\":5,\n\"constraint\":{\"type\":\"regex\",\"pattern\":\"(\"}}",
+         "t.json:2:"},
+        {"{\"name\":\"x\",\"instruction\":\"{input}\",\"max_tokens\":5,\n\"validator\":{\"pattern\":\"[\"}}", "t.json:2:"},
+        {"{\"name\":\"x\",\"instruction\":\"{input}\",\"max_tokens\":5,\"sampling\":{\"top_p\":2}}", "top_p"},
+        {"{\"name\":\"x\",\"instruction\":\"{input}\",\"max_tokens\":5,\"privacy\":\"secret\"}", "privacy"},
+        {"{\"name\":\"x\",\n\"instruction\":\"{input}\",\n\"max_tokens\":5,,}", "t.json: line 3"},
+        {"[1,2]", "JSON object"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        task_spec s;
+        ulm_error err;
+        ulm_status st = task_spec_parse(cases[i].text, strlen(cases[i].text), "t.json", &s, &err);
+        assert_int_equal(st, ULM_ERR_SPEC);
+        if (!strstr(err.msg, cases[i].want)) print_message("case %zu: '%s' lacks '%s'\n", i, err.msg, cases[i].want);
+        assert_non_null(strstr(err.msg, cases[i].want));
+    }
+    /* every truncation of a valid spec is an error, never a crash */
+    for (size_t n = 0; n + 2 < strlen(good_spec); n++) {
+        task_spec s;
+        ulm_error err;
+        assert_int_equal(task_spec_parse(good_spec, n, "t.json", &s, &err), ULM_ERR_SPEC);
+    }
+}
+
+static void test_golden_parse(void **state) {
+    const char *g = "{\"input\":\"a\",\"output\":\"x\"}\n\n{\"input\":\"b\",\"output\":{\"k\": [1, \"v\"]}}\n";
+    golden_item *items;
+    int n;
+    ulm_error err;
+    assert_int_equal(golden_parse(g, strlen(g), "g.jsonl", &items, &n, &err), ULM_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(items[0].expected, "x");
+    assert_string_equal(items[1].input, "b");
+    assert_string_equal(items[1].expected, "{\"k\":[1,\"v\"]}");
+    golden_free(items, n);
+    static const struct { const char *text, *want; } bad[] = {
+        {"{\"input\":\"a\",\"output\":\"x\"}\n{\"input\":1,\"output\":\"x\"}\n", "g.jsonl:2: \"input\""},
+        {"{\"input\":\"a\",\"output\":\"x\"}\n\n\n{\"input\":\"a\"}\n", "g.jsonl:4: \"output\" is missing"},
+        {"{\"input\":\"a\",\"output\":\"x\"}\n{\"input\":\"a\",\n", "g.jsonl:2: line 1"},
+        {"[]\n", "g.jsonl:1: each line"},
+        {"\n\n", "no golden items"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(golden_parse(bad[i].text, strlen(bad[i].text), "g.jsonl", &items, &n, &err), ULM_ERR_SPEC);
+        if (!strstr(err.msg, bad[i].want)) print_message("'%s' lacks '%s'\n", err.msg, bad[i].want);
+        assert_non_null(strstr(err.msg, bad[i].want));
+    }
+}
+
+static void write_text(const char *path, const char *text) {
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static int call(int (*fn)(int, char **), int argc, const char **argv) { return fn(argc, (char **)argv); }
+
+static void test_end_to_end_stories260k(void **state) {
+    char bin[512], tok[512];
+    SKIP_WITHOUT_SHARED(bin, "models/stories260K/stories260K.bin");
+    SKIP_WITHOUT_SHARED(tok, "models/stories260K/tok512.bin");
+    char model[256], spec[256], golden[256], task_path[256], jspec[256], jgolden[256], jtask[256];
+    test_tmp_path(model, sizeof model, "s260k.ulm");
+    test_tmp_path(spec, sizeof spec, "choice.json");
+    test_tmp_path(golden, sizeof golden, "choice.jsonl");
+    test_tmp_path(task_path, sizeof task_path, "choice.ulm");
+    test_tmp_path(jspec, sizeof jspec, "json.json");
+    test_tmp_path(jgolden, sizeof jgolden, "json.jsonl");
+    test_tmp_path(jtask, sizeof jtask, "json.ulm");
+    const char *conv[] = {"convert", bin, "--tokenizer", tok, "-o", model};
+    assert_int_equal(call(cmd_convert, 6, conv), 0);
+    write_text(spec, good_spec);
+    write_text(golden, "{\"input\":\"Lily saw a big dog.\",\"output\":\"happy\"}\n"
+                       "{\"input\":\"Tom lost his toy.\",\"output\":\"sad\"}\n"
+                       "{\"input\":\"It was dark and loud.\",\"output\":\"scared\"}\n");
+    const char *pack[] = {"task", "pack", spec, model, "-o", task_path, "--golden", golden};
+    assert_int_equal(call(cmd_task, 8, pack), 0);
+    /* the task file is one verified .ulm carrying the spec and the golden set */
+    ulmf *f;
+    ulm_error err;
+    assert_int_equal(ulmf_open(task_path, 1, &f, &err), ULM_OK);
+    const char *s;
+    size_t sl;
+    assert_int_equal(ulmf_get_str(f, "task.spec", &s, &sl), 0);
+    assert_int_equal(sl, strlen(good_spec));
+    assert_int_equal(ulmf_get_str(f, "task.golden", &s, &sl), 0);
+    ulmf_close(f);
+
+    task *t;
+    assert_int_equal(task_load(task_path, 1, &t, &err), ULM_OK);
+    task_result r;
+    const char *inputs[] = {"Lily saw a big dog.", "Tom lost his toy.", "The sun was warm and the birds sang."};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(task_run(t, inputs[i], strlen(inputs[i]), NULL, NULL, &r, &err), ULM_OK);
+        assert_true(!strcmp(r.output, "happy") || !strcmp(r.output, "sad") || !strcmp(r.output, "scared"));
+        assert_true(r.valid);
+        assert_true(r.n_tokens >= 1 && r.n_tokens <= 6);
+        assert_true(r.conf_min > 0 && r.conf_min <= r.conf_mean && r.conf_mean <= 1);
+        assert_true(r.total_ms >= r.ttft_ms);
+        task_result_free(&r);
+    }
+    /* over the context budget (64 tokens): escalated, not an error */
+    char longin[2048] = "";
+    for (int i = 0; i < 60; i++) strcat(longin, "The dog ran far away. ");
+    assert_int_equal(task_run(t, longin, strlen(longin), NULL, NULL, &r, &err), ULM_OK);
+    assert_int_equal(r.route, ROUTE_ESCALATE);
+    assert_string_equal(r.reason, "input_over_budget");
+    task_result_free(&r);
+    /* invalid UTF-8 is an error value */
+    assert_int_equal(task_run(t, "\xff\xfe", 2, NULL, NULL, &r, &err), ULM_ERR_UTF8);
+    task_free(t);
+
+    /* a small JSON-schema task whose strings must come from the input */
+    write_text(jspec, "{\"name\":\"who\",\"instruction\":\"{input} Answer:\",\"max_tokens\":40,\n"
+                      "\"constraint\":{\"type\":\"json_schema\",\"strings_from_input\":true,\"schema\":{\"type\":\"object\","
+                      "\"properties\":{\"name\":{\"type\":\"string\"},\"happy\":{\"type\":\"boolean\"}},"
+                      "\"required\":[\"name\",\"happy\"]}},\"validator\":{\"json\":true}}\n");
+    write_text(jgolden, "{\"input\":\"Lily went to the park.\",\"output\":{\"name\":\"Lily\",\"happy\":true}}\n"
+                        "{\"input\":\"Tom was sad.\",\"output\":{\"name\":\"Tom\",\"happy\":false}}\n");
+    const char *jpack[] = {"task", "pack", jspec, model, "-o", jtask};
+    assert_int_equal(call(cmd_task, 6, jpack), 0);
+    assert_int_equal(task_load(jtask, 1, &t, &err), ULM_OK);
+    assert_int_equal(task_run(t, "Lily went to the park.", 22, NULL, NULL, &r, &err), ULM_OK);
+    json_doc *d;
+    assert_int_equal(json_parse(r.output, r.len, &d, &err), ULM_OK);
+    const char *name;
+    size_t nl;
+    assert_int_equal(json_get_str(json_root(d), "name", &name, &nl), 0);
+    assert_true(nl == 0 || memmem("Lily went to the park.", 22, name, nl) != NULL);
+    int hb;
+    assert_int_equal(json_get_bool(json_root(d), "happy", &hb), 0);
+    json_free(d);
+    assert_true(r.valid);
+    task_result_free(&r);
+    task_free(t);
+
+    /* ulm eval: gates */
+    const char *ev[] = {"eval", task_path, "--json", "--min-accuracy", "0"};
+    assert_int_equal(call(cmd_eval, 5, ev), 0);
+    const char *ev2[] = {"eval", jtask, jgolden, "--baseline", jtask, "--max-drop", "0"};
+    assert_int_equal(call(cmd_eval, 7, ev2), 0); /* greedy: identical to itself */
+    const char *ev3[] = {"eval", jtask, jgolden, "--min-accuracy", "1"};
+    int rc3 = call(cmd_eval, 5, ev3);
+    assert_true(rc3 == 0 || rc3 == 1);
+    const char *ev4[] = {"eval", jtask}; /* no embedded golden set and none given */
+    assert_int_equal(call(cmd_eval, 2, ev4), 1);
+    unlink(model);
+    unlink(spec);
+    unlink(golden);
+    unlink(task_path);
+    unlink(jspec);
+    unlink(jgolden);
+    unlink(jtask);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_spec_parse),
+        cmocka_unit_test(test_spec_errors),
+        cmocka_unit_test(test_golden_parse),
+        cmocka_unit_test(test_end_to_end_stories260k),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

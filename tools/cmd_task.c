@@ -1,0 +1,234 @@
+/* ulm task pack SPEC MODEL.ulm -o TASK.ulm [--golden GOLDEN.jsonl]
+ * ulm task check SPEC [GOLDEN.jsonl]
+ * ulm task run TASK.ulm ["INPUT"] [--json] [--stream] [-t THREADS]
+ *   With no INPUT, reads JSONL from stdin ({"input": "..."} or a JSON string per line) and
+ *   writes one JSON result per line. `ulm run TASK.ulm ...` lands here via task_cli_run. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "args.h"
+#include "cli.h"
+#include "json.h"
+#include "task.h"
+#include "ulm_file.h"
+
+static const char *usage =
+    "usage: ulm task pack SPEC.json MODEL.ulm -o TASK.ulm [--golden GOLDEN.jsonl]\n"
+    "       ulm task check SPEC.json [GOLDEN.jsonl]\n"
+    "       ulm task run TASK.ulm [INPUT] [--json] [--stream] [-t THREADS]\n"
+    "  run with no INPUT reads JSONL inputs on stdin and writes JSONL results\n";
+
+static int task_pack(int argc, char **argv) {
+    const char *spec_path = NULL, *model_path = NULL, *out = NULL, *golden_path = NULL, *v;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-o")) {
+            if (!(v = arg_value(argc, argv, &i))) return 2;
+            out = v;
+        } else if (!strcmp(argv[i], "--golden")) {
+            if (!(v = arg_value(argc, argv, &i))) return 2;
+            golden_path = v;
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "ulm task pack: unknown option %s\n%s", argv[i], usage);
+            return 2;
+        } else if (!spec_path) spec_path = argv[i];
+        else if (!model_path) model_path = argv[i];
+        else { fprintf(stderr, "ulm task pack: unexpected argument '%s'\n", argv[i]); return 2; }
+    }
+    if (!spec_path || !model_path || !out) { fputs(usage, stderr); return 2; }
+    size_t sl, gl = 0;
+    char *spec = read_file(spec_path, &sl), *golden = NULL;
+    if (!spec) return 1;
+    ulm_error err;
+    task_spec ts;
+    if (task_spec_parse(spec, sl, spec_path, &ts, &err)) {
+        fprintf(stderr, "ulm task pack: %s\n", err.msg);
+        free(spec);
+        return 1;
+    }
+    task_spec_free(&ts);
+    if (golden_path) {
+        golden_item *items;
+        int n;
+        if (!(golden = read_file(golden_path, &gl))) { free(spec); return 1; }
+        if (golden_parse(golden, gl, golden_path, &items, &n, &err)) {
+            fprintf(stderr, "ulm task pack: %s\n", err.msg);
+            free(spec);
+            free(golden);
+            return 1;
+        }
+        golden_free(items, n);
+    }
+    ulmf *f;
+    if (ulmf_open(model_path, 1, &f, &err)) {
+        fprintf(stderr, "ulm task pack: %s\n", err.msg);
+        free(spec);
+        free(golden);
+        return 1;
+    }
+    ulmw *w = ulmw_new();
+    int bad = !w;
+    for (int i = 0; i < ulmf_n_meta(f) && !bad; i++) {
+        const ulmf_kv *kv = ulmf_meta_at(f, i);
+        if (kv->key_len >= 5 && !memcmp(kv->key, "task.", 5)) continue; /* re-packing replaces them */
+        bad = ulmw_copy_kv(w, kv) != 0;
+    }
+    for (int i = 0; i < ulmf_n_tensors(f) && !bad; i++) {
+        const ulmf_tensor *t = ulmf_tensor_at(f, i);
+        char name[512];
+        if (t->name_len >= sizeof name) { bad = 1; break; }
+        memcpy(name, t->name, t->name_len);
+        name[t->name_len] = 0;
+        bad = ulmw_add_tensor(w, name, t->dtype, t->ndim, t->shape, t->data, 0) != 0;
+    }
+    if (!bad) bad = ulmw_set_str(w, "task.spec", spec, sl) != 0;
+    if (!bad && golden) bad = ulmw_set_str(w, "task.golden", golden, gl) != 0;
+    int rc = 0;
+    if (bad) {
+        fprintf(stderr, "ulm task pack: out of memory\n");
+        rc = 1;
+    } else if (ulmw_write(w, out, &err)) {
+        fprintf(stderr, "ulm task pack: %s\n", err.msg);
+        rc = 1;
+    } else {
+        fprintf(stderr, "wrote %s (task \"%s\"%s)\n", out, spec_path, golden ? " with golden set" : "");
+    }
+    ulmw_free(w);
+    ulmf_close(f);
+    free(spec);
+    free(golden);
+    return rc;
+}
+
+static int task_check(int argc, char **argv) {
+    if (argc < 1) { fputs(usage, stderr); return 2; }
+    size_t sl;
+    char *spec = read_file(argv[0], &sl);
+    if (!spec) return 1;
+    ulm_error err;
+    task_spec ts;
+    int rc = 0;
+    if (task_spec_parse(spec, sl, argv[0], &ts, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        rc = 1;
+    } else {
+        task_spec_free(&ts);
+    }
+    free(spec);
+    if (!rc && argc > 1) {
+        size_t gl;
+        char *g = read_file(argv[1], &gl);
+        golden_item *items;
+        int n;
+        if (!g) return 1;
+        if (golden_parse(g, gl, argv[1], &items, &n, &err)) {
+            fprintf(stderr, "%s\n", err.msg);
+            rc = 1;
+        } else {
+            golden_free(items, n);
+        }
+        free(g);
+    }
+    if (!rc) printf("ok\n");
+    return rc;
+}
+
+static void print_result_json(FILE *fp, const task_result *r) {
+    fputs("{\"output\":", fp);
+    json_write_str(fp, r->output ? r->output : "", r->len);
+    fprintf(fp, ",\"route\":\"%s\",\"reason\":", r->route == ROUTE_LOCAL ? "local" : "escalate");
+    if (r->reason) fprintf(fp, "\"%s\"", r->reason);
+    else fputs("null", fp);
+    fprintf(fp, ",\"valid\":%s,\"confidence\":{\"min\":%.4f,\"mean\":%.4f},\"tokens\":%d,\"ttft_ms\":%.2f,\"total_ms\":%.2f}\n",
+            r->valid ? "true" : "false", r->conf_min, r->conf_mean, r->n_tokens, r->ttft_ms, r->total_ms);
+}
+
+static int stream_text(const char *s, size_t n, void *u) {
+    fwrite(s, 1, n, (FILE *)u);
+    fflush((FILE *)u);
+    return 0;
+}
+
+int task_cli_run(int argc, char **argv) {
+    const char *path = NULL, *input = NULL;
+    int as_json = 0, stream = 0, threads = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--json")) as_json = 1;
+        else if (!strcmp(argv[i], "--stream")) stream = 1;
+        else if (!strcmp(argv[i], "-t") || !strcmp(argv[i], "--threads")) {
+            const char *v = arg_value(argc, argv, &i);
+            if (!v || arg_int("-t", v, 1, 256, &threads)) return 2;
+        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(usage, stdout); return 0; }
+        else if (argv[i][0] == '-' && argv[i][1]) { fprintf(stderr, "ulm run: unknown option %s\n%s", argv[i], usage); return 2; }
+        else if (!path) path = argv[i];
+        else if (!input) input = argv[i];
+        else { fprintf(stderr, "ulm run: unexpected argument '%s'\n", argv[i]); return 2; }
+    }
+    if (!path) { fputs(usage, stderr); return 2; }
+    task *t;
+    ulm_error err;
+    if (task_load(path, threads, &t, &err)) {
+        fprintf(stderr, "ulm run: %s\n", err.msg);
+        return 1;
+    }
+    int rc = 0;
+    task_result r;
+    if (input) {
+        if (task_run(t, input, strlen(input), stream && !as_json ? stream_text : NULL, stdout, &r, &err)) {
+            fprintf(stderr, "ulm run: %s\n", err.msg);
+            task_free(t);
+            return 1;
+        }
+        if (as_json) print_result_json(stdout, &r);
+        else if (stream) putchar('\n');
+        else printf("%s\n", r.output);
+        if (!as_json && r.route == ROUTE_ESCALATE) fprintf(stderr, "route: escalate (%s)\n", r.reason);
+        task_result_free(&r);
+        task_free(t);
+        return 0;
+    }
+    /* batch: JSONL in, JSONL out */
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int lineno = 0;
+    while ((n = getline(&line, &cap, stdin)) > 0) {
+        lineno++;
+        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
+        if (!n) continue;
+        json_doc *d = NULL;
+        const char *in = NULL;
+        size_t il = 0;
+        if (json_parse(line, (size_t)n, &d, &err) == ULM_OK) {
+            const json_value *root = json_root(d);
+            in = json_is_str(root) ? json_str(root, &il) : json_str(json_get(root, "input"), &il);
+        }
+        if (!in) {
+            fprintf(stdout, "{\"error\":\"stdin:%d: expected {\\\"input\\\": string} or a JSON string\"}\n", lineno);
+            rc = 1;
+        } else if (task_run(t, in, il, NULL, NULL, &r, &err)) {
+            fputs("{\"error\":", stdout);
+            json_write_str(stdout, err.msg, strlen(err.msg));
+            fputs("}\n", stdout);
+            rc = 1;
+        } else {
+            print_result_json(stdout, &r);
+            task_result_free(&r);
+        }
+        fflush(stdout);
+        if (d) json_free(d);
+    }
+    free(line);
+    task_free(t);
+    return rc;
+}
+
+int cmd_task(int argc, char **argv) {
+    if (argc < 2) { fputs(usage, stderr); return 2; }
+    if (!strcmp(argv[1], "pack")) return task_pack(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "check")) return task_check(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "run")) return task_cli_run(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) { fputs(usage, stdout); return 0; }
+    fprintf(stderr, "ulm task: unknown subcommand '%s'\n%s", argv[1], usage);
+    return 2;
+}
