@@ -2,6 +2,7 @@
  * optionally with a dummy-prefix space; then adjacent symbols merge, highest-scoring result
  * first (leftmost on ties), as SentencePiece's bpe_model.cc and llama.cpp do; whatever is left
  * outside the vocabulary falls back to <0xXX> byte tokens. */
+#include <math.h>
 #include <string.h>
 #include "tokenizer_impl.h"
 
@@ -16,8 +17,8 @@ static int mergeable(const tokenizer *t, int id) {
 static int try_pair(const tokenizer *t, tok_work *w, int l, int r) {
     int32_t len = w->sym_len[l] + w->sym_len[r];
     int id = tok_find(t, w->buf + w->sym_start[l], (size_t)len);
-    if (!mergeable(t, id)) return 0;
-    return tok_heap_push(w, (tok_cand){-t->scores[id], l, r, len});
+    if (!mergeable(t, id) || !(t->scores[id] > -INFINITY)) return 0; /* -inf: no merge makes it */
+    return tok_heap_push(w, (tok_cand){-t->scores[id], l, r, len, id});
 }
 
 ulm_status tok_encode_spm(const tokenizer *t, tok_work *w, const char *s, size_t n, int prefix, tok_out *o) {

@@ -110,3 +110,14 @@ ulm_status tok_import_llama2c(const char *path, ulmw *w, ulm_error *err) {
     free(buf);
     return st;
 }
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+ulm_status tok_import_path(const char *path, ulmw *w, ulm_error *err) {
+    if (ends_with(path, ".json")) return tok_import_hf_json(path, w, err);
+    if (ends_with(path, ".bin")) return tok_import_llama2c(path, w, err);
+    return ulm_set_error(err, ULM_ERR_UNSUPPORTED, "%s: unknown tokenizer file type (want .json, .model, .gguf or .bin)", path);
+}
