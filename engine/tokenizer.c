@@ -251,7 +251,7 @@ ulm_status tok_load(const ulmf *f, tokenizer **out, ulm_error *err) {
         size_t len;
         const char *p = tok_piece(t, id, &len);
         if (len == 0) continue;
-        if (ty == TOK_USER || ty == TOK_CONTROL) {
+        if (ty == TOK_USER || ty == TOK_CONTROL || ty == TOK_UNKNOWN) { /* "<unk>" too, as HF and llama.cpp match it */
             if (trie_add(t, p, len, id)) { st = ulm_set_error(err, ULM_ERR_NOMEM, "tokenizer: out of memory"); goto fail; }
             t->trie_first[(uint8_t)p[0]] = 1;
         }

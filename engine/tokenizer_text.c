@@ -163,7 +163,7 @@ static size_t decode_one(const tokenizer *t, int id, char *out) {
     size_t n;
     const char *p = tok_piece(t, id, &n);
     int ty = t->types[id];
-    if (ty == TOK_CONTROL || ty == TOK_USER || ty == TOK_UNKNOWN) {
+    if (ty == TOK_CONTROL || ty == TOK_UNKNOWN || (ty == TOK_USER && t->kind == TOK_BPE)) {
         memcpy(out, p, n);
         return n;
     }
