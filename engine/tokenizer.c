@@ -215,6 +215,10 @@ ulm_status tok_load(const ulmf *f, tokenizer **out, ulm_error *err) {
     t->add_space_prefix = ulmf_get_bool(f, "tokenizer.add_space_prefix", &b) == 0 ? b : 0;
     t->ignore_merges = ulmf_get_bool(f, "tokenizer.ignore_merges", &b) == 0 ? b : 0;
     t->byte_fallback = ulmf_get_bool(f, "tokenizer.byte_fallback", &b) == 0 ? b : 1;
+    t->remove_extra_spaces = ulmf_get_bool(f, "tokenizer.remove_extra_spaces", &b) == 0 ? b : 0;
+    char norm[16] = "none";
+    ulmf_get_cstr(f, "tokenizer.normalizer", norm, sizeof norm);
+    t->nfc = !strcmp(norm, "nfc");
     if (ulmf_get_cstr(f, "tokenizer.chat_template", t->chat, sizeof t->chat)) strcpy(t->chat, "none");
 
     if (build_piece_hash(t)) { st = ulm_set_error(err, ULM_ERR_NOMEM, "tokenizer: out of memory"); goto fail; }

@@ -16,6 +16,7 @@
  *   tokenizer.add_bos      bool
  *   tokenizer.add_space_prefix  bool (spm dummy prefix)
  *   tokenizer.ignore_merges     bool (bpe: a word that is one token is not merged: Llama 3)
+ *   tokenizer.remove_extra_spaces bool (spm: strip and squeeze spaces, SentencePiece's option)
  *   tokenizer.normalizer   str  "none" | "nfc" (Qwen: text is NFC-normalized first)
  *   tokenizer.byte_fallback     bool (spm: unknown characters become <0xXX> tokens; default true)
  *   tokenizer.chat_template str  "gemma3" | "chatml" | "llama3" | "none" (built-in templates)

@@ -33,7 +33,7 @@ struct tokenizer {
     int byte_tok[256];    /* token of one byte (spm <0xXX>, bpe mapped char), -1 if none */
     int bos, eos, unk, pad, eot;
     int eog[TOK_MAX_EOG], n_eog;
-    int add_bos, add_space_prefix, ignore_merges, byte_fallback;
+    int add_bos, add_space_prefix, ignore_merges, byte_fallback, remove_extra_spaces, nfc;
     char chat[16];
 };
 

@@ -26,6 +26,10 @@ ulm_status tok_import_hf_json(const char *tokenizer_json_path, ulmw *w, ulm_erro
 ulm_status tok_import_hf_json_mem(const char *json, size_t len, const char *config_json, size_t config_len,
                                   ulmw *w, ulm_error *err);
 
+/* SentencePiece tokenizer.model (BPE models; Unigram is refused as unsupported). */
+ulm_status tok_import_spm_model(const char *path, ulmw *w, ulm_error *err);
+ulm_status tok_import_spm_model_mem(const void *buf, size_t size, ulmw *w, ulm_error *err);
+
 /* Picks the importer from the file name: .json, .model, .gguf, .bin (llama2.c). */
 ulm_status tok_import_path(const char *path, ulmw *w, ulm_error *err);
 

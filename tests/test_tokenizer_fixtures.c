@@ -149,10 +149,15 @@ static void test_llama2_bin(void **state) {
     check_family("tokenizers/llama2-sentencepiece/tokenizer.bin", FIX "expected_llama2.txt", 0, " ");
 }
 
+static void test_llama2_model(void **state) {
+    check_family("tokenizers/llama2-sentencepiece/tokenizer.model", FIX "expected_llama2.txt", 0, " ");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_qwen3),  cmocka_unit_test(test_llama3),     cmocka_unit_test(test_smollm2),
         cmocka_unit_test(test_gemma3), cmocka_unit_test(test_llama2_bin),
+        cmocka_unit_test(test_llama2_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
