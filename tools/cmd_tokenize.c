@@ -2,6 +2,7 @@
  * FILE: a .ulm, or a tokenizer source (tokenizer.json, tokenizer.model, .gguf, llama2.c .bin),
  * imported on the fly. Text comes from -p, -f or stdin, verbatim. Prints the ids as
  * "[1, 2, 3]" like llama.cpp's llama-tokenize --ids, or one "id -> 'piece'" line per token. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,9 +109,11 @@ int cmd_tokenize(int argc, char **argv) {
     int32_t *ids = NULL;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    ulm_status st = tok_encode(t, text, len, flags, NULL, 0, &n, &err);
-    if (!st && !(ids = malloc(((size_t)n + 1) * sizeof *ids))) st = ulm_set_error(&err, ULM_ERR_NOMEM, "out of memory");
-    if (!st) st = tok_encode(t, text, len, flags, ids, n, &n, &err);
+    /* one pass: a token covers at least one byte, plus BOS and the spm dummy prefix */
+    int cap = len + 2 < (size_t)INT32_MAX ? (int)len + 2 : INT32_MAX;
+    ulm_status st = (ids = malloc((size_t)cap * sizeof *ids)) ? ULM_OK : ulm_set_error(&err, ULM_ERR_NOMEM, "out of memory");
+    if (!st) st = tok_encode(t, text, len, flags, ids, cap, &n, &err);
+    if (!st && n > cap) st = ulm_set_error(&err, ULM_ERR_INTERNAL, "more tokens than bytes");
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (st) {
         fprintf(stderr, "ulm tokenize: %s\n", err.msg);
@@ -131,8 +134,7 @@ int cmd_tokenize(int argc, char **argv) {
         printf("]\n");
     }
     if (timing && !st) {
-        /* two passes (measure, then fill): report the time of one */
-        double s = ((double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9) / 2;
+        double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
         fprintf(stderr, "%d tokens, %zu bytes, %.3f s per encode, %.2f MB/s\n", n, len, s, len / s / 1e6);
     }
     free(ids), free(text);
