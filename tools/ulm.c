@@ -11,6 +11,7 @@ static const cli_command commands[] = {
     {"logits", cmd_logits, "dump f32 logits at every prompt position"},
     {"task", cmd_task, "pack / check / run a task (spec + model + golden set)"},
     {"eval", cmd_eval, "evaluate a task on its golden set"},
+    {"tokenize", cmd_tokenize, "print the token ids of a text (like llama-tokenize)"},
     {"version", cmd_version, "print the version and the kernel ISA picked"},
 };
 
