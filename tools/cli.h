@@ -8,4 +8,5 @@ typedef struct {
 } cli_command;
 
 int cmd_version(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 #endif

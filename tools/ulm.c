@@ -5,6 +5,7 @@
 
 static const cli_command commands[] = {
     {"version", cmd_version, "print the version and the kernel ISA picked"},
+    {"train", cmd_train, "train a task model on JSONL input/output pairs, write a .ulm"},
 };
 
 int main(int argc, char **argv) {
