@@ -79,6 +79,9 @@ struct ulm_model {
     uint64_t n_params;
 };
 
+/* The model a context runs (engine-internal accessor). */
+const struct ulm_model *ulm_ctx_model(const ulm_ctx *c);
+
 /* Reads config + binds every tensor, checking dtypes and shapes. */
 ulm_status model_bind(struct ulm_model *m, ulm_error *err);
 

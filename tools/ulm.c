@@ -4,6 +4,11 @@
 #include "cli.h"
 
 static const cli_command commands[] = {
+    {"run", cmd_run, "generate text from a model"},
+    {"convert", cmd_convert, "convert a llama2.c / GGUF / Hugging Face model to .ulm"},
+    {"inspect", cmd_inspect, "list metadata and tensors of a .ulm"},
+    {"verify", cmd_verify, "check the SHA-256 of a .ulm"},
+    {"logits", cmd_logits, "dump f32 logits at every prompt position"},
     {"version", cmd_version, "print the version and the kernel ISA picked"},
     {"train", cmd_train, "train a task model on JSONL input/output pairs, write a .ulm"},
 };

@@ -1,0 +1,79 @@
+/* SentencePiece BPE encoding (Llama 2, TinyLlama, Gemma 3): the text's spaces become U+2581,
+ * optionally with a dummy-prefix space; then adjacent symbols merge, highest-scoring result
+ * first (leftmost on ties), as SentencePiece's bpe_model.cc and llama.cpp do; whatever is left
+ * outside the vocabulary falls back to <0xXX> byte tokens. */
+#include <string.h>
+#include "tokenizer_impl.h"
+
+static const char SPACE_MARK[3] = {'\xe2', '\x96', '\x81'}; /* U+2581 ▁ */
+
+/* Tokens a merge may produce: SentencePiece keeps control, byte and unused pieces out of its
+ * piece table, so text never merges into them. */
+static int mergeable(const tokenizer *t, int id) {
+    return id >= 0 && (t->types[id] == TOK_NORMAL || t->types[id] == TOK_USER);
+}
+
+static int try_pair(const tokenizer *t, tok_work *w, int l, int r) {
+    int32_t len = w->sym_len[l] + w->sym_len[r];
+    int id = tok_find(t, w->buf + w->sym_start[l], (size_t)len);
+    if (!mergeable(t, id)) return 0;
+    return tok_heap_push(w, (tok_cand){-t->scores[id], l, r, len});
+}
+
+ulm_status tok_encode_spm(const tokenizer *t, tok_work *w, const char *s, size_t n, int prefix, tok_out *o) {
+    int add_prefix = prefix && t->add_space_prefix;
+    if (n == 0) return ULM_OK;
+    if (tok_work_reserve(w, n + 1, 3 * (n + 1))) return ULM_ERR_NOMEM;
+    char *b = w->buf;
+    size_t bl = 0;
+    if (add_prefix) memcpy(b, SPACE_MARK, 3), bl = 3;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == ' ') memcpy(b + bl, SPACE_MARK, 3), bl += 3;
+        else b[bl++] = s[i];
+    }
+    /* one symbol per character */
+    int ns = 0;
+    for (size_t i = 0; i < bl; ns++) {
+        uint32_t cp;
+        int l = tok_utf8_next(b + i, bl - i, &cp);
+        w->sym_start[ns] = (int32_t)i;
+        w->sym_len[ns] = l;
+        w->sym_prev[ns] = ns - 1;
+        w->sym_next[ns] = ns + 1;
+        i += (size_t)l;
+    }
+    w->sym_next[ns - 1] = -1;
+    w->n_heap = 0;
+    for (int i = 0; i + 1 < ns; i++)
+        if (try_pair(t, w, i, i + 1)) return ULM_ERR_NOMEM;
+    while (w->n_heap) {
+        tok_cand c = tok_heap_pop(w);
+        int l = c.left, r = c.right;
+        /* stale: one side already merged elsewhere */
+        if (w->sym_len[l] == 0 || w->sym_len[r] == 0 || w->sym_next[l] != r || w->sym_len[l] + w->sym_len[r] != c.len)
+            continue;
+        w->sym_len[l] = c.len;
+        w->sym_len[r] = 0;
+        w->sym_next[l] = w->sym_next[r];
+        if (w->sym_next[r] >= 0) w->sym_prev[w->sym_next[r]] = l;
+        if (w->sym_prev[l] >= 0 && try_pair(t, w, w->sym_prev[l], l)) return ULM_ERR_NOMEM;
+        if (w->sym_next[l] >= 0 && try_pair(t, w, l, w->sym_next[l])) return ULM_ERR_NOMEM;
+    }
+    for (int i = 0; i >= 0; i = w->sym_next[i]) {
+        const char *p = b + w->sym_start[i];
+        int len = w->sym_len[i];
+        int id = tok_find(t, p, (size_t)len);
+        if (mergeable(t, id)) {
+            tok_out_push(o, id);
+            continue;
+        }
+        /* not in the vocabulary: one token per byte, or <unk> */
+        int all_bytes = t->byte_fallback;
+        for (int k = 0; k < len && all_bytes; k++) all_bytes = t->byte_tok[(uint8_t)p[k]] >= 0;
+        if (all_bytes)
+            for (int k = 0; k < len; k++) tok_out_push(o, t->byte_tok[(uint8_t)p[k]]);
+        else if (t->unk >= 0)
+            tok_out_push(o, t->unk);
+    }
+    return ULM_OK;
+}

@@ -1,0 +1,50 @@
+/* ulm convert INPUT -o OUT.ulm [--type f32|f16|bf16|q8|q4] [--tokenizer FILE]
+ * INPUT: a llama2.c checkpoint (.bin, with --tokenizer tokenizer.bin), a .gguf, or a Hugging
+ * Face folder (safetensors + config.json + tokenizer files). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "args.h"
+#include "cli.h"
+#include "convert.h"
+
+static const char *usage =
+    "usage: ulm convert INPUT -o OUT.ulm [--type f32|f16|bf16|q8|q4] [--tokenizer FILE]\n"
+    "  INPUT: llama2.c checkpoint (.bin; needs --tokenizer tokenizer.bin)\n";
+
+int cmd_convert(int argc, char **argv) {
+    const char *in = NULL, *out = NULL, *tokp = NULL, *type = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) { if (!(out = arg_value(argc, argv, &i))) return 2; }
+        else if (!strcmp(argv[i], "--type")) { if (!(type = arg_value(argc, argv, &i))) return 2; }
+        else if (!strcmp(argv[i], "--tokenizer")) { if (!(tokp = arg_value(argc, argv, &i))) return 2; }
+        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(usage, stdout); return 0; }
+        else if (argv[i][0] == '-') { fprintf(stderr, "ulm convert: unknown option %s\n%s", argv[i], usage); return 2; }
+        else if (!in) in = argv[i];
+        else { fprintf(stderr, "ulm convert: unexpected argument %s\n", argv[i]); return 2; }
+    }
+    if (!in || !out) { fputs(usage, stderr); return 2; }
+    converter cv = {ulmw_new(), -1, 0, 0};
+    if (type) {
+        cv.target = ulm_dtype_from_name(type);
+        if (cv.target < 0 || cv.target > ULM_DT_Q4) { fprintf(stderr, "ulm convert: unknown --type '%s' (f32, f16, bf16, q8, q4)\n", type); ulmw_free(cv.w); return 2; }
+    }
+    ulm_error err = {0};
+    void *keep = NULL;
+    ulm_status st;
+    FILE *fp = fopen(in, "rb");
+    if (!fp) { fprintf(stderr, "ulm convert: cannot open %s\n", in); ulmw_free(cv.w); return 1; }
+    fclose(fp);
+    if (!tokp) {
+        fprintf(stderr, "ulm convert: %s looks like a llama2.c checkpoint; pass its --tokenizer tokenizer.bin\n", in);
+        ulmw_free(cv.w);
+        return 2;
+    }
+    st = convert_llama2c(&cv, in, tokp, &keep, &err);
+    if (!st) st = ulmw_write(cv.w, out, &err);
+    ulmw_free(cv.w);
+    free(keep);
+    if (st) { fprintf(stderr, "ulm convert: %s\n", err.msg); return 1; }
+    fprintf(stderr, "ulm convert: wrote %s\n", out);
+    return 0;
+}

@@ -1,0 +1,82 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "convert.h"
+#include "llama2c.h"
+#include "tok_import.h"
+
+ulm_status conv_tensor(converter *cv, const char *name, ulm_dtype src, uint32_t ndim, const uint64_t *shape,
+                       const void *data, ulm_error *err) {
+    uint64_t rows = 1, cols = shape[ndim - 1];
+    for (uint32_t d = 0; d + 1 < ndim; d++) rows *= shape[d];
+    ulm_dtype dst = src;
+    if (ndim == 1) dst = ULM_DT_F32; /* norms and biases: small and sensitive */
+    else if (cv->target >= 0) dst = (ulm_dtype)cv->target;
+    if ((dst == ULM_DT_Q8 || dst == ULM_DT_Q4) && cols % QK) {
+        if (!cv->quiet) fprintf(stderr, "ulm convert: %s has %llu columns (not a multiple of %d): kept as f16\n", name, (unsigned long long)cols, QK);
+        dst = ULM_DT_F16;
+        cv->n_fallback++;
+    }
+    if (dst == src) {
+        if (ulmw_add_tensor(cv->w, name, dst, ndim, shape, data, 0)) return ulm_set_error(err, ULM_ERR_NOMEM, "cannot add tensor %s", name);
+        return ULM_OK;
+    }
+    size_t srb = ulm_dtype_row_bytes(src, cols), drb = ulm_dtype_row_bytes(dst, cols);
+    if (!srb || !drb) return ulm_set_error(err, ULM_ERR_UNSUPPORTED, "tensor %s: cannot convert %s to %s", name, ulm_dtype_name(src), ulm_dtype_name(dst));
+    char *out = malloc(rows * drb);
+    float *row = malloc(cols * sizeof *row);
+    if (!out || !row) { free(out); free(row); return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory converting %s", name); }
+    for (uint64_t r = 0; r < rows; r++) {
+        ulm_dequantize_row(src, (const char *)data + r * srb, row, (int)cols);
+        ulm_quantize_row(dst, row, out + r * drb, (int)cols);
+    }
+    free(row);
+    if (ulmw_add_tensor(cv->w, name, dst, ndim, shape, out, 1)) { free(out); return ulm_set_error(err, ULM_ERR_NOMEM, "cannot add tensor %s", name); }
+    return ULM_OK;
+}
+
+ulm_status convert_llama2c(converter *cv, const char *ckpt, const char *tokenizer_path, void **keep, ulm_error *err) {
+    llama2c_ckpt ck;
+    ulm_status st = llama2c_load(ckpt, &ck, err);
+    if (st) return st;
+    *keep = ck.buf;
+    ulmw *w = cv->w;
+    int hd = ck.dim / ck.n_heads;
+    ulmw_set_str(w, "general.architecture", "llama", 5);
+    ulmw_set_u32(w, "model.dim", (uint32_t)ck.dim);
+    ulmw_set_u32(w, "model.n_layers", (uint32_t)ck.n_layers);
+    ulmw_set_u32(w, "model.n_heads", (uint32_t)ck.n_heads);
+    ulmw_set_u32(w, "model.n_kv_heads", (uint32_t)ck.n_kv_heads);
+    ulmw_set_u32(w, "model.head_dim", (uint32_t)hd);
+    ulmw_set_u32(w, "model.ffn_dim", (uint32_t)ck.hidden_dim);
+    ulmw_set_u32(w, "model.vocab_size", (uint32_t)ck.vocab_size);
+    ulmw_set_u32(w, "model.max_ctx", (uint32_t)ck.seq_len);
+    ulmw_set_f32(w, "model.norm_eps", 1e-5f);
+    ulmw_set_f32(w, "model.rope_theta", 10000.0f);
+    if ((st = tok_import_llama2c(tokenizer_path, w, err))) return st;
+
+    uint64_t D = (uint64_t)ck.dim, F = (uint64_t)ck.hidden_dim, V = (uint64_t)ck.vocab_size, kvd = (uint64_t)hd * ck.n_kv_heads;
+    uint64_t s_vd[2] = {V, D}, s_d[1] = {D}, s_dd[2] = {D, D}, s_kd[2] = {kvd, D}, s_fd[2] = {F, D}, s_df[2] = {D, F};
+    if ((st = conv_tensor(cv, "token_embd", ULM_DT_F32, 2, s_vd, ck.token_embedding, err))) return st;
+    if ((st = conv_tensor(cv, "output_norm", ULM_DT_F32, 1, s_d, ck.rms_final, err))) return st;
+    if (!ck.shared_classifier && (st = conv_tensor(cv, "output", ULM_DT_F32, 2, s_vd, ck.wcls, err))) return st;
+    for (int l = 0; l < ck.n_layers; l++) {
+        char n[64];
+        struct { const char *name; const float *base; const uint64_t *shape; uint32_t nd; } t[] = {
+            {"attn_norm", ck.rms_att + l * D, s_d, 1},
+            {"attn_q", ck.wq + l * D * D, s_dd, 2},
+            {"attn_k", ck.wk + l * kvd * D, s_kd, 2},
+            {"attn_v", ck.wv + l * kvd * D, s_kd, 2},
+            {"attn_output", ck.wo + l * D * D, s_dd, 2},
+            {"ffn_norm", ck.rms_ffn + l * D, s_d, 1},
+            {"ffn_gate", ck.w1 + l * F * D, s_fd, 2},
+            {"ffn_down", ck.w2 + l * D * F, s_df, 2},
+            {"ffn_up", ck.w3 + l * F * D, s_fd, 2},
+        };
+        for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
+            snprintf(n, sizeof n, "blk.%d.%s", l, t[i].name);
+            if ((st = conv_tensor(cv, n, ULM_DT_F32, t[i].nd, t[i].shape, t[i].base, err))) return st;
+        }
+    }
+    return ULM_OK;
+}
