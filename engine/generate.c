@@ -50,7 +50,7 @@ size_t ulm_detok_push(ulm_detok *d, int32_t id, char *buf, size_t cap) {
             d->n_pending = 0;
             if (c < 0x80) { if (n + 1 < cap) buf[n++] = (char)c; continue; }
         }
-        if (d->n_pending >= 4) d->n_pending = 0; /* cannot happen: sequences are at most 4 bytes */
+        if (d->n_pending < 0 || d->n_pending >= 4) d->n_pending = 0; /* keeps gcc's bounds analysis happy */
         d->pending[d->n_pending++] = c;
         int need = utf8_len(d->pending[0]);
         if (need == 1 && d->n_pending == 1 && c >= 0x80) { /* stray continuation byte */

@@ -215,6 +215,10 @@ ulm_status tok_load(const ulmf *f, tokenizer **out, ulm_error *err) {
     t->add_space_prefix = ulmf_get_bool(f, "tokenizer.add_space_prefix", &b) == 0 ? b : 0;
     t->ignore_merges = ulmf_get_bool(f, "tokenizer.ignore_merges", &b) == 0 ? b : 0;
     t->byte_fallback = ulmf_get_bool(f, "tokenizer.byte_fallback", &b) == 0 ? b : 1;
+    t->remove_extra_spaces = ulmf_get_bool(f, "tokenizer.remove_extra_spaces", &b) == 0 ? b : 0;
+    char norm[16] = "none";
+    ulmf_get_cstr(f, "tokenizer.normalizer", norm, sizeof norm);
+    t->nfc = !strcmp(norm, "nfc");
     if (ulmf_get_cstr(f, "tokenizer.chat_template", t->chat, sizeof t->chat)) strcpy(t->chat, "none");
 
     if (build_piece_hash(t)) { st = ulm_set_error(err, ULM_ERR_NOMEM, "tokenizer: out of memory"); goto fail; }
@@ -251,7 +255,7 @@ ulm_status tok_load(const ulmf *f, tokenizer **out, ulm_error *err) {
         size_t len;
         const char *p = tok_piece(t, id, &len);
         if (len == 0) continue;
-        if (ty == TOK_USER || ty == TOK_CONTROL) {
+        if (ty == TOK_USER || ty == TOK_CONTROL || ty == TOK_UNKNOWN) { /* "<unk>" too, as HF and llama.cpp match it */
             if (trie_add(t, p, len, id)) { st = ulm_set_error(err, ULM_ERR_NOMEM, "tokenizer: out of memory"); goto fail; }
             t->trie_first[(uint8_t)p[0]] = 1;
         }

@@ -6,7 +6,7 @@
  *   tokenizer.model        str   "spm" | "bpe"
  *   tokenizer.pre          str   pre-tokenizer for bpe: "gpt2", "llama3", "qwen2", "smollm"; spm: "default"
  *   tokenizer.tokens       strarray  token texts (spm: with U+2581 for space; bpe: GPT-2 byte-mapped)
- *   tokenizer.scores       f32 array (spm; optional for bpe)
+ *   tokenizer.scores       f32 array (spm; optional for bpe); -inf: never the result of a merge
  *   tokenizer.types        u8 array (stored as a bool-element array: 1 byte each; an i32 array
  *                          is accepted too): 1 normal, 2 unknown, 3 control, 4 user-defined,
  *                          5 unused, 6 byte. User-defined tokens are always matched in the text
@@ -16,6 +16,8 @@
  *   tokenizer.add_bos      bool
  *   tokenizer.add_space_prefix  bool (spm dummy prefix)
  *   tokenizer.ignore_merges     bool (bpe: a word that is one token is not merged: Llama 3)
+ *   tokenizer.remove_extra_spaces bool (spm: strip and squeeze spaces, SentencePiece's option)
+ *   tokenizer.normalizer   str  "none" | "nfc" (Qwen: text is NFC-normalized first)
  *   tokenizer.byte_fallback     bool (spm: unknown characters become <0xXX> tokens; default true)
  *   tokenizer.chat_template str  "gemma3" | "chatml" | "llama3" | "none" (built-in templates)
  */

@@ -33,7 +33,7 @@ struct tokenizer {
     int byte_tok[256];    /* token of one byte (spm <0xXX>, bpe mapped char), -1 if none */
     int bos, eos, unk, pad, eot;
     int eog[TOK_MAX_EOG], n_eog;
-    int add_bos, add_space_prefix, ignore_merges, byte_fallback;
+    int add_bos, add_space_prefix, ignore_merges, byte_fallback, remove_extra_spaces, nfc;
     char chat[16];
 };
 
@@ -42,7 +42,7 @@ typedef struct tok_out { int32_t *out; int cap, n; } tok_out;
 int tok_out_push(tok_out *o, int id);
 
 /* Candidate merge in the heap: lower key first, then leftmost. */
-typedef struct tok_cand { float key; int32_t left, right, len; } tok_cand;
+typedef struct tok_cand { float key; int32_t left, right, len, id; } tok_cand;
 
 /* Scratch reused across the spans of one encode call. */
 typedef struct tok_work {
@@ -52,9 +52,13 @@ typedef struct tok_work {
     int n_heap, cap_heap;
     char *buf; /* normalized text / mapped word */
     size_t cap_buf;
+    uint32_t *cps, *boff; /* code points of a span and their byte offsets [cap_cp] */
+    uint8_t *fls;         /* their unicode flags */
+    size_t cap_cp;
 } tok_work;
 void tok_work_free(tok_work *w);
 int tok_work_reserve(tok_work *w, size_t n_sym, size_t n_buf);
+int tok_work_reserve_cp(tok_work *w, size_t n_cp);
 int tok_heap_push(tok_work *w, tok_cand c);
 tok_cand tok_heap_pop(tok_work *w);
 

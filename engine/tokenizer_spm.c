@@ -2,6 +2,7 @@
  * optionally with a dummy-prefix space; then adjacent symbols merge, highest-scoring result
  * first (leftmost on ties), as SentencePiece's bpe_model.cc and llama.cpp do; whatever is left
  * outside the vocabulary falls back to <0xXX> byte tokens. */
+#include <math.h>
 #include <string.h>
 #include "tokenizer_impl.h"
 
@@ -16,8 +17,8 @@ static int mergeable(const tokenizer *t, int id) {
 static int try_pair(const tokenizer *t, tok_work *w, int l, int r) {
     int32_t len = w->sym_len[l] + w->sym_len[r];
     int id = tok_find(t, w->buf + w->sym_start[l], (size_t)len);
-    if (!mergeable(t, id)) return 0;
-    return tok_heap_push(w, (tok_cand){-t->scores[id], l, r, len});
+    if (!mergeable(t, id) || !(t->scores[id] > -INFINITY)) return 0; /* -inf: no merge makes it */
+    return tok_heap_push(w, (tok_cand){-t->scores[id], l, r, len, id});
 }
 
 ulm_status tok_encode_spm(const tokenizer *t, tok_work *w, const char *s, size_t n, int prefix, tok_out *o) {
@@ -27,9 +28,19 @@ ulm_status tok_encode_spm(const tokenizer *t, tok_work *w, const char *s, size_t
     char *b = w->buf;
     size_t bl = 0;
     if (add_prefix) memcpy(b, SPACE_MARK, 3), bl = 3;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == ' ') memcpy(b + bl, SPACE_MARK, 3), bl += 3;
-        else b[bl++] = s[i];
+    size_t i0 = 0, i1 = n;
+    if (t->remove_extra_spaces) { /* SentencePiece: strip, and squeeze runs of spaces to one */
+        while (i0 < n && s[i0] == ' ') i0++;
+        while (i1 > i0 && s[i1 - 1] == ' ') i1--;
+        if (i0 == i1) return ULM_OK;
+    }
+    for (size_t i = i0; i < i1; i++) {
+        if (s[i] == ' ') {
+            if (t->remove_extra_spaces && i > i0 && s[i - 1] == ' ') continue;
+            memcpy(b + bl, SPACE_MARK, 3), bl += 3;
+        } else {
+            b[bl++] = s[i];
+        }
     }
     /* one symbol per character */
     int ns = 0;

@@ -77,7 +77,7 @@ static int cp_to_byte(uint32_t cp) {
 
 void tok_work_free(tok_work *w) {
     free(w->sym_start), free(w->sym_len), free(w->sym_prev), free(w->sym_next), free(w->sym_id);
-    free(w->heap), free(w->buf);
+    free(w->heap), free(w->buf), free(w->cps), free(w->boff), free(w->fls);
     memset(w, 0, sizeof *w);
 }
 
@@ -102,6 +102,14 @@ int tok_work_reserve(tok_work *w, size_t n_sym, size_t n_buf) {
         if (grow((void **)&w->buf, c, 1)) return -1;
         w->cap_buf = c;
     }
+    return 0;
+}
+
+int tok_work_reserve_cp(tok_work *w, size_t n) {
+    if (n <= w->cap_cp) return 0;
+    size_t c = n + n / 2 + 16;
+    if (grow((void **)&w->cps, c, 4) || grow((void **)&w->boff, c, 4) || grow((void **)&w->fls, c, 1)) return -1;
+    w->cap_cp = c;
     return 0;
 }
 
@@ -155,7 +163,7 @@ static size_t decode_one(const tokenizer *t, int id, char *out) {
     size_t n;
     const char *p = tok_piece(t, id, &n);
     int ty = t->types[id];
-    if (ty == TOK_CONTROL || ty == TOK_USER || ty == TOK_UNKNOWN) {
+    if (ty == TOK_CONTROL || ty == TOK_UNKNOWN || (ty == TOK_USER && t->kind == TOK_BPE)) {
         memcpy(out, p, n);
         return n;
     }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "spm_model.h"
 #include "tokenizer.h"
 
 /* Reads a whole file into a malloc'd buffer (one spare NUL byte after it). */
@@ -109,4 +110,69 @@ ulm_status tok_import_llama2c(const char *path, ulmw *w, ulm_error *err) {
     }
     free(buf);
     return st;
+}
+
+/* ---- SentencePiece tokenizer.model ---- */
+
+ulm_status tok_import_spm_model_mem(const void *buf, size_t size, ulmw *w, ulm_error *err) {
+    spm_model m;
+    ulm_status st = spm_model_parse(buf, size, &m, err);
+    if (st) return st;
+    if (m.model_type != SPM_BPE) {
+        spm_model_free(&m);
+        return ulm_set_error(err, ULM_ERR_UNSUPPORTED, "tokenizer.model: model type %d (only BPE is supported)", m.model_type);
+    }
+    int n = m.n_pieces;
+    const char **strs = malloc((size_t)n * sizeof *strs);
+    uint32_t *lens = malloc((size_t)n * sizeof *lens);
+    float *scores = malloc((size_t)n * sizeof *scores);
+    uint8_t *types = malloc((size_t)n);
+    if (!strs || !lens || !scores || !types) { st = ulm_set_error(err, ULM_ERR_NOMEM, "out of memory"); goto done; }
+    for (int i = 0; i < n; i++) {
+        strs[i] = m.pieces[i].text, lens[i] = m.pieces[i].len;
+        scores[i] = m.pieces[i].score, types[i] = (uint8_t)m.pieces[i].type;
+    }
+    if (ulmw_set_str(w, "tokenizer.model", "spm", 3) || ulmw_set_str(w, "tokenizer.pre", "default", 7) ||
+        ulmw_set_strarr(w, "tokenizer.tokens", strs, lens, (uint64_t)n) ||
+        ulmw_set_arr(w, "tokenizer.scores", ULMF_F32, scores, (uint64_t)n) ||
+        ulmw_set_arr(w, "tokenizer.types", ULMF_BOOL, types, (uint64_t)n) ||
+        ulmw_set_i32(w, "tokenizer.unk_id", m.unk_id) || ulmw_set_i32(w, "tokenizer.bos_id", m.bos_id) ||
+        ulmw_set_i32(w, "tokenizer.eos_id", m.eos_id) || ulmw_set_i32(w, "tokenizer.pad_id", m.pad_id) ||
+        ulmw_set_bool(w, "tokenizer.add_bos", m.bos_id >= 0) ||
+        ulmw_set_bool(w, "tokenizer.add_space_prefix", m.add_dummy_prefix) ||
+        ulmw_set_bool(w, "tokenizer.remove_extra_spaces", m.remove_extra_whitespaces) ||
+        ulmw_set_bool(w, "tokenizer.byte_fallback", m.byte_fallback) ||
+        ulmw_set_str(w, "tokenizer.chat_template", "none", 4))
+        st = ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
+done:
+    free(strs), free(lens), free(scores), free(types);
+    spm_model_free(&m);
+    return st;
+}
+
+ulm_status tok_import_spm_model(const char *path, ulmw *w, ulm_error *err) {
+    char *buf;
+    size_t n;
+    ulm_status st = tok_read_file(path, &buf, &n, err);
+    if (st) return st;
+    st = tok_import_spm_model_mem(buf, n, w, err);
+    if (st && err) {
+        char m[sizeof err->msg];
+        snprintf(m, sizeof m, "%s", err->msg);
+        ulm_set_error(err, st, "%s: %s", path, m);
+    }
+    free(buf);
+    return st;
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+ulm_status tok_import_path(const char *path, ulmw *w, ulm_error *err) {
+    if (ends_with(path, ".json")) return tok_import_hf_json(path, w, err);
+    if (ends_with(path, ".bin")) return tok_import_llama2c(path, w, err);
+    if (ends_with(path, ".model")) return tok_import_spm_model(path, w, err);
+    return ulm_set_error(err, ULM_ERR_UNSUPPORTED, "%s: unknown tokenizer file type (want .json, .model, .gguf or .bin)", path);
 }

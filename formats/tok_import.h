@@ -19,4 +19,18 @@ ulm_status tok_read_file(const char *path, char **buf, size_t *size, ulm_error *
 ulm_status tok_import_llama2c(const char *tokenizer_bin_path, ulmw *w, ulm_error *err);
 ulm_status tok_import_llama2c_mem(const void *buf, size_t size, ulmw *w, ulm_error *err);
 
+/* Hugging Face tokenizer.json (BPE: byte-level, or byte-fallback with "▁" like Gemma 3).
+ * tokenizer_config.json and config.json next to it, when present, give BOS/EOS/PAD, add_bos
+ * and the chat template. The _mem form takes tokenizer_config.json's text (or NULL). */
+ulm_status tok_import_hf_json(const char *tokenizer_json_path, ulmw *w, ulm_error *err);
+ulm_status tok_import_hf_json_mem(const char *json, size_t len, const char *config_json, size_t config_len,
+                                  ulmw *w, ulm_error *err);
+
+/* SentencePiece tokenizer.model (BPE models; Unigram is refused as unsupported). */
+ulm_status tok_import_spm_model(const char *path, ulmw *w, ulm_error *err);
+ulm_status tok_import_spm_model_mem(const void *buf, size_t size, ulmw *w, ulm_error *err);
+
+/* Picks the importer from the file name: .json, .model, .gguf, .bin (llama2.c). */
+ulm_status tok_import_path(const char *path, ulmw *w, ulm_error *err);
+
 #endif

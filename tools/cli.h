@@ -8,6 +8,7 @@ typedef struct {
 } cli_command;
 
 int cmd_version(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);

@@ -9,6 +9,7 @@ static const cli_command commands[] = {
     {"inspect", cmd_inspect, "list metadata and tensors of a .ulm"},
     {"verify", cmd_verify, "check the SHA-256 of a .ulm"},
     {"logits", cmd_logits, "dump f32 logits at every prompt position"},
+    {"tokenize", cmd_tokenize, "print the token ids of a text (like llama-tokenize)"},
     {"version", cmd_version, "print the version and the kernel ISA picked"},
     {"train", cmd_train, "train a task model on JSONL input/output pairs, write a .ulm"},
 };

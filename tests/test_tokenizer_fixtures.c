@@ -1,0 +1,163 @@
+/* The five real tokenizers of ../shared/tokenizers against ids from independent
+ * implementations (tests/fixtures/tokenizers/regen.sh): every line of corpus.jsonl must give
+ * exactly the expected ids, and decoding must give the text back. Skips without ../shared. */
+#include "json.h"
+#include "test_util.h"
+#include "tok_import.h"
+#include "tokenizer.h"
+#include "ulm_file.h"
+
+#define FIX "tests/fixtures/tokenizers/"
+
+typedef struct corpus {
+    json_doc **docs;
+    int n;
+} corpus;
+
+static corpus load_corpus(void) {
+    corpus c = {0, 0};
+    FILE *fp = fopen(FIX "corpus.jsonl", "rb");
+    assert_non_null(fp);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, fp)) > 0) {
+        c.docs = realloc(c.docs, (size_t)(c.n + 1) * sizeof *c.docs);
+        ulm_error err;
+        assert_int_equal(json_parse(line, (size_t)len, &c.docs[c.n], &err), ULM_OK);
+        assert_true(json_is_str(json_root(c.docs[c.n])));
+        c.n++;
+    }
+    free(line);
+    fclose(fp);
+    assert_true(c.n >= 2000);
+    return c;
+}
+
+static void free_corpus(corpus *c) {
+    for (int i = 0; i < c->n; i++) json_free(c->docs[i]);
+    free(c->docs);
+}
+
+/* Imports a tokenizer source file from ../shared into a temp .ulm and loads it. */
+static tokenizer *import_and_load(const char *path, ulmf **fo) {
+    ulmw *w = ulmw_new();
+    ulm_error err;
+    ulm_status st = tok_import_path(path, w, &err);
+    if (st) print_message("import %s: %s\n", path, err.msg);
+    assert_int_equal(st, ULM_OK);
+    char tmp[256];
+    test_tmp_path(tmp, sizeof tmp, "fix.ulm");
+    assert_int_equal(ulmw_write(w, tmp, &err), ULM_OK);
+    ulmw_free(w);
+    assert_int_equal(ulmf_open(tmp, 0, fo, &err), ULM_OK);
+    unlink(tmp);
+    tokenizer *t;
+    st = tok_load(*fo, &t, &err);
+    if (st) print_message("tok_load: %s\n", err.msg);
+    assert_int_equal(st, ULM_OK);
+    return t;
+}
+
+/* decode_prefix: what decoding adds before the text (the spm dummy-prefix space). */
+static void check_family(const char *rel, const char *expected_file, int flags, const char *decode_prefix) {
+    char path[512];
+    if (test_shared_path(path, sizeof path, rel)) {
+        print_message("skipped: %s not found (../shared is absent)\n", path);
+        skip();
+    }
+    ulmf *f;
+    tokenizer *t = import_and_load(path, &f);
+    corpus c = load_corpus();
+    FILE *fp = fopen(expected_file, "rb");
+    assert_non_null(fp);
+    char *line = NULL;
+    size_t cap = 0;
+    int32_t *ids = NULL, *want = NULL;
+    int cap_ids = 0, bad = 0, bad_rt = 0, total = 0;
+    char *dec = NULL;
+    size_t cap_dec = 0;
+    for (int i = 0; i < c.n; i++) {
+        ssize_t ll = getline(&line, &cap, fp);
+        assert_true(ll >= 0);
+        size_t tl;
+        const char *text = json_str(json_root(c.docs[i]), &tl);
+        /* expected ids */
+        int nw = 0;
+        for (char *p = line; *p && *p != '\n';) {
+            char *e;
+            long v = strtol(p, &e, 10);
+            if (e == p) break;
+            if (nw >= cap_ids) {
+                cap_ids = 2 * nw + 64;
+                ids = realloc(ids, (size_t)cap_ids * sizeof *ids);
+                want = realloc(want, (size_t)cap_ids * sizeof *want);
+            }
+            want[nw++] = (int32_t)v;
+            p = e;
+        }
+        int n;
+        ulm_error err;
+        assert_int_equal(tok_encode(t, text, tl, flags, NULL, 0, &n, &err), ULM_OK);
+        if (n > cap_ids) {
+            cap_ids = n + 64;
+            ids = realloc(ids, (size_t)cap_ids * sizeof *ids);
+            want = realloc(want, (size_t)cap_ids * sizeof *want);
+        }
+        assert_int_equal(tok_encode(t, text, tl, flags, ids, cap_ids, &n, &err), ULM_OK);
+        total += n;
+        if (n != nw || (n && memcmp(ids, want, (size_t)n * sizeof *ids))) {
+            if (bad++ < 5) {
+                int k = 0;
+                while (k < n && k < nw && ids[k] == want[k]) k++;
+                print_message("%s line %d: %d ids, want %d; first difference at %d: got %d, want %d\n", rel, i + 1, n,
+                              nw, k, k < n ? ids[k] : -1, k < nw ? want[k] : -1);
+            }
+            continue;
+        }
+        /* decode(encode(x)) == x (after the family's prefix); SentencePiece decodes a literal
+         * U+2581 as a space, so it guarantees this only for text without one */
+        if (tok_get_kind(t) == TOK_SPM && memmem(text, tl, "\xe2\x96\x81", 3)) continue;
+        size_t k = 0;
+        for (int j = 0; j < n; j++) {
+            size_t pl;
+            const char *p = tok_decode_piece(t, ids[j], &pl);
+            if (k + pl + 1 > cap_dec) cap_dec = 2 * (k + pl) + 256, dec = realloc(dec, cap_dec);
+            memcpy(dec + k, p, pl);
+            k += pl;
+        }
+        size_t pre = tl ? strlen(decode_prefix) : 0;
+        if (k != tl + pre || (k && memcmp(dec, decode_prefix, pre)) || (tl && memcmp(dec + pre, text, tl))) {
+            if (bad_rt++ < 5) print_message("%s line %d: decode does not give the text back\n", rel, i + 1);
+        }
+    }
+    print_message("%s: %d lines, %d tokens, %d id mismatches, %d round-trip failures\n", rel, c.n, total, bad, bad_rt);
+    assert_int_equal(bad, 0);
+    assert_int_equal(bad_rt, 0);
+    free(line), free(ids), free(want), free(dec);
+    fclose(fp);
+    free_corpus(&c);
+    tok_free(t);
+    ulmf_close(f);
+}
+
+static void test_qwen3(void **state) { check_family("tokenizers/qwen3/tokenizer.json", FIX "expected_qwen3.txt", ULM_TOK_PARSE_SPECIAL, ""); }
+static void test_llama3(void **state) { check_family("tokenizers/llama3/tokenizer.json", FIX "expected_llama3.txt", ULM_TOK_PARSE_SPECIAL, ""); }
+static void test_smollm2(void **state) { check_family("tokenizers/smollm2/tokenizer.json", FIX "expected_smollm2.txt", ULM_TOK_PARSE_SPECIAL, ""); }
+static void test_gemma3(void **state) { check_family("tokenizers/gemma3/tokenizer.json", FIX "expected_gemma3.txt", ULM_TOK_PARSE_SPECIAL, ""); }
+static void test_llama2_bin(void **state) {
+    check_family("tokenizers/llama2-sentencepiece/tokenizer.bin", FIX "expected_llama2.txt", 0, " ");
+}
+
+static void test_llama2_model(void **state) {
+    check_family("tokenizers/llama2-sentencepiece/tokenizer.model", FIX "expected_llama2.txt", 0, " ");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_qwen3),  cmocka_unit_test(test_llama3),     cmocka_unit_test(test_smollm2),
+        cmocka_unit_test(test_gemma3), cmocka_unit_test(test_llama2_bin),
+        cmocka_unit_test(test_llama2_model),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
