@@ -13,15 +13,17 @@ static void usage(void) {
             "  model    --arch llama|gemma3|qwen3 (llama)  --dim N  --layers N  --heads N  --kv-heads N\n"
             "           --head-dim N  --ffn N  --ctx N (256)  --tied 0|1  (vocab comes from the tokenizer)\n"
             "           --init FILE.ulm     continue from a model (any dtype, read as f32)\n"
+            "  tokens   --tokenizer FILE.ulm  the vocabulary stored in a .ulm (default: --init's or\n"
+            "           --resume's when they carry one, else bytes: 256 byte ids + 3 specials)\n"
             "  optim    --steps N (1000)  --batch N examples (32)  --lr X (3e-3)  --min-lr X (lr/10)\n"
             "           --warmup N (100)  --wd X (0.1)  --clip X (1.0)  --seed N (1)  --threads N (2)\n"
             "  output   --type f32|q8|q4 (f32)  --checkpoint FILE  --checkpoint-every N  --resume FILE\n"
             "           --log-every N (10)\n"
-            "Prompt format: <|in|> input <|out|> output <|end|> (byte-level vocabulary of 259 ids).\n");
+            "Prompt format: <|in|> input <|out|> output <|end|>; the loss is on output and <|end|>.\n");
 }
 
 int cmd_train(int argc, char **argv) {
-    const char *data = NULL, *val = NULL, *out = NULL, *init = NULL, *resume = NULL, *ckpt = NULL;
+    const char *data = NULL, *val = NULL, *out = NULL, *init = NULL, *resume = NULL, *ckpt = NULL, *tokf = NULL;
     const char *arch = "llama", *type = "f32";
     train_config cfg;
     train_config_default(&cfg, train_arch_find("llama"));
@@ -49,6 +51,7 @@ int cmd_train(int argc, char **argv) {
         else if (!strcmp(a, "--init")) init = v;
         else if (!strcmp(a, "--resume")) resume = v;
         else if (!strcmp(a, "--checkpoint")) ckpt = v;
+        else if (!strcmp(a, "--tokenizer")) tokf = v;
         else if (!strcmp(a, "--arch")) arch = v;
         else if (!strcmp(a, "--type")) type = v;
         else if (!strcmp(a, "--seed")) o.seed = strtoull(v, NULL, 10);
@@ -73,8 +76,18 @@ int cmd_train(int argc, char **argv) {
     o.log = stderr;
 
     train_tok tok;
-    train_tok_bytes(&tok);
     ulm_error err;
+    /* the tokenizer: named, else the one inside the model we start from, else bytes */
+    const char *tsrc = tokf ? tokf : resume ? resume : init;
+    ulmf *probe = NULL;
+    int has_tok = tsrc && ulmf_open(tsrc, 0, &probe, &err) == ULM_OK && ulmf_find(probe, "tokenizer.tokens");
+    if (probe) ulmf_close(probe);
+    if (tokf && !has_tok) { fprintf(stderr, "ulm train: %s holds no tokenizer\n", tokf); return 1; }
+    if (has_tok) {
+        if (train_tok_from_ulm(&tok, tsrc, &err)) { fprintf(stderr, "ulm train: %s\n", err.msg); return 1; }
+    } else {
+        train_tok_bytes(&tok);
+    }
     train_model *m = NULL;
     int start = 0;
     ulm_status st;
@@ -93,11 +106,12 @@ int cmd_train(int argc, char **argv) {
         cfg.vocab_size = tok.n_vocab;
         st = train_model_new(&m, &cfg, o.seed, &err);
     }
-    if (st) { fprintf(stderr, "ulm train: %s\n", err.msg); return 1; }
+    if (st) { fprintf(stderr, "ulm train: %s\n", err.msg); train_tok_free(&tok); return 1; }
     if (m->cfg.vocab_size != tok.n_vocab) {
         fprintf(stderr, "ulm train: the model's vocabulary (%d) is not the tokenizer's (%d)\n", m->cfg.vocab_size,
                 tok.n_vocab);
         train_model_free(m);
+        train_tok_free(&tok);
         return 1;
     }
     train_set tr = {0}, va = {0};
@@ -125,5 +139,6 @@ int cmd_train(int argc, char **argv) {
     train_set_free(&tr);
     train_set_free(&va);
     train_model_free(m);
+    train_tok_free(&tok);
     return st ? 1 : 0;
 }

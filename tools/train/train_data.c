@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "tokenizer.h"
 #include "train_data.h"
 
 /* ---- byte tokenizer ---- */
@@ -62,6 +63,75 @@ void train_tok_bytes(train_tok *t) {
     t->eos = 258;
     t->encode = bytes_encode;
     t->write_meta = bytes_write_meta;
+}
+
+/* ---- the engine's tokenizer over a .ulm vocabulary ---- */
+typedef struct {
+    ulmf *f;
+    tokenizer *tk;
+} ulm_tok_impl;
+
+static int ulm_tok_encode(const train_tok *t, const char *s, size_t len, int32_t *out, int cap) {
+    const ulm_tok_impl *u = t->impl;
+    int n;
+    if (tok_encode(u->tk, s, len, 0, out, cap, &n, NULL) != ULM_OK) return -1;
+    return n;
+}
+
+static int ulm_tok_write_meta(const train_tok *t, ulmw *w) {
+    const ulm_tok_impl *u = t->impl;
+    for (int i = 0; i < ulmf_n_meta(u->f); i++) {
+        const ulmf_kv *kv = ulmf_meta_at(u->f, i);
+        if (kv->key_len > 10 && !memcmp(kv->key, "tokenizer.", 10) && ulmw_copy_kv(w, kv)) return -1;
+    }
+    return 0;
+}
+
+static int find_piece(const tokenizer *tk, const char *text) {
+    size_t n = strlen(text), len;
+    for (int id = 0; id < tok_n_vocab(tk); id++) {
+        const char *p = tok_piece(tk, id, &len);
+        if (p && len == n && !memcmp(p, text, n)) return id;
+    }
+    return -1;
+}
+
+ulm_status train_tok_from_ulm(train_tok *t, const char *path, ulm_error *err) {
+    memset(t, 0, sizeof *t);
+    ulm_tok_impl *u = calloc(1, sizeof *u);
+    if (!u) return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
+    ulm_status st = ulmf_open(path, 0, &u->f, err);
+    if (!st) st = tok_load(u->f, &u->tk, err);
+    if (st) {
+        if (u->f) ulmf_close(u->f);
+        free(u);
+        return st;
+    }
+    t->impl = u;
+    t->n_vocab = tok_n_vocab(u->tk);
+    t->bos = find_piece(u->tk, "<|in|>");
+    if (t->bos < 0) t->bos = tok_bos(u->tk);
+    t->sep = find_piece(u->tk, "<|out|>");
+    t->eos = find_piece(u->tk, "<|end|>");
+    if (t->eos < 0) t->eos = tok_eos(u->tk);
+    t->encode = ulm_tok_encode;
+    t->write_meta = ulm_tok_write_meta;
+    if (t->bos < 0 || t->sep < 0 || t->eos < 0) {
+        train_tok_free(t);
+        return ulm_set_error(err, ULM_ERR_UNSUPPORTED,
+                             "%s: the tokenizer needs <|in|> (or a BOS), <|out|> and <|end|> (or an EOS) tokens", path);
+    }
+    return ULM_OK;
+}
+
+void train_tok_free(train_tok *t) {
+    ulm_tok_impl *u = t->impl;
+    if (u) {
+        tok_free(u->tk);
+        ulmf_close(u->f);
+        free(u);
+    }
+    t->impl = NULL;
 }
 
 /* ---- prompt format ---- */

@@ -21,6 +21,11 @@ typedef struct train_tok {
 
 /* Byte-level fallback: ids 0..255 are bytes, then <|in|> 256, <|out|> 257, <|end|> 258. */
 void train_tok_bytes(train_tok *t);
+/* The engine's tokenizer over the vocabulary stored in any .ulm (the BPE trained for the
+ * tasks, or a family tokenizer); its tokenizer.* keys are copied into the models written.
+ * Specials: <|in|> (else the BOS), <|out|> (required), <|end|> (else the EOS). */
+ulm_status train_tok_from_ulm(train_tok *t, const char *path, ulm_error *err);
+void train_tok_free(train_tok *t); /* no-op for the byte tokenizer */
 
 /* The SFT prompt format, shared with the task runtime:
  *     <|in|> input <|out|> output <|end|>
