@@ -13,6 +13,7 @@ static const cli_command commands[] = {
     {"eval", cmd_eval, "evaluate a task on its golden set"},
     {"tokenize", cmd_tokenize, "print the token ids of a text (like llama-tokenize)"},
     {"version", cmd_version, "print the version and the kernel ISA picked"},
+    {"train", cmd_train, "train a task model on JSONL input/output pairs, write a .ulm"},
 };
 
 int main(int argc, char **argv) {

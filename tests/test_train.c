@@ -1,0 +1,330 @@
+/* The trainer end to end: JSONL parsing, prompt format and batches, determinism, checkpoint
+ * and resume, overfitting a tiny set, the .ulm it writes, and `ulm train` itself. */
+#include <math.h>
+#include "test_util.h"
+#include "cli.h"
+#include "train/train_data.h"
+#include "train/train_loop.h"
+#include "train/train_model.h"
+
+static void test_jsonl_parse(void **state) {
+    char *in, *out, msg[128];
+    const char *ok = "{\"id\": 3, \"input\": \"a \\\"b\\\"\\n\\u00e9\\ud83d\\ude00\", \"meta\": {\"x\": [1, 2.5e3, null, true]}, "
+                     "\"output\": \"\xc3\xa9t\xc3\xa9\"}";
+    assert_int_equal(train_parse_jsonl_line(ok, strlen(ok), &in, &out, msg, sizeof msg), 0);
+    assert_string_equal(in, "a \"b\"\n\xc3\xa9\xf0\x9f\x98\x80");
+    assert_string_equal(out, "\xc3\xa9t\xc3\xa9");
+    free(in);
+    free(out);
+    static const char *bad[] = {
+        "", "[]", "{\"input\": \"x\"}", "{\"input\": \"x\", \"output\": 3}", "{\"input\": \"x\", \"output\": \"y\"} z",
+        "{\"input\": \"x\\q\", \"output\": \"y\"}", "{\"input\": \"\xff\", \"output\": \"y\"}",
+        "{\"input\": \"\xc0\xaf\", \"output\": \"y\"}", "{\"input\": \"\\ud800\", \"output\": \"y\"}",
+        "{\"input\": \"a\x01\", \"output\": \"y\"}", "{\"input\" \"x\", \"output\": \"y\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(train_parse_jsonl_line(bad[i], strlen(bad[i]), &in, &out, msg, sizeof msg), -1);
+    /* every truncation and random byte flips: an answer, never a crash (ASan checks reads) */
+    size_t n = strlen(ok);
+    for (size_t k = 0; k < n; k++) {
+        char *t = malloc(k ? k : 1);
+        memcpy(t, ok, k);
+        assert_int_equal(train_parse_jsonl_line(t, k, &in, &out, msg, sizeof msg), -1);
+        free(t);
+    }
+    uint64_t r = 99;
+    for (int it = 0; it < 2000; it++) {
+        char *t = malloc(n);
+        memcpy(t, ok, n);
+        for (int f = 0; f < 3; f++) {
+            r = r * 6364136223846793005ull + 1;
+            t[(r >> 33) % n] = (char)(r >> 20);
+        }
+        if (train_parse_jsonl_line(t, n, &in, &out, msg, sizeof msg) == 0) { free(in); free(out); }
+        free(t);
+    }
+}
+
+static void test_prompt_format_and_batch(void **state) {
+    train_tok tok;
+    train_tok_bytes(&tok);
+    int32_t ids[32];
+    int np;
+    int n = train_format_example(&tok, "ab", 2, "xyz", 3, ids, 32, &np);
+    int32_t want[] = {256, 'a', 'b', 257, 'x', 'y', 'z', 258};
+    assert_int_equal(n, 8);
+    assert_int_equal(np, 4);
+    assert_memory_equal(ids, want, sizeof want);
+    assert_int_equal(train_format_prompt(&tok, "ab", 2, ids, 32), 4);
+    assert_int_equal(train_format_example(&tok, "ab", 2, "xyz", 3, ids, 7, &np), -1); /* does not fit */
+
+    train_set s = {0};
+    assert_int_equal(train_set_add(&s, want, 8, 4), 0);
+    assert_int_equal(train_set_add(&s, want, 5, 4), 0);
+    train_batch b = {0};
+    assert_int_equal(train_make_batch_range(&s, 0, 2, &b), 0);
+    assert_int_equal(b.n, 13);
+    assert_int_equal(b.n_seg, 2);
+    /* loss on predicting x y z <|end|>: positions 3..6 of the first example */
+    int32_t tgt[13] = {-1, -1, -1, 'x', 'y', 'z', 258, -1, -1, -1, -1, 'x', -1};
+    assert_memory_equal(b.targets, tgt, sizeof tgt);
+    assert_int_equal(b.pos[8], 0);
+    assert_int_equal(b.pos[12], 4);
+    train_batch_free(&b);
+    train_set_free(&s);
+}
+
+static void test_batches_are_epoch_permutations(void **state) {
+    train_set s = {0};
+    for (int i = 0; i < 37; i++) {
+        int32_t id = i;
+        assert_int_equal(train_set_add(&s, &id, 1, 0), 0);
+    }
+    train_batch b = {0};
+    for (int epoch = 0; epoch < 3; epoch++) {
+        int seen[37] = {0};
+        for (int i = 0; i < 37; i++) { /* batch 1: step = index into the stream */
+            assert_int_equal(train_make_batch(&s, 5, epoch * 37 + i, 1, &b), 0);
+            seen[b.tokens[0]]++;
+        }
+        for (int i = 0; i < 37; i++) assert_int_equal(seen[i], 1);
+    }
+    int32_t a[8], c[8];
+    train_make_batch(&s, 5, 3, 8, &b);
+    memcpy(a, b.tokens, sizeof a);
+    train_make_batch(&s, 6, 3, 8, &b);
+    memcpy(c, b.tokens, sizeof c);
+    assert_true(memcmp(a, c, sizeof a) != 0); /* the seed matters */
+    train_batch_free(&b);
+    train_set_free(&s);
+}
+
+/* A small copy task: output = input reversed. */
+static void make_set(train_set *s, const train_tok *tok, int n, uint64_t seed) {
+    for (int i = 0; i < n; i++) {
+        char in[8], out[8];
+        int len = 3 + (int)(seed % 3);
+        for (int j = 0; j < len; j++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            in[j] = (char)('a' + (seed >> 59));
+        }
+        for (int j = 0; j < len; j++) out[j] = in[len - 1 - j];
+        int32_t ids[32];
+        int np, k = train_format_example(tok, in, (size_t)len, out, (size_t)len, ids, 32, &np);
+        assert_true(k > 0);
+        assert_int_equal(train_set_add(s, ids, k, np), 0);
+    }
+}
+
+static train_model *tiny_model(const char *arch, uint64_t seed) {
+    train_config c;
+    train_config_default(&c, train_arch_find(arch));
+    c.dim = 32; c.n_layers = 2; c.n_heads = 4; c.n_kv_heads = 2; c.head_dim = 8; c.ffn_dim = 64;
+    c.vocab_size = 259; c.max_ctx = 32;
+    train_model *m;
+    assert_int_equal(train_model_new(&m, &c, seed, NULL), ULM_OK);
+    return m;
+}
+
+static void run(train_model *m, const train_set *s, const train_tok *tok, int steps, int threads, const char *ckpt,
+                int stop_after, train_run_result *r) {
+    train_run_opts o = {0};
+    train_opt_default(&o.opt);
+    o.opt.warmup = 5;
+    o.opt.total_steps = steps;
+    o.train = s;
+    o.tok = tok;
+    o.steps = steps;
+    o.batch = 8;
+    o.seed = 3;
+    o.threads = threads;
+    o.checkpoint = ckpt;
+    o.stop_after = stop_after;
+    ulm_error err;
+    assert_int_equal(train_run(m, 0, &o, r, &err), ULM_OK);
+}
+
+static void test_same_seed_same_weights(void **state) {
+    train_tok tok;
+    train_tok_bytes(&tok);
+    train_set s = {0};
+    make_set(&s, &tok, 40, 1);
+    train_model *a = tiny_model("llama", 9), *b = tiny_model("llama", 9), *c = tiny_model("llama", 10);
+    assert_memory_equal(a->w, b->w, a->n_params * sizeof(float));
+    assert_true(memcmp(a->w, c->w, a->n_params * sizeof(float)) != 0);
+    train_run_result r;
+    run(a, &s, &tok, 10, 2, NULL, 0, &r);
+    run(b, &s, &tok, 10, 1, NULL, 0, &r); /* the thread count does not change a bit either */
+    assert_memory_equal(a->w, b->w, a->n_params * sizeof(float));
+    train_model_free(a);
+    train_model_free(b);
+    train_model_free(c);
+    train_set_free(&s);
+}
+
+static void test_checkpoint_resume_matches(void **state) {
+    train_tok tok;
+    train_tok_bytes(&tok);
+    train_set s = {0};
+    make_set(&s, &tok, 40, 2);
+    char ckpt[256];
+    test_tmp_path(ckpt, sizeof ckpt, "ckpt.ulm");
+    train_model *a = tiny_model("gemma3", 4), *b = tiny_model("gemma3", 4);
+    train_run_result r;
+    run(a, &s, &tok, 12, 2, NULL, 0, &r);
+    run(b, &s, &tok, 12, 2, ckpt, 5, &r); /* stops after step 5 with a checkpoint */
+    assert_int_equal(r.steps_done, 5);
+    train_model_free(b);
+    train_state st;
+    ulm_error err;
+    assert_int_equal(train_load_checkpoint(&b, &st, ckpt, &err), ULM_OK);
+    assert_int_equal(st.step, 5);
+    assert_int_equal(st.seed, 3);
+    train_run_opts o = {0};
+    train_opt_default(&o.opt);
+    o.opt.warmup = 5;
+    o.opt.total_steps = 12;
+    o.train = &s; o.tok = &tok; o.steps = 12; o.batch = 8; o.seed = st.seed; o.threads = 2;
+    assert_int_equal(train_run(b, st.step, &o, &r, &err), ULM_OK);
+    assert_memory_equal(a->w, b->w, a->n_params * sizeof(float));
+    assert_memory_equal(a->m, b->m, a->n_params * sizeof(float));
+    /* a model file is not a checkpoint */
+    char plain[256];
+    test_tmp_path(plain, sizeof plain, "plain.ulm");
+    assert_int_equal(train_write_ulm(a, &tok, TRAIN_OUT_F32, plain, &err), ULM_OK);
+    train_model *c = NULL;
+    assert_int_equal(train_load_checkpoint(&c, &st, plain, &err), ULM_ERR_FORMAT);
+    unlink(ckpt);
+    unlink(plain);
+    train_model_free(a);
+    train_model_free(b);
+    train_set_free(&s);
+}
+
+static void test_overfits_tiny_set(void **state) {
+    train_tok tok;
+    train_tok_bytes(&tok);
+    train_set s = {0};
+    make_set(&s, &tok, 8, 5);
+    train_model *m = tiny_model("llama", 1);
+    train_run_opts o = {0};
+    train_opt_default(&o.opt);
+    o.opt.lr = 1e-2f; o.opt.min_lr = 1e-3f; o.opt.warmup = 10; o.opt.total_steps = 150; o.opt.weight_decay = 0;
+    o.train = &s; o.tok = &tok; o.steps = 150; o.batch = 8; o.seed = 1; o.threads = 2;
+    train_run_result r;
+    ulm_error err;
+    train_ws *ws = train_ws_new(NULL);
+    double before;
+    assert_int_equal(train_eval_loss(m, ws, &s, 8, &before, &err), ULM_OK);
+    assert_int_equal(train_run(m, 0, &o, &r, &err), ULM_OK);
+    double after;
+    assert_int_equal(train_eval_loss(m, ws, &s, 8, &after, &err), ULM_OK);
+    print_message("tiny set: loss %.3f -> %.4f\n", before, after);
+    assert_true(before > 4.0);
+    assert_true(after < 0.05);
+    train_ws_free(ws);
+    train_model_free(m);
+    train_set_free(&s);
+}
+
+/* The .ulm: engine keys, tensor names and dtypes; reloads to the same forward pass. */
+static void test_write_ulm(void **state) {
+    train_tok tok;
+    train_tok_bytes(&tok);
+    const char *archs[] = {"llama", "gemma3"};
+    for (int ai = 0; ai < 2; ai++) {
+        train_model *m = tiny_model(archs[ai], 2);
+        char path[256];
+        test_tmp_path(path, sizeof path, "w.ulm");
+        ulm_error err;
+        for (int type = 0; type < 3; type++) {
+            assert_int_equal(train_write_ulm(m, &tok, (train_out_type)type, path, &err), ULM_OK);
+            ulmf *f;
+            assert_int_equal(ulmf_open(path, 1, &f, &err), ULM_OK);
+            char arch[16];
+            uint32_t u;
+            assert_int_equal(ulmf_get_cstr(f, "general.architecture", arch, sizeof arch), 0);
+            assert_string_equal(arch, archs[ai]);
+            assert_int_equal(ulmf_get_u32(f, "model.n_kv_heads", &u), 0);
+            assert_int_equal(u, 2);
+            assert_int_equal(ulmf_get_u32(f, "model.vocab_size", &u), 0);
+            assert_int_equal(u, 259);
+            const uint32_t *offs;
+            const char *blob;
+            uint64_t n;
+            assert_int_equal(ulmf_get_strarr(f, "tokenizer.tokens", &offs, &blob, &n), 0);
+            assert_int_equal(n, 259);
+            assert_memory_equal(blob + offs[257], "<|out|>", 7);
+            const ulmf_tensor *t = ulmf_find_tensor(f, "blk.1.ffn_down");
+            assert_non_null(t);
+            assert_int_equal(t->shape[0], 32);
+            assert_int_equal(t->shape[1], 64);
+            assert_int_equal(t->dtype, type == 0 ? ULM_DT_F32 : type == 1 ? ULM_DT_Q8 : ULM_DT_Q4);
+            t = ulmf_find_tensor(f, "blk.0.attn_norm");
+            assert_non_null(t);
+            assert_int_equal(t->dtype, ULM_DT_F32);
+            assert_int_equal(t->ndim, 1);
+            int gemma = ai == 1;
+            assert_true((ulmf_find_tensor(f, "output") == NULL) == gemma); /* gemma3: tied */
+            assert_true((ulmf_find_tensor(f, "blk.0.post_ffw_norm") != NULL) == gemma);
+            assert_true((ulmf_find_tensor(f, "blk.0.attn_k_norm") != NULL) == gemma);
+            ulmf_close(f);
+            /* reload: f32 is exact, quantized is close */
+            train_model *m2;
+            assert_int_equal(train_model_load(&m2, path, &err), ULM_OK);
+            assert_int_equal(m2->n_params, m->n_params);
+            double maxd = 0;
+            for (size_t i = 0; i < m->n_params; i++) maxd = fmax(maxd, fabs(m->w[i] - m2->w[i]));
+            if (type == 0) assert_true(maxd == 0);
+            else assert_true(maxd < (type == 1 ? 2e-3 : 2e-2));
+            train_model_free(m2);
+        }
+        unlink(path);
+        train_model_free(m);
+    }
+    ulm_error err;
+    train_model *m;
+    assert_int_equal(train_model_load(&m, "/nonexistent/x.ulm", &err), ULM_ERR_IO);
+}
+
+static void test_cmd_train(void **state) {
+    char data[256], out[256], bad[256];
+    test_tmp_path(data, sizeof data, "d.jsonl");
+    test_tmp_path(out, sizeof out, "o.ulm");
+    test_tmp_path(bad, sizeof bad, "bad.jsonl");
+    FILE *f = fopen(data, "w");
+    for (int i = 0; i < 20; i++) fprintf(f, "{\"input\": \"abc%d\", \"output\": \"%d cba\"}\n", i, i);
+    fclose(f);
+    f = fopen(bad, "w");
+    fprintf(f, "{\"input\": \"abc\", \"output\": \"x\"}\n{\"input\": \"abc\"\n");
+    fclose(f);
+    char *args[] = {"train", "--data", data, "--out", out, "--dim", "32", "--layers", "1", "--heads", "2",
+                    "--kv-heads", "1", "--head-dim", "16", "--ffn", "64", "--ctx", "32", "--steps", "3",
+                    "--batch", "4", "--type", "q8", "--log-every", "0"};
+    assert_int_equal(cmd_train(sizeof args / sizeof *args, args), 0);
+    assert_int_equal(access(out, R_OK), 0);
+    args[2] = bad;
+    assert_int_equal(cmd_train(sizeof args / sizeof *args, args), 1); /* line 2 is malformed */
+    args[2] = "/nonexistent/d.jsonl";
+    assert_int_equal(cmd_train(sizeof args / sizeof *args, args), 1);
+    args[2] = data;
+    args[24] = "q3";
+    assert_int_equal(cmd_train(sizeof args / sizeof *args, args), 2);
+    unlink(data);
+    unlink(out);
+    unlink(bad);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_jsonl_parse),
+        cmocka_unit_test(test_prompt_format_and_batch),
+        cmocka_unit_test(test_batches_are_epoch_permutations),
+        cmocka_unit_test(test_same_seed_same_weights),
+        cmocka_unit_test(test_checkpoint_resume_matches),
+        cmocka_unit_test(test_overfits_tiny_set),
+        cmocka_unit_test(test_write_ulm),
+        cmocka_unit_test(test_cmd_train),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,144 @@
+/* ulm train: train a llama / gemma3 / qwen3 model from scratch or from a .ulm on JSONL
+ * {"input", "output"} pairs (loss on the output), and write an engine-loadable .ulm. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+#include "train_loop.h"
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage: ulm train --data TRAIN.jsonl --out MODEL.ulm [options]\n"
+            "  data     --val VAL.jsonl  --val-examples N (256)  --eval-every N (100)\n"
+            "  model    --arch llama|gemma3|qwen3 (llama)  --dim N  --layers N  --heads N  --kv-heads N\n"
+            "           --head-dim N  --ffn N  --ctx N (256)  --tied 0|1  (vocab comes from the tokenizer)\n"
+            "           --init FILE.ulm     continue from a model (any dtype, read as f32)\n"
+            "  tokens   --tokenizer FILE.ulm  the vocabulary stored in a .ulm (default: --init's or\n"
+            "           --resume's when they carry one, else bytes: 256 byte ids + 3 specials)\n"
+            "  optim    --steps N (1000)  --batch N examples (32)  --lr X (3e-3)  --min-lr X (lr/10)\n"
+            "           --warmup N (100)  --wd X (0.1)  --clip X (1.0)  --seed N (1)  --threads N (2)\n"
+            "  output   --type f32|q8|q4 (f32)  --checkpoint FILE  --checkpoint-every N  --resume FILE\n"
+            "           --log-every N (10)\n"
+            "Prompt format: <|in|> input <|out|> output <|end|>; the loss is on output and <|end|>.\n");
+}
+
+int cmd_train(int argc, char **argv) {
+    const char *data = NULL, *val = NULL, *out = NULL, *init = NULL, *resume = NULL, *ckpt = NULL, *tokf = NULL;
+    const char *arch = "llama", *type = "f32";
+    train_config cfg;
+    train_config_default(&cfg, train_arch_find("llama"));
+    int tied = -1;
+    train_run_opts o = {0};
+    train_opt_default(&o.opt);
+    float min_lr = -1;
+    o.steps = 1000;
+    o.batch = 32;
+    o.seed = 1;
+    o.threads = 2;
+    o.log_every = 10;
+    o.eval_every = 100;
+    o.val_examples = 256;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); return 0; }
+        if (!v) { fprintf(stderr, "ulm train: %s needs a value\n", a); return 2; }
+        i++;
+#define INT(flag, dst) else if (!strcmp(a, flag)) dst = atoi(v)
+#define FLT(flag, dst) else if (!strcmp(a, flag)) dst = (float)atof(v)
+        if (!strcmp(a, "--data")) data = v;
+        else if (!strcmp(a, "--val")) val = v;
+        else if (!strcmp(a, "--out")) out = v;
+        else if (!strcmp(a, "--init")) init = v;
+        else if (!strcmp(a, "--resume")) resume = v;
+        else if (!strcmp(a, "--checkpoint")) ckpt = v;
+        else if (!strcmp(a, "--tokenizer")) tokf = v;
+        else if (!strcmp(a, "--arch")) arch = v;
+        else if (!strcmp(a, "--type")) type = v;
+        else if (!strcmp(a, "--seed")) o.seed = strtoull(v, NULL, 10);
+        INT("--dim", cfg.dim); INT("--layers", cfg.n_layers); INT("--heads", cfg.n_heads);
+        INT("--kv-heads", cfg.n_kv_heads); INT("--head-dim", cfg.head_dim); INT("--ffn", cfg.ffn_dim);
+        INT("--ctx", cfg.max_ctx); INT("--tied", tied); INT("--steps", o.steps); INT("--batch", o.batch);
+        INT("--warmup", o.opt.warmup); INT("--threads", o.threads); INT("--log-every", o.log_every);
+        INT("--eval-every", o.eval_every); INT("--val-examples", o.val_examples);
+        INT("--checkpoint-every", o.checkpoint_every);
+        FLT("--lr", o.opt.lr); FLT("--min-lr", min_lr); FLT("--wd", o.opt.weight_decay); FLT("--clip", o.opt.clip);
+        else { fprintf(stderr, "ulm train: unknown option %s (ulm train --help)\n", a); return 2; }
+#undef INT
+#undef FLT
+    }
+    if (!data || !out) { usage(); return 2; }
+    train_out_type ot = !strcmp(type, "f32") ? TRAIN_OUT_F32 : !strcmp(type, "q8") ? TRAIN_OUT_Q8
+                        : !strcmp(type, "q4") ? TRAIN_OUT_Q4 : (train_out_type)-1;
+    if ((int)ot < 0) { fprintf(stderr, "ulm train: --type must be f32, q8 or q4\n"); return 2; }
+    o.opt.min_lr = min_lr >= 0 ? min_lr : o.opt.lr / 10;
+    o.opt.total_steps = o.steps;
+    o.checkpoint = ckpt;
+    o.log = stderr;
+
+    train_tok tok;
+    ulm_error err;
+    /* the tokenizer: named, else the one inside the model we start from, else bytes */
+    const char *tsrc = tokf ? tokf : resume ? resume : init;
+    ulmf *probe = NULL;
+    int has_tok = tsrc && ulmf_open(tsrc, 0, &probe, &err) == ULM_OK && ulmf_find(probe, "tokenizer.tokens");
+    if (probe) ulmf_close(probe);
+    if (tokf && !has_tok) { fprintf(stderr, "ulm train: %s holds no tokenizer\n", tokf); return 1; }
+    if (has_tok) {
+        if (train_tok_from_ulm(&tok, tsrc, &err)) { fprintf(stderr, "ulm train: %s\n", err.msg); return 1; }
+    } else {
+        train_tok_bytes(&tok);
+    }
+    train_model *m = NULL;
+    int start = 0;
+    ulm_status st;
+    if (resume) {
+        train_state ts;
+        st = train_load_checkpoint(&m, &ts, resume, &err);
+        start = ts.step;
+        o.seed = ts.seed;
+        if (!st) fprintf(stderr, "resuming %s at step %d\n", resume, start);
+    } else if (init) {
+        st = train_model_load(&m, init, &err);
+    } else {
+        cfg.arch = train_arch_find(arch);
+        if (!cfg.arch) { fprintf(stderr, "ulm train: unknown --arch %s\n", arch); return 2; }
+        cfg.tied = tied >= 0 ? tied : cfg.arch->tied_default;
+        cfg.vocab_size = tok.n_vocab;
+        st = train_model_new(&m, &cfg, o.seed, &err);
+    }
+    if (st) { fprintf(stderr, "ulm train: %s\n", err.msg); train_tok_free(&tok); return 1; }
+    if (m->cfg.vocab_size != tok.n_vocab) {
+        fprintf(stderr, "ulm train: the model's vocabulary (%d) is not the tokenizer's (%d)\n", m->cfg.vocab_size,
+                tok.n_vocab);
+        train_model_free(m);
+        train_tok_free(&tok);
+        return 1;
+    }
+    train_set tr = {0}, va = {0};
+    st = train_set_load(&tr, data, &tok, m->cfg.max_ctx, &err);
+    if (!st && val) st = train_set_load(&va, val, &tok, m->cfg.max_ctx, &err);
+    if (!st) {
+        fprintf(stderr, "model: %s dim %d layers %d heads %d/%d head_dim %d ffn %d vocab %d ctx %d: %.2fM parameters\n",
+                m->cfg.arch->name, m->cfg.dim, m->cfg.n_layers, m->cfg.n_heads, m->cfg.n_kv_heads, m->cfg.head_dim,
+                m->cfg.ffn_dim, m->cfg.vocab_size, m->cfg.max_ctx, m->n_params / 1e6);
+        fprintf(stderr, "data: %d examples, %zu tokens (%d longer than the context skipped)%s\n", tr.n, tr.n_tokens,
+                tr.n_skipped, val ? "" : "; no --val");
+        o.train = &tr;
+        o.val = val ? &va : NULL;
+        o.tok = &tok;
+        train_run_result r;
+        st = train_run(m, start, &o, &r, &err);
+        if (!st) {
+            fprintf(stderr, "trained %d steps, %ld tokens, %.0f tokens/s\n", r.steps_done - start, r.tokens,
+                    r.tokens_per_s);
+            st = train_write_ulm(m, &tok, ot, out, &err);
+            if (!st) fprintf(stderr, "wrote %s (%s)\n", out, type);
+        }
+    }
+    if (st) fprintf(stderr, "ulm train: %s\n", err.msg);
+    train_set_free(&tr);
+    train_set_free(&va);
+    train_model_free(m);
+    train_tok_free(&tok);
+    return st ? 1 : 0;
+}

@@ -1,0 +1,21 @@
+/* The trainer's f32 matrix multiply: C = A·B (+ C), blocked and packed (GotoBLAS-style), with
+ * an AVX-512 / AVX2+FMA micro-kernel picked at run time and a portable C one otherwise.
+ * Threads split C by rows or columns, so each element is summed by one thread in the same
+ * k order whatever the thread count: results do not depend on the number of threads. */
+#ifndef ULM_TRAIN_GEMM_H
+#define ULM_TRAIN_GEMM_H
+#include "train_pool.h"
+
+typedef struct tgemm tgemm;
+
+tgemm *tgemm_new(tpool *pool); /* pool may be NULL (one thread); keeps per-thread pack buffers */
+void tgemm_free(tgemm *g);
+const char *tgemm_kernel_name(const tgemm *g);
+/* Forces the portable kernel (tests compare it against the SIMD one). */
+void tgemm_force_portable(tgemm *g);
+
+/* C[M,N] = A·B + (accumulate ? C : 0), all row-major.
+ * A(m,k) = transA ? A[k*lda + m] : A[m*lda + k];  B(k,n) = transB ? B[n*ldb + k] : B[k*ldb + n]. */
+void tgemm_run(tgemm *g, int M, int N, int K, const float *A, int lda, int transA, const float *B, int ldb,
+               int transB, float *C, int ldc, int accumulate);
+#endif

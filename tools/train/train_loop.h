@@ -1,0 +1,34 @@
+/* The training loop behind `ulm train`, callable from tests: data in, .ulm out. */
+#ifndef ULM_TRAIN_LOOP_H
+#define ULM_TRAIN_LOOP_H
+#include <stdio.h>
+#include "train_data.h"
+#include "train_model.h"
+
+typedef struct train_run_opts {
+    const train_set *train, *val; /* val may be NULL */
+    const train_tok *tok;
+    train_opt opt;
+    int steps, batch;             /* optimizer steps; examples per step */
+    uint64_t seed;
+    int threads;
+    int log_every, eval_every, val_examples;
+    const char *checkpoint;       /* written every checkpoint_every steps and at the end (may be NULL) */
+    int checkpoint_every;
+    int stop_after;               /* > 0: stop (after checkpointing) once this step is reached: tests */
+    FILE *log;                    /* progress lines; NULL = silent */
+} train_run_opts;
+
+typedef struct train_run_result {
+    double last_loss, val_loss; /* mean loss per target token of the last step / last evaluation */
+    double tokens_per_s;
+    long tokens;
+    int steps_done;
+} train_run_result;
+
+/* Trains m in place from step `start_step` (0, or a checkpoint's step) up to opts->steps. */
+ulm_status train_run(train_model *m, int start_step, const train_run_opts *o, train_run_result *res,
+                     ulm_error *err);
+/* Mean loss per target token over examples [0, n) of s. */
+ulm_status train_eval_loss(train_model *m, train_ws *ws, const train_set *s, int n, double *loss, ulm_error *err);
+#endif
