@@ -42,6 +42,7 @@ endif
 X86_AVX2    := -mavx2 -mfma -mf16c
 X86_AVX512  := $(X86_AVX2) -mavx512f -mavx512bw -mavx512vl -mavx512dq
 X86_VNNI    := $(X86_AVX512) -mavx512vnni
+X86_AMX     := $(X86_VNNI) -mamx-tile -mamx-int8 -mamx-bf16 -mavx512bf16
 ARM_DOTPROD := -march=armv8.2-a+dotprod+fp16
 ARM_I8MM    := -march=armv8.6-a+dotprod+i8mm+fp16
 
@@ -68,6 +69,7 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/obj/%_avx2.o:       XFLAGS = $(X86_AVX2)
 $(BUILD)/obj/%_avx512.o:     XFLAGS = $(X86_AVX512)
 $(BUILD)/obj/%_avx512vnni.o: XFLAGS = $(X86_VNNI)
+$(BUILD)/obj/%_amx.o:        XFLAGS = $(X86_AMX)
 $(BUILD)/obj/%_dotprod.o:    XFLAGS = $(ARM_DOTPROD)
 $(BUILD)/obj/%_i8mm.o:       XFLAGS = $(ARM_I8MM)
 

@@ -228,7 +228,7 @@ int main(int argc, char **argv) {
         if (pass == 1) {
             if (!do_matmul) break;
             printf("\n## matrix x matrix, 128 inputs (prefill), 1 thread\n\n");
-            printf("| isa | fmt | rows x cols | MB | threads | ms/call | GB/s | GOP/s |\n|---|---|---|---|---|---|---|---|\n");
+            printf("| isa | fmt | rows x cols | MB | threads | ms/call | GB/s | GOP/s | cpu GOP/s |\n|---|---|---|---|---|---|---|---|---|\n");
         }
         for (int s = 0; s < (pass ? 4 : nshapes); s++)
             for (size_t f = 0; f < sizeof fmts / sizeof *fmts; f++) {
@@ -264,8 +264,9 @@ int main(int argc, char **argv) {
                             else printf(" | |\n");
                         }
                         else
-                            printf("| %s | %s | %dx%d | %.1f | %d | %.2f | %.1f | %.1f |\n", K->isa, ulm_dtype_name(dt),
-                                   rows, k, wbytes / 1e6, nt, sec * 1e3, gbs, gops);
+                            printf("| %s | %s | %dx%d | %.1f | %d | %.2f | %.1f | %.1f | %.1f |\n", K->isa,
+                                   ulm_dtype_name(dt), rows, k, wbytes / 1e6, nt, sec * 1e3, gbs, gops,
+                                   2.0 * rows * k * n / csec / 1e9);
                         fflush(stdout);
                     }
                     free(xprep);

@@ -28,7 +28,7 @@
 #include "quant.h"
 
 typedef struct ulm_kernels {
-    const char *isa; /* "scalar", "avx2", "avx512", "avx512vnni", "neon", "neon-dotprod", ... */
+    const char *isa; /* "scalar", "avx2", "avx512", "avx512vnni", "amx", "neon", "neon-dotprod", ... */
 
     /* Bytes of prepared input for n rows of k values of a weight of dtype dt. */
     size_t (*prepare_size)(ulm_dtype dt, int n, int k);
@@ -42,7 +42,7 @@ typedef struct ulm_kernels {
  * calling one the CPU lacks faults, so go through ulm_kernels_by_name / ulm_kernels_best. */
 extern const ulm_kernels ulm_kernels_scalar;
 #if defined(__x86_64__)
-extern const ulm_kernels ulm_kernels_avx2, ulm_kernels_avx512, ulm_kernels_avx512vnni;
+extern const ulm_kernels ulm_kernels_avx2, ulm_kernels_avx512, ulm_kernels_avx512vnni, ulm_kernels_amx;
 #elif defined(__aarch64__)
 extern const ulm_kernels ulm_kernels_neon, ulm_kernels_neon_dotprod, ulm_kernels_neon_i8mm;
 #endif

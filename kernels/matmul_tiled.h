@@ -36,6 +36,8 @@ void ulm_prepare_input_avx2(ulm_dtype dt, const float *x, int n, int k, void *ou
 void ulm_matmul_avx2(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy, int r0, int r1);
 void ulm_matmul_avx512(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy, int r0,
                        int r1);
+void ulm_matmul_avx512vnni(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy, int r0,
+                           int r1);
 #elif defined(__aarch64__)
 void ulm_prepare_input_neon(ulm_dtype dt, const float *x, int n, int k, void *out);
 void ulm_matmul_neon(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy, int r0, int r1);

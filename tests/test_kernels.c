@@ -338,7 +338,10 @@ static const ulm_dtype all_dt[] = {ULM_DT_F32, ULM_DT_F16, ULM_DT_BF16, ULM_DT_Q
 static void run_shapes(int mode) {
     /* n = 1..17 on small odd shapes (tiles of 1, 2 and 4 inputs, with remainders) */
     static const int small[][2] = {{1, 32}, {5, 96}, {13, 224}, {3, 32 * 3}};
-    static const int quant_only[][3] = {{67, 1056, 1}, {67, 1056, 5}, {33, 352, 7}, {130, 2048, 1}, {64, 512, 33}};
+    /* the last ones are for the AMX path: n >= 16 inputs in strips of 16 and super-strips of 64,
+     * rows in groups of 16 with a remainder, k over more than one 128-block slice */
+    static const int quant_only[][3] = {{67, 1056, 1}, {67, 1056, 5}, {33, 352, 7}, {130, 2048, 1}, {64, 512, 33},
+                                        {48, 32 * 130, 16}, {35, 96, 70}, {16, 32, 16}, {17, 64 * 32, 31}};
     static const int float_k[][3] = {{7, 1, 3}, {9, 7, 2}, {5, 37, 9}, {17, 100, 5}, {3, 15, 1}, {67, 1001, 4},
                                      {40, 577, 1}};
     for (size_t d = 0; d < 5; d++) {
@@ -356,7 +359,7 @@ static void run_shapes(int mode) {
 static void test_matmul_exact(void **state) { run_shapes(DATA_EXACT); }
 static void test_matmul_random(void **state) { run_shapes(DATA_RANDOM); }
 static void test_matmul_extreme(void **state) {
-    for (int n = 1; n <= 9; n += 4) {
+    for (int n = 1; n <= 33; n += n < 9 ? 4 : 12) { /* 1, 5, 9, 21, 33 */
         check_case(ULM_DT_Q8, DATA_EXTREME, 37, 32 * 11, n);
         check_case(ULM_DT_Q4, DATA_EXTREME, 37, 32 * 11, n);
         check_case(ULM_DT_Q8, DATA_EXTREME, 4, 32, n);
