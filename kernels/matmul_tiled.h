@@ -36,6 +36,10 @@ void ulm_prepare_input_avx2(ulm_dtype dt, const float *x, int n, int k, void *ou
 void ulm_matmul_avx2(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy, int r0, int r1);
 void ulm_matmul_avx512(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy, int r0,
                        int r1);
+void ulm_matmul_r16_avx2(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy, int r0,
+                         int r1);
+void ulm_matmul_r16_vnni(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy, int r0,
+                         int r1);
 void ulm_matmul_avx512vnni(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy, int r0,
                            int r1);
 #elif defined(__aarch64__)

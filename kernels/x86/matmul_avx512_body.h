@@ -15,9 +15,9 @@
 
 /* ---- q8 / q4 weights: tiles of up to MR weight rows x NR inputs, two blocks per register ----
  *
- * A register holds blocks b and b+1 of one row. q8 weights lie as [b, b+1] (8 int32 lanes per
- * block); q4 weights as [b lo, b+1 lo, b hi, b+1 hi] (lo = nibbles of elements 0..15, hi =
- * 16..31), and the input is permuted to match, since a dot does not care about element order.
+ * A register holds blocks b and b+1 of one row in element order (8 int32 lanes per block), the
+ * d_w * d_x of each block in the same lanes; q4 nibbles and all scales are picked out of a
+ * window load of the blocks with vpermw.
  * Everything that depends only on a row (unpacked weights, d_w, correction terms) or only on an
  * input (quants, d_x) is computed once per tile, not per (row, input) pair; a pair costs one
  * integer dot, a conversion, one multiply (d_w * d_x, rounded as the reference rounds it) and
@@ -33,12 +33,19 @@
 INLINE __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
 INLINE __m256i load32(const int8_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
 
-/* d of blocks b and b+1 (d1 = 0: no block b+1) as f32 lanes laid out like the quants. */
-INLINE __m512 scales2(int q4, uint16_t d0, uint16_t d1) {
-    __m128 f = _mm_cvtph_ps(_mm_cvtsi32_si128((int)(d0 | (uint32_t)d1 << 16)));
-    const __m512i idx = q4 ? _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1)
-                           : _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(f));
+/* f16 words i0 (x8) then i1 (x8) of a register as 16 f32 lanes: d_b for the 8 lanes of block b,
+ * d_b+1 for the next 8 (vpermw picks the scales out of a loaded window of blocks). */
+INLINE __m512 scales_from(__m512i win, int i0, int i1) {
+    const __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_inserti128_si256(
+                            _mm256_castsi128_si256(_mm_set1_epi16((short)i0)), _mm_set1_epi16((short)i1), 1)),
+                        _mm256_setzero_si256(), 1);
+    return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(idx, win)));
+}
+
+/* The bytes of blocks b (and b+1 if two) of a row, loaded without reading past them; a missing
+ * block b+1 reads as zeros (so its scale is 0 and it adds exactly 0). */
+INLINE __m512i load_window(const void *p, int bytes) {
+    return _mm512_maskz_loadu_epi8(bytes >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << bytes) - 1), p);
 }
 
 typedef struct {
@@ -57,13 +64,17 @@ typedef struct {
 INLINE wprep prep_w(int q4, const uint8_t *w, int b, int two) {
     wprep p;
     if (q4) {
-        const block_q4 *B = (const block_q4 *)w + b;
-        __m128i q0 = _mm_loadu_si128((const __m128i *)B[0].qs);
-        __m128i q1 = two ? _mm_loadu_si128((const __m128i *)B[1].qs) : _mm_setzero_si128();
-        __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1);
-        __m256i m = _mm256_set1_epi8(15);
-        p.v = join(_mm256_and_si256(q, m), _mm256_and_si256(_mm256_srli_epi16(q, 4), m));
-        p.d = scales2(1, B[0].d, two ? B[1].d : 0);
+        /* two q4 blocks are 36 bytes: one window. Words 1-8 are block b's quants, 10-17 block
+         * b+1's; lanes become [b lo nibbles, b hi, b+1 lo, b+1 hi], i.e. elements in order. */
+        __m512i win = load_window((const block_q4 *)w + b, two ? 36 : 18);
+        const __m512i idx = _mm512_setr_epi32(0x00020001, 0x00040003, 0x00060005, 0x00080007, 0x00020001,
+                                              0x00040003, 0x00060005, 0x00080007, 0x000b000a, 0x000d000c,
+                                              0x000f000e, 0x00110010, 0x000b000a, 0x000d000c, 0x000f000e,
+                                              0x00110010);
+        const __m512i shift = _mm512_setr_epi32(0, 0, 0, 0, 0x00040004, 0x00040004, 0x00040004, 0x00040004, 0, 0,
+                                                0, 0, 0x00040004, 0x00040004, 0x00040004, 0x00040004);
+        p.v = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutexvar_epi16(idx, win), shift), _mm512_set1_epi8(15));
+        p.d = scales_from(win, 0, 9);
     } else {
         const block_q8 *B = (const block_q8 *)w + b;
         __m512i v = two ? join(load32(B[0].qs), load32(B[1].qs)) : _mm512_zextsi256_si512(load32(B[0].qs));
@@ -75,7 +86,7 @@ INLINE wprep prep_w(int q4, const uint8_t *w, int b, int two) {
         p.v = _mm512_abs_epi8(v);
         p.neg = _mm512_movepi8_mask(v);
 #endif
-        p.d = scales2(0, B[0].d, two ? B[1].d : 0);
+        p.d = scales_from(load_window(B, two ? 36 : 2), 0, 17);
     }
     return p;
 }
@@ -85,7 +96,6 @@ INLINE xprep prep_x(int q4, const uint8_t *x, int b, int two) {
     xprep p;
     __m512i v = two ? join(load32(X[0].qs), load32(X[1].qs)) : _mm512_zextsi256_si512(load32(X[0].qs));
     if (q4) {
-        v = _mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(3, 1, 2, 0)); /* [b lo, b+1 lo, b hi, b+1 hi] */
 #if ULM_VNNI
         p.c = _mm512_sub_epi32(_mm512_setzero_si512(),
                                _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), v));
@@ -101,7 +111,7 @@ INLINE xprep prep_x(int q4, const uint8_t *x, int b, int two) {
         p.v = v;
 #endif
     }
-    p.d = scales2(q4, X[0].d, two ? X[1].d : 0);
+    p.d = scales_from(load_window(X, two ? 36 : 2), 0, 17);
     return p;
 }
 

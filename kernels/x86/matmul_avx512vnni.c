@@ -5,6 +5,10 @@
 
 void ulm_matmul_avx512vnni(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy, int r0,
                         int r1) {
+    if (dt == ULM_DT_Q8_R16 || dt == ULM_DT_Q4_R16) {
+        ulm_matmul_r16_vnni(dt, w, xprep, n, k, y, ldy, r0, r1);
+        return;
+    }
     ulm_tile_fn f = dt == ULM_DT_Q8 ? tile_q8 : dt == ULM_DT_Q4 ? tile_q4 : NULL;
     if (!f) {
         ulm_matmul_avx512(dt, w, xprep, n, k, y, ldy, r0, r1);
