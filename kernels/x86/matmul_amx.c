@@ -177,9 +177,112 @@ static void matmul_amx_part(int q4, const uint8_t *w, size_t wrb, const uint8_t 
     }
 }
 
+/* ---- Q8_R16 / Q4_R16 (quant.h): a group block's quants are already an AMX B tile ----
+ * B[kk][4*r + t] = element 4*kk + t of row r is exactly the q8x16 layout, so q8 weights are
+ * loaded as they lie; q4 lines are unpacked (nibble - 8) into the same order first. A is 16
+ * inputs' block, loaded from the prepared input. C[i][r] then has the 16 rows of input i in
+ * one register, and each lane follows dot_row_r16()'s arithmetic in its order (exact block
+ * dot; s += (d_w * d_x) * dot, not fused): bit-identical to the reference. */
+#define R16_MAXB 256 /* blocks (k <= 8192) the stack scratch holds */
+
+typedef struct {
+    float dx[NS][R16_MAXB];           /* d_x per input of the super-strip, block */
+    int8_t wq[R16_MAXB][8][64];       /* a q4 group, unpacked */
+    int32_t c[2][16][16];
+} r16_scratch;
+
+INLINE void r16_post(const int32_t c[16][16], __m512 dw, const float *dx, int ldx, __m512 *acc) {
+    for (int i = 0; i < 16; i++) {
+        __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(dx[i * ldx])); /* d_w * d_x */
+        acc[i] = _mm512_add_ps(acc[i], _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_loadu_si512(c[i]))));
+    }
+}
+
+static void r16_unpack_q4(r16_scratch *sc, const block_q4x16 *G, int nb) {
+    const __m512i m = _mm512_set1_epi8(15), eight = _mm512_set1_epi8(8);
+    for (int b = 0; b < nb; b++)
+        for (int j = 0; j < 4; j++) {
+            __m512i w = _mm512_loadu_si512(G[b].qs + 64 * j);
+            _mm512_storeu_si512(sc->wq[b][j], _mm512_sub_epi8(_mm512_and_si512(w, m), eight));
+            _mm512_storeu_si512(sc->wq[b][4 + j], _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(w, 4), m), eight));
+        }
+}
+
+/* Group G (16 rows) x inputs [i0, i0+16): y[i][16 lanes] masked to keep. */
+static void r16_group_strip(r16_scratch *sc, int q4, const uint8_t *G, size_t gbs, const uint8_t *x, size_t xrb,
+                            int nb, int s, float *y, int ldy, __mmask16 keep) {
+    __m512 acc[16];
+    for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
+    const float *dx = &sc->dx[16 * s][0];
+    BARRIER();
+    int b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        _tile_zero(T_C0);
+        _tile_loadd(T_A, x + (size_t)b * sizeof(block_q8) + 2, (long)xrb);
+        if (q4) _tile_loadd(T_B, sc->wq[b], 64);
+        else _tile_loadd(T_B, G + (size_t)b * gbs + 32, 64);
+        _tile_dpbssd(T_C0, T_A, T_B);
+        _tile_zero(T_C1);
+        _tile_loadd(T_A, x + (size_t)(b + 1) * sizeof(block_q8) + 2, (long)xrb);
+        if (q4) _tile_loadd(T_B, sc->wq[b + 1], 64);
+        else _tile_loadd(T_B, G + (size_t)(b + 1) * gbs + 32, 64);
+        _tile_dpbssd(T_C1, T_A, T_B);
+        _tile_stored(T_C0, sc->c[0], 64);
+        _tile_stored(T_C1, sc->c[1], 64);
+        r16_post(sc->c[0], _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(G + (size_t)b * gbs))), dx + b,
+                 R16_MAXB, acc);
+        r16_post(sc->c[1], _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(G + (size_t)(b + 1) * gbs))),
+                 dx + b + 1, R16_MAXB, acc);
+    }
+    if (b < nb) {
+        _tile_zero(T_C0);
+        _tile_loadd(T_A, x + (size_t)b * sizeof(block_q8) + 2, (long)xrb);
+        if (q4) _tile_loadd(T_B, sc->wq[b], 64);
+        else _tile_loadd(T_B, G + (size_t)b * gbs + 32, 64);
+        _tile_dpbssd(T_C0, T_A, T_B);
+        _tile_stored(T_C0, sc->c[0], 64);
+        r16_post(sc->c[0], _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(G + (size_t)b * gbs))), dx + b,
+                 R16_MAXB, acc);
+    }
+    for (int i = 0; i < 16; i++) _mm512_mask_storeu_ps(y + (size_t)i * ldy, keep, acc[i]);
+}
+
+/* Rows [r0, r1) x inputs [0, n16), n16 a multiple of 16, k <= 32 * R16_MAXB. */
+static void matmul_amx_r16(ulm_dtype dt, const void *w, const void *xprep, int n16, int k, float *y, int ldy,
+                           int r0, int r1) {
+    int q4 = dt == ULM_DT_Q4_R16, nb = k / QK;
+    size_t gbs = q4 ? sizeof(block_q4x16) : sizeof(block_q8x16), xrb = ulm_prepared_row_bytes(dt, k);
+    r16_scratch sc; /* ~160 KiB of stack */
+    config_tiles();
+    for (int i0 = 0; i0 < n16; i0 += NS) {
+        int ns = n16 - i0 < NS ? n16 - i0 : NS;
+        for (int i = 0; i < ns; i++) {
+            const block_q8 *X = (const block_q8 *)((const uint8_t *)xprep + (size_t)(i0 + i) * xrb);
+            for (int b = 0; b < nb; b++) sc.dx[i][b] = _cvtsh_ss(X[b].d);
+        }
+        for (int g = r0 / ULM_R16; g * ULM_R16 < r1; g++) {
+            const uint8_t *G = (const uint8_t *)w + (size_t)g * nb * gbs;
+            int lo = g * ULM_R16 < r0 ? r0 - g * ULM_R16 : 0, hi = r1 - g * ULM_R16 < ULM_R16 ? r1 - g * ULM_R16 : ULM_R16;
+            __mmask16 keep = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+            if (q4) r16_unpack_q4(&sc, (const block_q4x16 *)G, nb);
+            for (int s = 0; s < ns / 16; s++)
+                r16_group_strip(&sc, q4, G, gbs, (const uint8_t *)xprep + (size_t)(i0 + 16 * s) * xrb, xrb, nb, s,
+                                y + (size_t)(i0 + 16 * s) * ldy + g * ULM_R16, ldy, keep);
+        }
+    }
+    _tile_release();
+}
+
 static void matmul_amx(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy, int r0,
                        int r1) {
     int n16 = n / 16 * 16, ng = (r1 - r0) / 16;
+    if ((dt == ULM_DT_Q8_R16 || dt == ULM_DT_Q4_R16) && n16 && k / QK <= R16_MAXB) {
+        matmul_amx_r16(dt, w, xprep, n16, k, y, ldy, r0, r1);
+        if (n16 < n)
+            ulm_matmul_avx512vnni(dt, w, (const uint8_t *)xprep + (size_t)n16 * ulm_prepared_row_bytes(dt, k), n - n16,
+                                  k, y + (size_t)n16 * ldy, ldy, r0, r1);
+        return;
+    }
     if ((dt != ULM_DT_Q8 && dt != ULM_DT_Q4) || n16 == 0 || ng == 0) {
         ulm_matmul_avx512vnni(dt, w, xprep, n, k, y, ldy, r0, r1);
         return;
