@@ -3,6 +3,7 @@
  * q8 blocks, with an exact integer dot per block scaled by d_w * d_x (as GGUF does). */
 #include <string.h>
 #include "kernels.h"
+#include "matmul_tiled.h"
 
 static int is_quant(ulm_dtype dt) { return ulm_dtype_plain(dt) == ULM_DT_Q8 || ulm_dtype_plain(dt) == ULM_DT_Q4; }
 
@@ -108,4 +109,5 @@ const ulm_kernels ulm_kernels_scalar = {
     .prepare_size = ref_prepare_size,
     .prepare_input = ref_prepare_input,
     .matmul = ref_matmul,
+    ULM_OPS_REF,
 };

@@ -207,4 +207,5 @@ const ulm_kernels ulm_kernels_avx2 = {
     .prepare_size = prepare_size,
     .prepare_input = ulm_prepare_input_avx2,
     .matmul = ulm_matmul_avx2,
+    ULM_OPS_AVX2,
 };
