@@ -10,6 +10,12 @@
 #include "kernels.h"
 #include "matmul_tiled.h"
 
+/* The scalar tails must round like the reference (built without FMA): clang would otherwise
+ * fuse a * b + c here, where -mfma is on. (GCC in ISO C mode does not contract.) */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #define INLINE static inline __attribute__((always_inline))
 
 INLINE __m256 exp8(__m256 x) {
