@@ -248,7 +248,7 @@ static void r16_group_strip(r16_scratch *sc, int q4, const uint8_t *G, size_t gb
 }
 
 /* Rows [r0, r1) x inputs [0, n16), n16 a multiple of 16, k <= 32 * R16_MAXB. */
-static void matmul_amx_r16(ulm_dtype dt, const void *w, const void *xprep, int n16, int k, float *y, int ldy,
+__attribute__((noinline)) static void matmul_amx_r16(ulm_dtype dt, const void *w, const void *xprep, int n16, int k, float *y, int ldy,
                            int r0, int r1) {
     int q4 = dt == ULM_DT_Q4_R16, nb = k / QK;
     size_t gbs = q4 ? sizeof(block_q4x16) : sizeof(block_q8x16), xrb = ulm_prepared_row_bytes(dt, k);
@@ -273,6 +273,16 @@ static void matmul_amx_r16(ulm_dtype dt, const void *w, const void *xprep, int n
     _tile_release();
 }
 
+/* The scratch lives on the stack of this call only (~360 KiB; the r16 path ~160 KiB): no
+ * allocation on the hot path, and the engine's pool threads have default (MiB) stacks. */
+__attribute__((noinline)) static void matmul_amx_plain(int q4, const uint8_t *w, size_t wrb, const uint8_t *x,
+                                                       size_t xrb, int n16, int k, float *y, int ldy, int r0, int ng) {
+    amx_scratch sc;
+    config_tiles();
+    matmul_amx_part(q4, w, wrb, x, xrb, n16, k, y, ldy, r0, ng, &sc);
+    _tile_release();
+}
+
 static void matmul_amx(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy, int r0,
                        int r1) {
     int n16 = n / 16 * 16, ng = (r1 - r0) / 16;
@@ -288,10 +298,7 @@ static void matmul_amx(ulm_dtype dt, const void *w, const void *xprep, int n, in
         return;
     }
     size_t wrb = ulm_dtype_row_bytes(dt, (uint64_t)k), xrb = ulm_prepared_row_bytes(dt, k);
-    amx_scratch sc; /* ~250 KiB of stack: no allocation on the hot path */
-    config_tiles();
-    matmul_amx_part(dt == ULM_DT_Q4, w, wrb, xprep, xrb, n16, k, y, ldy, r0, ng, &sc);
-    _tile_release();
+    matmul_amx_plain(dt == ULM_DT_Q4, w, wrb, xprep, xrb, n16, k, y, ldy, r0, ng);
     int rend = r0 + 16 * ng;
     if (rend < r1) ulm_matmul_avx512vnni(dt, w, xprep, n16, k, y, ldy, rend, r1);
     if (n16 < n)
