@@ -559,7 +559,7 @@ static void gput_strs(gbuf *w, const char *k, const char *const *s, int n) {
 /* A byte-level BPE GGUF: tokens a b c ab abc Ġ Ġa <|im_start|> <|im_end|>, merges "a b", "ab c",
  * "Ġ a" and one naming an unknown piece; variant picks a defect (0: none). */
 static uint8_t *make_bpe_gguf(int variant, size_t *size) {
-    static const char *const toks[] = {"a", "b", "c", "ab", "abc", "\xc4\xa0", "\xc4\xa0" "a", "<|im_start|>", "<|im_end|>"};
+    static const char *const toks[] = {"a", "b", "c", "ab", "abc", "\xc4\xa0", "\xc4\xa0\x61", "<|im_start|>", "<|im_end|>"};
     static const char *const merges[] = {"a b", "ab c", "q z", "\xc4\xa0 a"};
     static const char *const bad_merges[] = {"a b", "abc"};
     gbuf w = {0};
