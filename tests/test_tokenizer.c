@@ -428,6 +428,19 @@ static void test_gemma3_chat_ids(void **state) {
     assert_true(tok_is_eog(t, 106));
 }
 
+/* Gemma 3 has a piece "> </" joining a character to the U+2581 after it: the word-by-word spm
+ * merge must not cut there (ids from @lenml/tokenizers). */
+static void test_spm_glued_piece(void **state) {
+    char path[512];
+    SKIP_WITHOUT_SHARED(path, "tokenizers/gemma3/tokenizer.json");
+    tokenizer *t = load_shared("tokenizers/gemma3/tokenizer.json");
+    int32_t ids[16];
+    int n = encode(t, "x> </y <a> </a>", 0, ids, 16);
+    int32_t want[] = {236781, 107068, 236762, 236743, 216, 236743, 227};
+    assert_int_equal(n, 7);
+    assert_memory_equal(ids, want, sizeof want);
+}
+
 /* Random bytes and random code points into every shared tokenizer: an error or ids, never a
  * crash; valid text decodes back. */
 static void test_random_input(void **state) {
@@ -688,6 +701,7 @@ int main(void) {
         cmocka_unit_test(test_chat_templates),
         cmocka_unit_test(test_special_tokens_qwen3),
         cmocka_unit_test(test_gemma3_chat_ids),
+        cmocka_unit_test(test_spm_glued_piece),
         cmocka_unit_test(test_random_input),
         cmocka_unit_test(test_long_line),
         cmocka_unit_test(test_gguf_bpe),
