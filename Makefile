@@ -73,15 +73,16 @@ $(BUILD)/obj/%_i8mm.o:       XFLAGS = $(ARM_I8MM)
 
 $(BUILD)/libulm.a: $(LIB_OBJ)
 	@rm -f $@
-	$(AR) rcs $@ $^
+	$(Q)$(AR) rcs $@ $^
 
 # Tool objects except main go into an archive so tests can call the CLI's commands too.
 $(TOOL_LIB): $(filter-out $(BUILD)/obj/tools/ulm.o,$(TOOL_OBJ))
 	@rm -f $@
-	$(AR) rcs $@ $^
+	$(Q)$(AR) rcs $@ $^
 
 $(BUILD)/ulm: $(BUILD)/obj/tools/ulm.o $(TOOL_LIB) $(BUILD)/libulm.a
-	$(CC) $(CFLAGS) $(STATIC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(STATIC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 # Task data generators: tasks/<name>/gen.c -> $(BUILD)/gen-<name>.
 $(BUILD)/gen-%: tasks/%/gen.c $(BUILD)/libulm.a
@@ -90,7 +91,8 @@ $(BUILD)/gen-%: tasks/%/gen.c $(BUILD)/libulm.a
 CMOCKA_LIBS ?= -lcmocka
 $(BUILD)/tests/%: tests/%.c $(TOOL_LIB) $(BUILD)/libulm.a tests/test_util.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests -o $@ $< $(TOOL_LIB) $(BUILD)/libulm.a $(LDFLAGS) $(CMOCKA_LIBS) $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -Itests -o $@ $< $(TOOL_LIB) $(BUILD)/libulm.a $(LDFLAGS) $(CMOCKA_LIBS) $(LDLIBS)
 
 # make test: unit tests, then the shipped tasks' golden-set evals (tasks/*/eval.sh).
 test: all $(TESTS)

@@ -1,7 +1,9 @@
 /* ulm run -m MODEL.ulm -p PROMPT [-n N] [--temp T] [--seed S] [--top-k K] [--top-p P] [--min-p P]
  *        [--repeat-penalty R] [-t THREADS] [-c CTX] [--stats]
  * Streams generated text (the prompt echoed first, as llama.cpp does). Greedy at --temp 0. */
+#include <errno.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -9,9 +11,11 @@
 #include "args.h"
 #include "cli.h"
 #include "ulm.h"
+#include "ulm_file.h"
 
 static const char *usage =
-    "usage: ulm run -m MODEL.ulm -p PROMPT [-n N] [--temp T] [--seed S] [--top-k K] [--top-p P]\n"
+    "usage: ulm run TASK.ulm [INPUT] [--json] [--stream] [-t THREADS]   (a task file)\n"
+    "       ulm run -m MODEL.ulm -p PROMPT [-n N] [--temp T] [--seed S] [--top-k K] [--top-p P]\n"
     "               [--min-p P] [--repeat-penalty R] [-t THREADS] [-c CTX] [--stats]\n";
 
 static int print_text(const char *s, size_t n, void *u) {
@@ -27,8 +31,28 @@ static double now_ms(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+/* Does the .ulm at path carry a task spec? (A missing or broken file is reported later.) */
+static int is_task_file(const char *path) {
+    ulmf *f;
+    if (ulmf_open(path, 0, &f, NULL) != ULM_OK) return 0;
+    int yes = ulmf_find(f, "task.spec") != NULL;
+    ulmf_close(f);
+    return yes;
+}
+
 int cmd_run(int argc, char **argv) {
     const char *model = NULL, *prompt = NULL, *v;
+    /* `ulm run TASK.ulm INPUT`: a task file runs through the task runtime */
+    if (argc >= 2 && argv[1][0] != '-') {
+        if (access(argv[1], R_OK) != 0) {
+            fprintf(stderr, "ulm run: cannot open %s: %s\n", argv[1], strerror(errno));
+            return 1;
+        }
+        if (is_task_file(argv[1])) return task_cli_run(argc - 1, argv + 1);
+        model = argv[1]; /* `ulm run MODEL.ulm -p ...` */
+        argv++;
+        argc--;
+    }
     int n_predict = 128, stats = 0;
     ulm_sampling s;
     ulm_sampling_default(&s);
