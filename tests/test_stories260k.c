@@ -66,7 +66,7 @@ static void check_logits(const char *model_path, int n_threads) {
     ulm_ctx *c;
     ulm_error err;
     assert_int_equal(ulm_model_load(model_path, &m, &err), ULM_OK);
-    ulm_ctx_params cp = {64, n_threads};
+    ulm_ctx_params cp = {.n_ctx = 64, .n_threads = n_threads, .kv_f32 = 1};
     assert_int_equal(ulm_ctx_new(m, &cp, &c, &err), ULM_OK);
     /* all 45 positions in one batch, then again one token at a time (the decode path) */
     assert_int_equal(ulm_ctx_eval(c, toks, n, got, 1, &err), ULM_OK);
@@ -122,7 +122,7 @@ static void check_greedy(const char *model_path) {
     ulm_ctx *c;
     ulm_error err;
     assert_int_equal(ulm_model_load(model_path, &m, &err), ULM_OK);
-    ulm_ctx_params cp = {256, 2};
+    ulm_ctx_params cp = {.n_ctx = 256, .n_threads = 2, .kv_f32 = 1};
     assert_int_equal(ulm_ctx_new(m, &cp, &c, &err), ULM_OK);
     ulm_sampling s;
     ulm_sampling_default(&s);
@@ -170,7 +170,7 @@ static void test_context_overflow_is_an_error(void **state) {
     ulm_ctx *c;
     ulm_error err;
     assert_int_equal(ulm_model_load(ulm_path, &m, &err), ULM_OK);
-    ulm_ctx_params cp = {8, 1};
+    ulm_ctx_params cp = {.n_ctx = 8, .n_threads = 1};
     assert_int_equal(ulm_ctx_new(m, &cp, &c, &err), ULM_OK);
     int32_t t[9] = {1, 403, 407, 261, 378, 432, 383, 286, 261};
     assert_int_equal(ulm_ctx_eval(c, t, 9, NULL, 0, &err), ULM_ERR_CONTEXT);

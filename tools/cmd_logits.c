@@ -11,7 +11,7 @@
 int cmd_logits(int argc, char **argv) {
     const char *model = NULL, *toks = NULL, *text = NULL, *out = NULL;
     int no_bos = 0;
-    ulm_ctx_params cp = {0, 0};
+    ulm_ctx_params cp = {.n_ctx = 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--no-bos")) no_bos = 1;

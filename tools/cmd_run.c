@@ -36,7 +36,7 @@ int cmd_run(int argc, char **argv) {
     s.top_k = 40;
     s.top_p = 0.95f;
     s.min_p = 0.05f;
-    ulm_ctx_params cp = {0, 0};
+    ulm_ctx_params cp = {.n_ctx = 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(usage, stdout); return 0; }
