@@ -253,10 +253,10 @@ static int kv_layer_cap(const ulm_model *m, int l, int n_ctx, int n_batch) {
     return cap < n_ctx ? (int)cap : n_ctx;
 }
 
-uint64_t ulm_kv_cache_bytes(const ulm_model *m, int n_ctx, int kv_f32) {
+uint64_t ulm_kv_cache_bytes(const ulm_model *m, int n_ctx, int kv_f32, int n_batch) {
     const model_config *cfg = &m->cfg;
     uint64_t total = 0, row = (uint64_t)cfg->n_kv_heads * cfg->head_dim * (kv_f32 ? 4 : 2) * 2;
-    for (int l = 0; l < cfg->n_layers; l++) total += (uint64_t)kv_layer_cap(m, l, n_ctx, DEFAULT_BATCH) * row;
+    for (int l = 0; l < cfg->n_layers; l++) total += (uint64_t)kv_layer_cap(m, l, n_ctx, n_batch > 0 ? n_batch : DEFAULT_BATCH) * row;
     return total;
 }
 
@@ -283,7 +283,7 @@ ulm_status ulm_ctx_new(const ulm_model *m, const ulm_ctx_params *p, ulm_ctx **ou
     c->m = m;
     c->kern = k;
     c->n_ctx = n_ctx;
-    c->n_batch = DEFAULT_BATCH;
+    c->n_batch = p && p->n_batch > 0 ? (p->n_batch < 4096 ? p->n_batch : 4096) : DEFAULT_BATCH;
     int D = cfg->dim, qd = cfg->n_heads * cfg->head_dim, kvd = cfg->n_kv_heads * cfg->head_dim, F = cfg->ffn_dim;
     size_t B = (size_t)c->n_batch, fail = 0;
     int f = 0;

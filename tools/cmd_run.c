@@ -1,5 +1,5 @@
 /* ulm run -m MODEL.ulm -p PROMPT [-n N] [--temp T] [--seed S] [--top-k K] [--top-p P] [--min-p P]
- *        [--repeat-penalty R] [-t THREADS] [-c CTX] [--stats]
+ *        [--repeat-penalty R] [-t THREADS] [-c CTX] [--kv-type f16|f32] [--stats]
  * Streams generated text (the prompt echoed first, as llama.cpp does). Greedy at --temp 0. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +12,7 @@
 
 static const char *usage =
     "usage: ulm run -m MODEL.ulm -p PROMPT [-n N] [--temp T] [--seed S] [--top-k K] [--top-p P]\n"
-    "               [--min-p P] [--repeat-penalty R] [-t THREADS] [-c CTX] [--stats]\n";
+    "               [--min-p P] [--repeat-penalty R] [-t THREADS] [-c CTX] [--kv-type f16|f32] [--stats]\n";
 
 static int print_text(const char *s, size_t n, void *u) {
     (void)u;
@@ -56,6 +56,10 @@ int cmd_run(int argc, char **argv) {
         else if (!strcmp(a, "--seed") || !strcmp(a, "-s")) { bad = arg_u64(a, v, &seed); s.seed = seed; }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) bad = arg_int(a, v, 1, 256, &cp.n_threads);
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) bad = arg_int(a, v, 1, 1 << 24, &cp.n_ctx);
+        else if (!strcmp(a, "--kv-type")) {
+            if (strcmp(v, "f16") && strcmp(v, "f32")) { fprintf(stderr, "ulm run: --kv-type is f16 or f32\n"); return 2; }
+            cp.kv_f32 = !strcmp(v, "f32");
+        }
         else { fprintf(stderr, "ulm run: unknown option %s\n%s", a, usage); return 2; }
         if (bad) return 2;
     }
