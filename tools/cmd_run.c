@@ -84,10 +84,14 @@ int cmd_run(int argc, char **argv) {
         getrusage(RUSAGE_SELF, &ru);
         ulm_model_info mi;
         ulm_model_get_info(m, &mi);
-        fprintf(stderr, "load: %.1f ms | prefill: %d tok, %.1f tok/s | decode: %d tok, %.1f tok/s | ttft %.1f ms | peak RSS %.1f MiB | file %.1f MiB | kernels %s\n",
+        double kv = ulm_kv_cache_bytes(m, ulm_ctx_size(c), cp.kv_f32, cp.n_batch) / 1048576.0;
+        double rss = ru.ru_maxrss / 1024.0, budget = mi.file_size / 1048576.0 + kv + 32;
+        fprintf(stderr, "load: %.1f ms | prefill: %d tok, %.1f tok/s | decode: %d tok, %.1f tok/s | ttft %.1f ms | kernels %s\n",
                 load_ms, gs.n_prompt, gs.prefill_ms > 0 ? gs.n_prompt * 1e3 / gs.prefill_ms : 0, gs.n_gen,
-                gs.decode_ms > 0 && gs.n_gen > 1 ? (gs.n_gen - 1) * 1e3 / gs.decode_ms : 0, gs.ttft_ms,
-                ru.ru_maxrss / 1024.0, mi.file_size / 1048576.0, ulm_isa_name());
+                gs.decode_ms > 0 && gs.n_gen > 1 ? (gs.n_gen - 1) * 1e3 / gs.decode_ms : 0, gs.ttft_ms, ulm_isa_name());
+        fprintf(stderr, "memory: peak RSS %.1f MiB | file %.1f MiB + KV cache %.1f MiB (%s, %d tokens) + 32 MiB = %.1f MiB: %s\n",
+                rss, mi.file_size / 1048576.0, kv, cp.kv_f32 ? "f32" : "f16", ulm_ctx_size(c), budget,
+                rss <= budget ? "within" : "OVER");
     }
     ulm_ctx_free(c);
     ulm_model_free(m);

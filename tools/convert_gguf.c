@@ -26,9 +26,6 @@
 #include "kernels.h"
 #include "tok_import.h"
 
-/* From formats/tok_import_gguf.c (branch tokenizers2). Weak until that file is merged, so a
- * build without it still links and refuses GGUF tokenizers with a message. */
-ulm_status tok_import_gguf(const gguf *g, ulmw *w, ulm_error *err) __attribute__((weak));
 
 /* ---- dequantizers for the ggml block types the engine does not run (layouts as ggml's) ---- */
 static float f16(const uint8_t *p) {
@@ -267,8 +264,7 @@ ulm_status convert_gguf(converter *cv, const char *path, const char *tokenizer_p
     if ((st = write_hparams(g, arch, cv->w, (uint32_t)emb->ne[1], err))) return st;
 
     if (tokenizer_path) st = tok_import_path(tokenizer_path, cv->w, err);
-    else if (tok_import_gguf) st = tok_import_gguf(g, cv->w, err);
-    else st = ulm_set_error(err, ULM_ERR_UNSUPPORTED, "%s: this build cannot import GGUF tokenizers; pass --tokenizer FILE", path);
+    else st = tok_import_gguf(g, cv->w, err);
     if (st) return st;
 
     int warned = 0;
