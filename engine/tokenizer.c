@@ -10,6 +10,7 @@
 #include <string.h>
 #include "tokenizer_impl.h"
 #include "ulm_file.h"
+#include "unicode.h"
 
 /* ---- piece -> id hash (open addressing over the vocabulary, used in place) ---- */
 
@@ -340,8 +341,16 @@ ulm_status tok_encode(const tokenizer *t, const char *text, size_t len, int flag
             m = trie_match(t, text + i, len - i, parse_special, &id);
         if (m == 0 && i < len) { i++; continue; }
         if (i > start) {
-            st = t->kind == TOK_SPM ? tok_encode_spm(t, &w, text + start, i - start, after_special, &o)
-                                    : tok_encode_bpe(t, &w, text + start, i - start, &o);
+            /* the normalizer runs on each span between special tokens, as HF runs it after
+             * splitting off added tokens that are not normalized */
+            const char *span = text + start;
+            size_t span_len = i - start;
+            if (t->nfc && unicode_nfc_prefix(span, span_len) != span_len) {
+                if (unicode_nfc(span, span_len, &w.nfc, &w.cap_nfc, &span_len)) { st = ULM_ERR_NOMEM; break; }
+                span = w.nfc;
+            }
+            st = t->kind == TOK_SPM ? tok_encode_spm(t, &w, span, span_len, after_special, &o)
+                                    : tok_encode_bpe(t, &w, span, span_len, &o);
             if (st) break;
             after_special = 0;
         }

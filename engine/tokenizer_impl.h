@@ -55,6 +55,8 @@ typedef struct tok_work {
     uint32_t *cps, *boff; /* code points of a span and their byte offsets [cap_cp] */
     uint8_t *fls;         /* their unicode flags */
     size_t cap_cp;
+    char *nfc;            /* NFC of the current span (normalizer "nfc") */
+    size_t cap_nfc;
 } tok_work;
 void tok_work_free(tok_work *w);
 int tok_work_reserve(tok_work *w, size_t n_sym, size_t n_buf);
