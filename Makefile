@@ -56,7 +56,7 @@ TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TOOL_LIB := $(BUILD)/obj/tools_lib.a
 GENS     := $(GEN_SRC:tasks/%/gen.c=$(BUILD)/gen-%)
 
-.PHONY: all test asan test-arm clean models bench-kernels bench-constraint
+.PHONY: all tests test asan test-arm clean models bench-kernels bench-constraint
 all: $(BUILD)/ulm $(BUILD)/libulm.a $(GENS)
 
 V ?= 0
@@ -93,6 +93,8 @@ $(BUILD)/tests/%: tests/%.c $(TOOL_LIB) $(BUILD)/libulm.a tests/test_util.h
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -Itests -o $@ $< $(TOOL_LIB) $(BUILD)/libulm.a $(LDFLAGS) $(CMOCKA_LIBS) $(LDLIBS)
+
+tests: $(TESTS)
 
 # make test: unit tests, then the shipped tasks' golden-set evals (tasks/*/eval.sh).
 test: all $(TESTS)
