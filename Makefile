@@ -57,7 +57,7 @@ TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TOOL_LIB := $(BUILD)/obj/tools_lib.a
 GENS     := $(GEN_SRC:tasks/%/gen.c=$(BUILD)/gen-%)
 
-.PHONY: all test asan test-arm clean models bench-kernels bench-constraint
+.PHONY: all tests test asan test-arm clean models bench-kernels bench-constraint
 all: $(BUILD)/ulm $(BUILD)/libulm.a $(GENS)
 
 V ?= 0
@@ -75,15 +75,16 @@ $(BUILD)/obj/%_i8mm.o:       XFLAGS = $(ARM_I8MM)
 
 $(BUILD)/libulm.a: $(LIB_OBJ)
 	@rm -f $@
-	$(AR) rcs $@ $^
+	$(Q)$(AR) rcs $@ $^
 
 # Tool objects except main go into an archive so tests can call the CLI's commands too.
 $(TOOL_LIB): $(filter-out $(BUILD)/obj/tools/ulm.o,$(TOOL_OBJ))
 	@rm -f $@
-	$(AR) rcs $@ $^
+	$(Q)$(AR) rcs $@ $^
 
 $(BUILD)/ulm: $(BUILD)/obj/tools/ulm.o $(TOOL_LIB) $(BUILD)/libulm.a
-	$(CC) $(CFLAGS) $(STATIC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(STATIC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 # Task data generators: tasks/<name>/gen.c -> $(BUILD)/gen-<name>.
 $(BUILD)/gen-%: tasks/%/gen.c $(BUILD)/libulm.a
@@ -92,7 +93,10 @@ $(BUILD)/gen-%: tasks/%/gen.c $(BUILD)/libulm.a
 CMOCKA_LIBS ?= -lcmocka
 $(BUILD)/tests/%: tests/%.c $(TOOL_LIB) $(BUILD)/libulm.a tests/test_util.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests -o $@ $< $(TOOL_LIB) $(BUILD)/libulm.a $(LDFLAGS) $(CMOCKA_LIBS) $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -Itests -o $@ $< $(TOOL_LIB) $(BUILD)/libulm.a $(LDFLAGS) $(CMOCKA_LIBS) $(LDLIBS)
+
+tests: $(TESTS)
 
 # make test: unit tests, then the shipped tasks' golden-set evals (tasks/*/eval.sh).
 test: all $(TESTS)
@@ -102,9 +106,9 @@ asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	        LDFLAGS="-fsanitize=address,undefined" test
 
-# aarch64 tests link the arm64 cmocka (Debian multiarch libcmocka-dev:arm64) dynamically
-# and run under qemu with the cross sysroot.
-ARM_SYSROOT ?= /usr/aarch64-linux-gnu
+# aarch64 tests link the arm64 cmocka (Debian multiarch libcmocka-dev:arm64) dynamically and
+# run under qemu with the multiarch libc6:arm64 it pulls in. Not with -L /usr/aarch64-linux-gnu:
+# under qemu 7.2, that cross libc hangs in pthread_create.
 ARM_LIBDIR  ?= /usr/lib/aarch64-linux-gnu
 test-arm:
 	$(MAKE) CROSS=aarch64-linux-gnu- CC=aarch64-linux-gnu-gcc BUILD=build-aarch64 \
@@ -112,7 +116,7 @@ test-arm:
 	    $(TEST_SRC:tests/%.c=build-aarch64/tests/%)
 	@for cpu in max cortex-a53; do \
 	  echo "== qemu-aarch64 -cpu $$cpu"; \
-	  ULM_TEST_RUNNER="qemu-aarch64 -cpu $$cpu -L $(ARM_SYSROOT) -E LD_LIBRARY_PATH=$(ARM_LIBDIR)" \
+	  ULM_TEST_RUNNER="qemu-aarch64 -cpu $$cpu" \
 	  ULM_SKIP_EVALS=1 sh tests/run_tests.sh build-aarch64 $(TEST_SRC:tests/%.c=build-aarch64/tests/%) || exit 1; \
 	done
 

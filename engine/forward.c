@@ -12,22 +12,35 @@
 #define DEFAULT_BATCH 64   /* prefill tokens per forward call: bounds scratch memory */
 #define DEFAULT_MAX_CTX 4096
 
+/* KV cache of one layer: K and V as [n_kv_heads][cap][head_dim] in f16 (or f32), so one
+ * kv head's keys are the rows of a matrix the matmul kernel reads directly, shared by every
+ * query head of its group (GQA). Position t lives in slot t % cap: global layers have
+ * cap = n_ctx; sliding-window layers a ring of cap = min(n_ctx, window + n_batch - 1), enough
+ * for the oldest key any query of a batch still sees, so their memory does not grow with the
+ * context. */
+typedef struct kv_layer {
+    void *k, *v;
+    int cap;
+} kv_layer;
+
 struct ulm_ctx {
     const ulm_model *m;
     const ulm_kernels *kern;
     threadpool *tp;
-    int n_ctx, n_batch, pos;
-    float *k_cache, *v_cache; /* [n_layers][n_ctx][kv_dim] */
+    int n_ctx, n_batch, pos, n_threads;
+    ulm_dtype kv_dt;     /* ULM_DT_F16 or ULM_DT_F32 */
+    kv_layer *kv_layers; /* [n_layers] */
     /* scratch, sized for n_batch tokens */
     float *x;      /* [n_batch][dim]     residual stream */
     float *xb;     /* [n_batch][dim]     normed input of a block */
-    float *q;      /* [n_batch][q_dim]   queries, then attention output */
+    float *q;      /* [n_batch][q_dim]   queries */
     float *kv;     /* [n_batch][2*kv_dim] new keys | new values */
     float *att;    /* [n_batch][q_dim]   attention output per head */
     float *o;      /* [n_batch][dim]     block output */
     float *gate;   /* [n_batch][ffn]     */
     float *up;     /* [n_batch][ffn]     */
-    float *scores; /* [n_threads][n_ctx] */
+    float *scores; /* [n_threads][att_scratch] per-thread attention scratch */
+    size_t att_scratch; /* floats per thread: scores [group][cap_max], probs [cap_max], v row [hd], q prep */
     float *logits; /* [vocab]            last position, when the caller wants none */
     void *xprep;   /* prepared matmul input */
     size_t xprep_size;
@@ -63,7 +76,9 @@ static void add_bias(float *y, const tensor_ref *b, int n, int width) {
     for (int i = 0; i < n; i++) k_add(y + (size_t)i * width, b->data, width);
 }
 
-/* ---- attention over the pool: one (token, head) pair per work item ---- */
+/* ---- attention over the pool: one (token, kv head) pair per work item ----
+ * The group of query heads sharing a kv head are contiguous in q, so their scores against
+ * the cached keys are one small matmul with the keys as weight rows. */
 typedef struct {
     ulm_ctx *c;
     int layer, n, pos0;
@@ -73,23 +88,64 @@ static void attn_worker(void *p, int ith, int nth) {
     const attn_job *j = p;
     ulm_ctx *c = j->c;
     const model_config *cfg = &c->m->cfg;
-    int hd = cfg->head_dim, nh = cfg->n_heads, kvd = cfg->n_kv_heads * hd, group = nh / cfg->n_kv_heads;
-    int qd = nh * hd;
-    const float *kc = c->k_cache + (size_t)j->layer * c->n_ctx * kvd;
-    const float *vc = c->v_cache + (size_t)j->layer * c->n_ctx * kvd;
-    float *sc = c->scores + (size_t)ith * c->n_ctx;
-    int local = c->m->layers[j->layer].is_local;
-    int items = j->n * nh;
+    int hd = cfg->head_dim, nh = cfg->n_heads, nkv = cfg->n_kv_heads, group = nh / nkv, qd = nh * hd;
+    const kv_layer *L = &c->kv_layers[j->layer];
+    int cap = L->cap, local = c->m->layers[j->layer].is_local;
+    size_t esz = c->kv_dt == ULM_DT_F16 ? 2 : 4, head_bytes = (size_t)cap * hd * esz;
+    float *sc = c->scores + (size_t)ith * c->att_scratch; /* [group][cap] */
+    float *pr = sc + (size_t)group * cap;                  /* [cap] probabilities in position order */
+    float *vrow = pr + cap;                                 /* [hd] */
+    void *qprep = vrow + hd;
+    int items = j->n * nkv;
     for (int it = ith; it < items; it += nth) {
-        int i = it / nh, h = it % nh, p = j->pos0 + i;
-        int t0 = local && p - cfg->sliding_window + 1 > 0 ? p - cfg->sliding_window + 1 : 0;
-        const float *q = c->q + (size_t)i * qd + h * hd;
-        int kvh = h / group;
-        for (int t = t0; t <= p; t++) sc[t - t0] = k_dot_f32(q, kc + (size_t)t * kvd + kvh * hd, hd) * cfg->query_scale;
-        k_softmax(sc, p - t0 + 1);
-        float *out = c->att + (size_t)i * qd + h * hd;
-        memset(out, 0, (size_t)hd * sizeof *out);
-        for (int t = t0; t <= p; t++) k_axpy(out, sc[t - t0], vc + (size_t)t * kvd + kvh * hd, hd);
+        int i = it / nkv, kvh = it % nkv, pos = j->pos0 + i;
+        int t0 = local && pos - cfg->sliding_window + 1 > 0 ? pos - cfg->sliding_window + 1 : 0;
+        int len = pos - t0 + 1, s0 = t0 % cap, s1 = pos % cap; /* slots [s0..s1], maybe wrapping */
+        const char *kb = (const char *)L->k + kvh * head_bytes, *vb = (const char *)L->v + kvh * head_bytes;
+        const float *q = c->q + (size_t)i * qd + (size_t)kvh * group * hd;
+        c->kern->prepare_input(c->kv_dt, q, group, hd, qprep);
+        if (s0 <= s1) c->kern->matmul(c->kv_dt, kb, qprep, group, hd, sc, cap, s0, s1 + 1);
+        else {
+            c->kern->matmul(c->kv_dt, kb, qprep, group, hd, sc, cap, s0, cap);
+            c->kern->matmul(c->kv_dt, kb, qprep, group, hd, sc, cap, 0, s1 + 1);
+        }
+        for (int g = 0; g < group; g++) {
+            const float *sg = sc + (size_t)g * cap;
+            for (int t = 0; t < len; t++) pr[t] = sg[(t0 + t) % cap] * cfg->query_scale;
+            k_softmax(pr, len);
+            float *out = c->att + (size_t)i * qd + (size_t)(kvh * group + g) * hd;
+            memset(out, 0, (size_t)hd * sizeof *out);
+            for (int t = 0; t < len; t++) {
+                const char *vr = vb + (size_t)((t0 + t) % cap) * hd * esz;
+                if (c->kv_dt == ULM_DT_F32) k_axpy(out, pr[t], (const float *)vr, hd);
+                else {
+                    ulm_dequantize_row(ULM_DT_F16, vr, vrow, hd);
+                    k_axpy(out, pr[t], vrow, hd);
+                }
+            }
+        }
+    }
+}
+
+/* Stores the new keys/values of tokens pos0..pos0+n-1 at their slots. */
+static void kv_store(ulm_ctx *c, int layer, int n, int pos0) {
+    const model_config *cfg = &c->m->cfg;
+    int hd = cfg->head_dim, nkv = cfg->n_kv_heads, kvd = nkv * hd;
+    const kv_layer *L = &c->kv_layers[layer];
+    size_t esz = c->kv_dt == ULM_DT_F16 ? 2 : 4;
+    for (int i = 0; i < n; i++) {
+        int slot = (pos0 + i) % L->cap;
+        for (int h = 0; h < nkv; h++) {
+            size_t off = ((size_t)h * L->cap + slot) * hd * esz;
+            const float *k = c->kv + (size_t)i * kvd + h * hd, *v = c->kv + (size_t)(n + i) * kvd + h * hd;
+            if (c->kv_dt == ULM_DT_F32) {
+                memcpy((char *)L->k + off, k, (size_t)hd * 4);
+                memcpy((char *)L->v + off, v, (size_t)hd * 4);
+            } else {
+                ulm_quantize_row(ULM_DT_F16, k, (char *)L->k + off, hd);
+                ulm_quantize_row(ULM_DT_F16, v, (char *)L->v + off, hd);
+            }
+        }
     }
 }
 
@@ -114,8 +170,8 @@ static void forward(ulm_ctx *c, const int32_t *tokens, int n, int all_logits, fl
     for (int l = 0; l < cfg->n_layers; l++) {
         const layer_weights *w = &m->layers[l];
         float theta = w->is_local ? cfg->rope_theta_local : cfg->rope_theta;
-        float *kc = c->k_cache + ((size_t)l * c->n_ctx + pos0) * kvd;
-        float *vc = c->v_cache + ((size_t)l * c->n_ctx + pos0) * kvd;
+        /* llama 3 frequency scaling applies to global layers only (llama has no local ones) */
+        const float *ff = w->is_local ? NULL : m->rope_freq_factors;
 
         /* attention block: xb = norm(x); q, k, v = xb Wq, xb Wk, xb Wv */
         for (int i = 0; i < n; i++) k_rmsnorm(c->xb + (size_t)i * D, c->x + (size_t)i * D, w->attn_norm.data, D, eps, 0);
@@ -131,12 +187,11 @@ static void forward(ulm_ctx *c, const int32_t *tokens, int n, int all_logits, fl
                 for (int h = 0; h < nh; h++) k_rmsnorm(q + h * hd, q + h * hd, w->q_norm.data, hd, eps, 0);
                 for (int h = 0; h < nkv; h++) k_rmsnorm(k + h * hd, k + h * hd, w->k_norm.data, hd, eps, 0);
             }
-            for (int h = 0; h < nh; h++) k_rope(q + h * hd, hd, hd, pos0 + i, theta, a->rope_interleaved, m->rope_freq_factors);
-            for (int h = 0; h < nkv; h++) k_rope(k + h * hd, hd, hd, pos0 + i, theta, a->rope_interleaved, m->rope_freq_factors);
+            for (int h = 0; h < nh; h++) k_rope(q + h * hd, hd, hd, pos0 + i, theta, a->rope_interleaved, ff);
+            for (int h = 0; h < nkv; h++) k_rope(k + h * hd, hd, hd, pos0 + i, theta, a->rope_interleaved, ff);
         }
         /* append k, v to the cache at positions pos0.. */
-        memcpy(kc, c->kv, (size_t)n * kvd * sizeof(float));
-        memcpy(vc, c->kv + (size_t)n * kvd, (size_t)n * kvd * sizeof(float));
+        kv_store(c, l, n, pos0);
         attn_job aj = {c, l, n, pos0};
         tp_run(c->tp, attn_worker, &aj);                 /* att [n][qd] */
         matmul(c, &w->wo, c->att, n, c->o, D);           /* o   [n][D]  */
@@ -190,6 +245,21 @@ ulm_status ulm_ctx_eval(ulm_ctx *c, const int32_t *tokens, int n, float *logits,
     return ULM_OK;
 }
 
+/* Slots of layer l's KV ring for a context of n_ctx tokens fed in batches of n_batch. */
+static int kv_layer_cap(const ulm_model *m, int l, int n_ctx, int n_batch) {
+    const model_config *cfg = &m->cfg;
+    if (!m->layers[l].is_local) return n_ctx;
+    int64_t cap = (int64_t)cfg->sliding_window + n_batch - 1;
+    return cap < n_ctx ? (int)cap : n_ctx;
+}
+
+uint64_t ulm_kv_cache_bytes(const ulm_model *m, int n_ctx, int kv_f32, int n_batch) {
+    const model_config *cfg = &m->cfg;
+    uint64_t total = 0, row = (uint64_t)cfg->n_kv_heads * cfg->head_dim * (kv_f32 ? 4 : 2) * 2;
+    for (int l = 0; l < cfg->n_layers; l++) total += (uint64_t)kv_layer_cap(m, l, n_ctx, n_batch > 0 ? n_batch : DEFAULT_BATCH) * row;
+    return total;
+}
+
 static void *xalloc(size_t n, int *fail) {
     void *p = NULL;
     if (posix_memalign(&p, 64, n ? n : 64) != 0) { *fail = 1; return NULL; }
@@ -213,13 +283,26 @@ ulm_status ulm_ctx_new(const ulm_model *m, const ulm_ctx_params *p, ulm_ctx **ou
     c->m = m;
     c->kern = k;
     c->n_ctx = n_ctx;
-    c->n_batch = DEFAULT_BATCH;
+    c->n_batch = p && p->n_batch > 0 ? (p->n_batch < 4096 ? p->n_batch : 4096) : DEFAULT_BATCH;
     int D = cfg->dim, qd = cfg->n_heads * cfg->head_dim, kvd = cfg->n_kv_heads * cfg->head_dim, F = cfg->ffn_dim;
     size_t B = (size_t)c->n_batch, fail = 0;
     int f = 0;
-    size_t kv_bytes = (size_t)cfg->n_layers * n_ctx * kvd * sizeof(float);
-    c->k_cache = xalloc(kv_bytes, &f);
-    c->v_cache = xalloc(kv_bytes, &f);
+    c->kv_dt = p && p->kv_f32 ? ULM_DT_F32 : ULM_DT_F16;
+    c->n_threads = nt;
+    c->kv_layers = calloc((size_t)cfg->n_layers, sizeof *c->kv_layers);
+    if (!c->kv_layers) f = 1;
+    int cap_max = 1;
+    for (int l = 0; l < cfg->n_layers && !f; l++) {
+        kv_layer *L = &c->kv_layers[l];
+        L->cap = kv_layer_cap(m, l, n_ctx, c->n_batch);
+        size_t bytes = (size_t)L->cap * kvd * (c->kv_dt == ULM_DT_F16 ? 2 : 4);
+        L->k = xalloc(bytes, &f);
+        L->v = xalloc(bytes, &f);
+        if (L->cap > cap_max) cap_max = L->cap;
+    }
+    int group = cfg->n_heads / cfg->n_kv_heads, hd = cfg->head_dim;
+    size_t qprep = k->prepare_size(c->kv_dt, group, hd);
+    c->att_scratch = ((size_t)(group + 1) * cap_max + hd + (qprep + 3) / 4 + 15) / 16 * 16;
     c->x = xalloc(B * D * 4, &f);
     c->xb = xalloc(B * (D > qd ? D : qd) * 4, &f);
     c->q = xalloc(B * qd * 4, &f);
@@ -228,7 +311,7 @@ ulm_status ulm_ctx_new(const ulm_model *m, const ulm_ctx_params *p, ulm_ctx **ou
     c->o = xalloc(B * D * 4, &f);
     c->gate = xalloc(B * F * 4, &f);
     c->up = xalloc(B * F * 4, &f);
-    c->scores = xalloc((size_t)nt * n_ctx * 4, &f);
+    c->scores = xalloc((size_t)nt * c->att_scratch * 4, &f);
     c->logits = xalloc((size_t)cfg->vocab_size * 4, &f);
     /* prepared input: the widest matmul input (dim, q_dim or ffn) in the largest form */
     int widest = D > qd ? D : qd;
@@ -251,7 +334,10 @@ ulm_status ulm_ctx_new(const ulm_model *m, const ulm_ctx_params *p, ulm_ctx **ou
 void ulm_ctx_free(ulm_ctx *c) {
     if (!c) return;
     if (c->tp) tp_free(c->tp);
-    free(c->k_cache); free(c->v_cache); free(c->x); free(c->xb); free(c->q); free(c->kv);
+    if (c->kv_layers)
+        for (int l = 0; l < c->m->cfg.n_layers; l++) free(c->kv_layers[l].k), free(c->kv_layers[l].v);
+    free(c->kv_layers);
+    free(c->x); free(c->xb); free(c->q); free(c->kv);
     free(c->att); free(c->o); free(c->gate); free(c->up); free(c->scores); free(c->logits); free(c->xprep);
     free(c);
 }

@@ -135,6 +135,16 @@ ulm_status model_bind(ulm_model *m, ulm_error *err) {
         w->is_local = c->sliding_window > 0 && c->sliding_pattern > 0 && (l + 1) % c->sliding_pattern != 0;
     }
     if (c->rope_llama3 && !(m->rope_freq_factors = llama3_freq_factors(c))) return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
+    /* GGUF llama 3 files carry the factors as a tensor instead (rope_freqs, [head_dim/2]) */
+    tensor_ref rf;
+    if ((st = bind(f, "rope_freqs", 0, hd / 2, 0, 0, &rf, err))) return st;
+    if (rf.data && !m->rope_freq_factors) {
+        if (!(m->rope_freq_factors = malloc((size_t)(hd / 2) * sizeof(float)))) return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
+        memcpy(m->rope_freq_factors, rf.data, (size_t)(hd / 2) * sizeof(float));
+        for (int i = 0; i < hd / 2; i++)
+            if (!(m->rope_freq_factors[i] > 0) || !isfinite(m->rope_freq_factors[i]))
+                return ulm_set_error(err, ULM_ERR_FORMAT, "tensor 'rope_freqs' has a non-positive factor");
+    }
     m->n_params = 0;
     for (int i = 0; i < ulmf_n_tensors(f); i++) {
         const ulmf_tensor *t = ulmf_tensor_at(f, i);

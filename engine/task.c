@@ -418,7 +418,7 @@ ulm_status task_new(const ulm_model *m, const char *spec, size_t spec_len, const
     memcpy(t->spec_text, spec, spec_len);
     t->spec_text[spec_len] = 0;
     if ((st = task_spec_parse(t->spec_text, spec_len, where, &t->spec, err))) goto fail;
-    ulm_ctx_params cp = {0, n_threads};
+    ulm_ctx_params cp = {.n_ctx = 0, .n_threads = n_threads};
     if ((st = ulm_ctx_new(m, &cp, &t->ctx, err))) goto fail;
     /* the constraint vocabulary: each token's bytes; control and unused tokens have none */
     int V = t->n_vocab = tok_n_vocab(m->tok);

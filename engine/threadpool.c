@@ -1,18 +1,21 @@
-/* Fork-join pool. Workers spin briefly on a generation counter (a decode step issues a few
- * hundred short jobs, where a condition-variable wake-up would cost more than the job), then
- * sleep on a condition variable so an idle context uses no CPU. */
+/* Fork-join pool. Both sides spin briefly (a decode step issues a few hundred short jobs,
+ * where a futex wake-up would cost more than the job), then sleep on a condition variable:
+ * when the machine is oversubscribed, a thread spinning on a waiter that is not scheduled
+ * only burns the time slice that waiter needs. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include "threadpool.h"
 
-#define SPIN_ITERS 20000
+#define SPIN_ITERS 4000  /* roughly 10-40 us of pause before sleeping */
 
 struct threadpool {
     int n;
     pthread_t *threads;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t wake; /* workers: a new job */
+    pthread_cond_t done; /* caller: the last worker finished */
     atomic_uint gen;     /* bumped for each job */
     atomic_int pending;  /* workers still running the current job */
     atomic_int stop;
@@ -41,13 +44,17 @@ static void *worker(void *p) {
         while ((g = atomic_load_explicit(&tp->gen, memory_order_acquire)) == seen && !atomic_load(&tp->stop)) {
             if (++spins < SPIN_ITERS) { cpu_relax(); continue; }
             pthread_mutex_lock(&tp->mu);
-            while (atomic_load(&tp->gen) == seen && !atomic_load(&tp->stop)) pthread_cond_wait(&tp->cv, &tp->mu);
+            while (atomic_load(&tp->gen) == seen && !atomic_load(&tp->stop)) pthread_cond_wait(&tp->wake, &tp->mu);
             pthread_mutex_unlock(&tp->mu);
         }
         if (atomic_load(&tp->stop)) return NULL;
         seen = g;
         tp->fn(tp->arg, wa.ith, tp->n);
-        atomic_fetch_sub_explicit(&tp->pending, 1, memory_order_acq_rel);
+        if (atomic_fetch_sub_explicit(&tp->pending, 1, memory_order_acq_rel) == 1) {
+            pthread_mutex_lock(&tp->mu); /* the caller may be asleep: wake it */
+            pthread_cond_signal(&tp->done);
+            pthread_mutex_unlock(&tp->mu);
+        }
     }
 }
 
@@ -57,7 +64,8 @@ threadpool *tp_new(int n_threads) {
     if (!tp) return NULL;
     tp->n = n_threads;
     pthread_mutex_init(&tp->mu, NULL);
-    pthread_cond_init(&tp->cv, NULL);
+    pthread_cond_init(&tp->wake, NULL);
+    pthread_cond_init(&tp->done, NULL);
     tp->threads = calloc((size_t)n_threads, sizeof *tp->threads);
     if (!tp->threads) { free(tp); return NULL; }
     for (int i = 1; i < n_threads; i++) {
@@ -74,11 +82,12 @@ void tp_free(threadpool *tp) {
     if (!tp) return;
     pthread_mutex_lock(&tp->mu);
     atomic_store(&tp->stop, 1);
-    pthread_cond_broadcast(&tp->cv);
+    pthread_cond_broadcast(&tp->wake);
     pthread_mutex_unlock(&tp->mu);
     for (int i = 1; i < tp->n; i++) pthread_join(tp->threads[i], NULL);
     pthread_mutex_destroy(&tp->mu);
-    pthread_cond_destroy(&tp->cv);
+    pthread_cond_destroy(&tp->wake);
+    pthread_cond_destroy(&tp->done);
     free(tp->threads);
     free(tp);
 }
@@ -92,8 +101,13 @@ void tp_run(threadpool *tp, tp_fn fn, void *arg) {
     atomic_store_explicit(&tp->pending, tp->n - 1, memory_order_release);
     pthread_mutex_lock(&tp->mu);
     atomic_fetch_add_explicit(&tp->gen, 1, memory_order_acq_rel);
-    pthread_cond_broadcast(&tp->cv);
+    pthread_cond_broadcast(&tp->wake);
     pthread_mutex_unlock(&tp->mu);
     fn(arg, 0, tp->n);
-    while (atomic_load_explicit(&tp->pending, memory_order_acquire) > 0) cpu_relax();
+    for (int spins = 0; atomic_load_explicit(&tp->pending, memory_order_acquire) > 0;) {
+        if (++spins < SPIN_ITERS) { cpu_relax(); continue; }
+        pthread_mutex_lock(&tp->mu);
+        while (atomic_load(&tp->pending) > 0) pthread_cond_wait(&tp->done, &tp->mu);
+        pthread_mutex_unlock(&tp->mu);
+    }
 }

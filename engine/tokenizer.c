@@ -10,6 +10,7 @@
 #include <string.h>
 #include "tokenizer_impl.h"
 #include "ulm_file.h"
+#include "unicode.h"
 
 /* ---- piece -> id hash (open addressing over the vocabulary, used in place) ---- */
 
@@ -237,6 +238,16 @@ ulm_status tok_load(const ulmf *f, tokenizer **out, ulm_error *err) {
         t->byte_tok[c] = tok_find(t, buf, len);
     }
 
+    /* spm: where no piece glues a character to the U+2581 after it, no merge crosses the
+     * boundary before that U+2581, so the encoder may merge word by word (small heaps) */
+    if (t->kind == TOK_SPM)
+        for (int id = 0; id < t->n_vocab; id++) {
+            size_t len;
+            const uint8_t *p = (const uint8_t *)tok_piece(t, id, &len);
+            for (size_t k = 1; k + 3 <= len; k++)
+                if (p[k] == 0xE2 && p[k + 1] == 0x96 && p[k + 2] == 0x81) t->spm_glue[p[k - 1]] = 1;
+        }
+
     /* End of generation: eos, eot, and the control tokens chat templates end turns with. */
     if (t->eos >= 0) t->eog[t->n_eog++] = t->eos;
     if (t->eot >= 0 && t->eot != t->eos) t->eog[t->n_eog++] = t->eot;
@@ -340,8 +351,16 @@ ulm_status tok_encode(const tokenizer *t, const char *text, size_t len, int flag
             m = trie_match(t, text + i, len - i, parse_special, &id);
         if (m == 0 && i < len) { i++; continue; }
         if (i > start) {
-            st = t->kind == TOK_SPM ? tok_encode_spm(t, &w, text + start, i - start, after_special, &o)
-                                    : tok_encode_bpe(t, &w, text + start, i - start, &o);
+            /* the normalizer runs on each span between special tokens, as HF runs it after
+             * splitting off added tokens that are not normalized */
+            const char *span = text + start;
+            size_t span_len = i - start;
+            if (t->nfc && unicode_nfc_prefix(span, span_len) != span_len) {
+                if (unicode_nfc(span, span_len, &w.nfc, &w.cap_nfc, &span_len)) { st = ULM_ERR_NOMEM; break; }
+                span = w.nfc;
+            }
+            st = t->kind == TOK_SPM ? tok_encode_spm(t, &w, span, span_len, after_special, &o)
+                                    : tok_encode_bpe(t, &w, span, span_len, &o);
             if (st) break;
             after_special = 0;
         }

@@ -30,6 +30,7 @@ struct tokenizer {
     uint8_t trie_first[256]; /* bytes some special token starts with */
     char *dec;            /* decoded bytes of every token */
     uint32_t *dec_offs;   /* [n_vocab+1] */
+    uint8_t spm_glue[256];   /* spm: 1 if a piece has U+2581 after a character ending in this byte */
     int byte_tok[256];    /* token of one byte (spm <0xXX>, bpe mapped char), -1 if none */
     int bos, eos, unk, pad, eot;
     int eog[TOK_MAX_EOG], n_eog;
@@ -55,6 +56,8 @@ typedef struct tok_work {
     uint32_t *cps, *boff; /* code points of a span and their byte offsets [cap_cp] */
     uint8_t *fls;         /* their unicode flags */
     size_t cap_cp;
+    char *nfc;            /* NFC of the current span (normalizer "nfc") */
+    size_t cap_nfc;
 } tok_work;
 void tok_work_free(tok_work *w);
 int tok_work_reserve(tok_work *w, size_t n_sym, size_t n_buf);

@@ -78,6 +78,7 @@ static int cp_to_byte(uint32_t cp) {
 void tok_work_free(tok_work *w) {
     free(w->sym_start), free(w->sym_len), free(w->sym_prev), free(w->sym_next), free(w->sym_id);
     free(w->heap), free(w->buf), free(w->cps), free(w->boff), free(w->fls);
+    free(w->nfc);
     memset(w, 0, sizeof *w);
 }
 

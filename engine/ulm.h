@@ -87,7 +87,13 @@ typedef struct ulm_ctx ulm_ctx;
 typedef struct ulm_ctx_params {
     int n_ctx;     /* tokens of context; 0 = the model's maximum, capped at 4096 */
     int n_threads; /* 0 = number of online cores */
+    int kv_f32;    /* 0: K/V cache in f16 (default); 1: f32 (exact, twice the memory) */
+    int n_batch;   /* prefill tokens per forward pass (bounds scratch memory); 0 = 64 */
 } ulm_ctx_params;
+
+/* Bytes of K/V cache a context of n_ctx tokens allocates for this model (sliding-window
+ * layers keep only their window, so this grows with n_ctx only for the global layers). */
+uint64_t ulm_kv_cache_bytes(const ulm_model *m, int n_ctx, int kv_f32, int n_batch);
 
 ulm_status ulm_ctx_new(const ulm_model *m, const ulm_ctx_params *p, ulm_ctx **out, ulm_error *err);
 void ulm_ctx_free(ulm_ctx *c);

@@ -174,5 +174,6 @@ ulm_status tok_import_path(const char *path, ulmw *w, ulm_error *err) {
     if (ends_with(path, ".json")) return tok_import_hf_json(path, w, err);
     if (ends_with(path, ".bin")) return tok_import_llama2c(path, w, err);
     if (ends_with(path, ".model")) return tok_import_spm_model(path, w, err);
+    if (ends_with(path, ".gguf")) return tok_import_gguf_path(path, w, err);
     return ulm_set_error(err, ULM_ERR_UNSUPPORTED, "%s: unknown tokenizer file type (want .json, .model, .gguf or .bin)", path);
 }

@@ -30,6 +30,12 @@ ulm_status tok_import_hf_json_mem(const char *json, size_t len, const char *conf
 ulm_status tok_import_spm_model(const char *path, ulmw *w, ulm_error *err);
 ulm_status tok_import_spm_model_mem(const void *buf, size_t size, ulmw *w, ulm_error *err);
 
+/* GGUF tokenizer.ggml.* keys (model "llama" -> spm, "gpt2" -> bpe; see tok_import_gguf.c for
+ * the defaults of absent keys). The _path form opens the file. */
+struct gguf;
+ulm_status tok_import_gguf(const struct gguf *g, ulmw *w, ulm_error *err);
+ulm_status tok_import_gguf_path(const char *path, ulmw *w, ulm_error *err);
+
 /* Picks the importer from the file name: .json, .model, .gguf, .bin (llama2.c). */
 ulm_status tok_import_path(const char *path, ulmw *w, ulm_error *err);
 

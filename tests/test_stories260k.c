@@ -8,7 +8,7 @@
 
 #define REF "models/stories260K/"
 
-static char ulm_path[256];
+static char ulm_path[256], gguf_ulm_path[256];
 
 static int convert_bin(void) {
     char bin[512], tok[512];
@@ -18,14 +18,25 @@ static int convert_bin(void) {
     return cmd_convert(6, argv);
 }
 
+/* the same model from its GGUF, tokenizer included (tokenizer.ggml.*) */
+static int convert_gguf_file(void) {
+    char g[512];
+    if (test_shared_path(g, sizeof g, REF "stories260K.gguf")) return -1;
+    test_tmp_path(gguf_ulm_path, sizeof gguf_ulm_path, "stories260K-gguf.ulm");
+    char *argv[] = {"convert", g, "-o", gguf_ulm_path, NULL};
+    return cmd_convert(4, argv);
+}
+
 static int setup(void **state) {
     char p[512];
     if (test_shared_path(p, sizeof p, REF "stories260K.bin") == 0) assert_int_equal(convert_bin(), 0);
+    if (test_shared_path(p, sizeof p, REF "stories260K.gguf") == 0) assert_int_equal(convert_gguf_file(), 0);
     return 0;
 }
 
 static int teardown(void **state) {
     remove(ulm_path);
+    remove(gguf_ulm_path);
     return 0;
 }
 
@@ -66,7 +77,7 @@ static void check_logits(const char *model_path, int n_threads) {
     ulm_ctx *c;
     ulm_error err;
     assert_int_equal(ulm_model_load(model_path, &m, &err), ULM_OK);
-    ulm_ctx_params cp = {64, n_threads};
+    ulm_ctx_params cp = {.n_ctx = 64, .n_threads = n_threads, .kv_f32 = 1};
     assert_int_equal(ulm_ctx_new(m, &cp, &c, &err), ULM_OK);
     /* all 45 positions in one batch, then again one token at a time (the decode path) */
     assert_int_equal(ulm_ctx_eval(c, toks, n, got, 1, &err), ULM_OK);
@@ -93,6 +104,71 @@ static void test_logits_from_llama2c(void **state) {
     SKIP_WITHOUT_SHARED(p, REF "stories260K.bin");
     check_logits(ulm_path, 1);
     check_logits(ulm_path, 2);
+}
+
+static void test_logits_from_gguf(void **state) {
+    char p[512];
+    SKIP_WITHOUT_SHARED(p, REF "stories260K.gguf");
+    check_logits(gguf_ulm_path, 1);
+    check_logits(gguf_ulm_path, 2);
+}
+
+/* Top-1 agreement with the f32 reference through q8 and q4 (and the f16 KV cache): the drop
+ * is printed; the bounds only catch a broken path. */
+static int top1_agreement(const char *model_path, int kv_f32, float *ref, const int32_t *toks, int n) {
+    ulm_model *m;
+    ulm_ctx *c;
+    ulm_error err;
+    assert_int_equal(ulm_model_load(model_path, &m, &err), ULM_OK);
+    ulm_ctx_params cp = {.n_ctx = 64, .n_threads = 2, .kv_f32 = kv_f32};
+    assert_int_equal(ulm_ctx_new(m, &cp, &c, &err), ULM_OK);
+    float *got = malloc((size_t)n * 512 * sizeof *got);
+    assert_int_equal(ulm_ctx_eval(c, toks, n, got, 1, &err), ULM_OK);
+    int agree = 0;
+    for (int i = 0; i < n; i++) {
+        int a = 0, b = 0;
+        for (int j = 1; j < 512; j++) {
+            if (got[i * 512 + j] > got[i * 512 + a]) a = j;
+            if (ref[i * 512 + j] > ref[i * 512 + b]) b = j;
+        }
+        agree += a == b;
+    }
+    free(got);
+    ulm_ctx_free(c);
+    ulm_model_free(m);
+    return agree;
+}
+
+static void test_quantized_top1(void **state) {
+    char p[512], bin[512], tok[512], q[256];
+    SKIP_WITHOUT_SHARED(p, REF "stories260K.bin");
+    int32_t toks[64];
+    int n = read_ref_tokens(toks, 64);
+    assert_int_equal(test_shared_path(p, sizeof p, REF "reference/logits_f32_45x512.bin"), 0);
+    float *ref = malloc(45 * 512 * sizeof *ref);
+    FILE *fp = fopen(p, "rb");
+    assert_int_equal(fread(ref, sizeof *ref, 45 * 512, fp), 45 * 512);
+    fclose(fp);
+    assert_int_equal(top1_agreement(ulm_path, 1, ref, toks, n), n);
+    int kv16 = top1_agreement(ulm_path, 0, ref, toks, n);
+    print_message("f32 weights, f16 KV cache: top-1 %d/%d\n", kv16, n);
+    assert_true(kv16 >= n - 1);
+    test_shared_path(bin, sizeof bin, REF "stories260K.bin");
+    test_shared_path(tok, sizeof tok, REF "tok512.bin");
+    static const char *types[] = {"f16", "q8", "q4"};
+    static const int min_agree[] = {44, 40, 30};
+    for (int i = 0; i < 3; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "stories260K-%s.ulm", types[i]);
+        test_tmp_path(q, sizeof q, name);
+        char *argv[] = {"convert", bin, "--tokenizer", tok, "--type", (char *)types[i], "-o", q, NULL};
+        assert_int_equal(cmd_convert(8, argv), 0);
+        int agree = top1_agreement(q, 1, ref, toks, n);
+        print_message("%s weights: top-1 %d/%d (drop %d)\n", types[i], agree, n, n - agree);
+        assert_true(agree >= min_agree[i]);
+        remove(q);
+    }
+    free(ref);
 }
 
 typedef struct { char *buf; size_t n, cap; } text_buf;
@@ -122,7 +198,7 @@ static void check_greedy(const char *model_path) {
     ulm_ctx *c;
     ulm_error err;
     assert_int_equal(ulm_model_load(model_path, &m, &err), ULM_OK);
-    ulm_ctx_params cp = {256, 2};
+    ulm_ctx_params cp = {.n_ctx = 256, .n_threads = 2, .kv_f32 = 1};
     assert_int_equal(ulm_ctx_new(m, &cp, &c, &err), ULM_OK);
     ulm_sampling s;
     ulm_sampling_default(&s);
@@ -163,6 +239,12 @@ static void test_greedy_text(void **state) {
     check_greedy(ulm_path);
 }
 
+static void test_greedy_text_gguf(void **state) {
+    char p[512];
+    SKIP_WITHOUT_SHARED(p, REF "stories260K.gguf");
+    check_greedy(gguf_ulm_path);
+}
+
 static void test_context_overflow_is_an_error(void **state) {
     char p[512];
     SKIP_WITHOUT_SHARED(p, REF "stories260K.bin");
@@ -170,7 +252,7 @@ static void test_context_overflow_is_an_error(void **state) {
     ulm_ctx *c;
     ulm_error err;
     assert_int_equal(ulm_model_load(ulm_path, &m, &err), ULM_OK);
-    ulm_ctx_params cp = {8, 1};
+    ulm_ctx_params cp = {.n_ctx = 8, .n_threads = 1};
     assert_int_equal(ulm_ctx_new(m, &cp, &c, &err), ULM_OK);
     int32_t t[9] = {1, 403, 407, 261, 378, 432, 383, 286, 261};
     assert_int_equal(ulm_ctx_eval(c, t, 9, NULL, 0, &err), ULM_ERR_CONTEXT);
@@ -191,6 +273,9 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_logits_from_llama2c),
         cmocka_unit_test(test_greedy_text),
+        cmocka_unit_test(test_logits_from_gguf),
+        cmocka_unit_test(test_greedy_text_gguf),
+        cmocka_unit_test(test_quantized_top1),
         cmocka_unit_test(test_context_overflow_is_an_error),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

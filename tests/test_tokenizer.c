@@ -1,11 +1,16 @@
 /* Tokenizer: SentencePiece and byte-level BPE encoding on small hand-made vocabularies, the
  * llama2.c importer on stories260K's tok512.bin, decoding, special tokens, hostile input. */
 #include "chat_template.h"
+#include "gguf.h"
 #include "spm_model.h"
 #include "test_util.h"
 #include "tok_import.h"
 #include "tokenizer.h"
 #include "ulm_file.h"
+#include "unicode.h"
+
+/* Under an emulator (make test-arm sets ULM_TEST_RUNNER to qemu) the bulk tests run smaller. */
+static int emulated(void) { return getenv("ULM_TEST_RUNNER") != NULL; }
 
 /* Writes w to a temp .ulm, opens it and loads its tokenizer. */
 static tokenizer *load_from_writer(ulmw *w, const char *name, ulmf **fo) {
@@ -426,6 +431,19 @@ static void test_gemma3_chat_ids(void **state) {
     assert_true(tok_is_eog(t, 106));
 }
 
+/* Gemma 3 has a piece "> </" joining a character to the U+2581 after it: the word-by-word spm
+ * merge must not cut there (ids from @lenml/tokenizers). */
+static void test_spm_glued_piece(void **state) {
+    char path[512];
+    SKIP_WITHOUT_SHARED(path, "tokenizers/gemma3/tokenizer.json");
+    tokenizer *t = load_shared("tokenizers/gemma3/tokenizer.json");
+    int32_t ids[16];
+    int n = encode(t, "x> </y <a> </a>", 0, ids, 16);
+    int32_t want[] = {236781, 107068, 236762, 236743, 216, 236743, 227};
+    assert_int_equal(n, 7);
+    assert_memory_equal(ids, want, sizeof want);
+}
+
 /* Random bytes and random code points into every shared tokenizer: an error or ids, never a
  * crash; valid text decodes back. */
 static void test_random_input(void **state) {
@@ -435,12 +453,15 @@ static void test_random_input(void **state) {
     char path[512];
     SKIP_WITHOUT_SHARED(path, "tokenizers/qwen3/tokenizer.json");
     uint32_t seed = 11;
+    char *nfc = NULL;
+    size_t cap_nfc = 0;
     for (size_t r = 0; r < sizeof rels / sizeof *rels; r++) {
         tokenizer *t = load_shared(rels[r]);
         if (!t) continue;
         int32_t ids[4096];
-        char text[2048], back[8192];
-        for (int trial = 0; trial < 150; trial++) {
+        char text[4096], back[8192];
+        int trials = emulated() ? 30 : 150;
+        for (int trial = 0; trial < trials; trial++) {
             size_t len = 0;
             int mode = trial % 3;
             while (len < 1000) {
@@ -464,9 +485,17 @@ static void test_random_input(void **state) {
             if (mode == 0) continue;
             assert_int_equal(st, ULM_OK);
             assert_true(n <= 4096);
-            /* not guaranteed: spm (a literal ▁ decodes as a space), qwen3 on non-NFC text, and
-             * SmolLM2, whose vocabulary lacks 21 of the 256 bytes (HF drops them, and so do we) */
-            if (tok_get_kind(t) == TOK_SPM || (r == 0 && mode == 2) || r == 2) continue;
+            /* not guaranteed: spm (a literal ▁ decodes as a space) and SmolLM2, whose
+             * vocabulary lacks 21 of the 256 bytes (HF drops them, and so do we); qwen3
+             * normalizes to NFC, so it decodes to the NFC of the text */
+            if (tok_get_kind(t) == TOK_SPM || r == 2) continue;
+            if (r == 0) {
+                size_t nl;
+                assert_int_equal(unicode_nfc(text, len, &nfc, &cap_nfc, &nl), 0);
+                assert_true(nl <= sizeof text);
+                memcpy(text, nfc, nl);
+                len = nl;
+            }
             size_t k = 0;
             for (int i = 0; i < n; i++) {
                 size_t pl;
@@ -484,15 +513,17 @@ static void test_random_input(void **state) {
             assert_memory_equal(back, text, len);
         }
     }
+    free(nfc);
 }
 
-/* 1 MB without a space: one huge word. A quadratic merge loop would take minutes here. */
+/* 1 MB without a space (256 KB under emulation): one huge word. A quadratic merge loop would
+ * take minutes here. */
 static void test_long_line(void **state) {
     static const char *const rels[] = {"tokenizers/qwen3/tokenizer.json", "tokenizers/gemma3/tokenizer.json",
                                        "tokenizers/llama2-sentencepiece/tokenizer.model"};
     char path[512];
     SKIP_WITHOUT_SHARED(path, "tokenizers/qwen3/tokenizer.json");
-    size_t len = 1 << 20;
+    size_t len = emulated() ? 1 << 18 : 1 << 20;
     char *text = malloc(len);
     uint32_t seed = 5;
     for (size_t i = 0; i < len; i++) {
@@ -522,6 +553,149 @@ static void test_long_line(void **state) {
     free(text);
 }
 
+/* ---- GGUF tokenizer.ggml.* import, on small hand-written GGUF files ---- */
+
+typedef struct gbuf { uint8_t *b; size_t n, cap; } gbuf;
+static void gput(gbuf *w, const void *p, size_t n) {
+    if (w->n + n > w->cap) {
+        w->cap = (w->n + n) * 2 + 64;
+        w->b = realloc(w->b, w->cap);
+        assert_non_null(w->b);
+    }
+    memcpy(w->b + w->n, p, n);
+    w->n += n;
+}
+static void gput_u32(gbuf *w, uint32_t v) { gput(w, &v, 4); }
+static void gput_u64(gbuf *w, uint64_t v) { gput(w, &v, 8); }
+static void gput_str(gbuf *w, const char *s) { gput_u64(w, strlen(s)); gput(w, s, strlen(s)); }
+static void gput_key(gbuf *w, const char *k, gguf_type t) { gput_str(w, k); gput_u32(w, t); }
+static void gput_strs(gbuf *w, const char *k, const char *const *s, int n) {
+    gput_key(w, k, GGUF_ARR), gput_u32(w, GGUF_STR), gput_u64(w, (uint64_t)n);
+    for (int i = 0; i < n; i++) gput_str(w, s[i]);
+}
+
+/* A byte-level BPE GGUF: tokens a b c ab abc Ġ Ġa <|im_start|> <|im_end|>, merges "a b", "ab c",
+ * "Ġ a" and one naming an unknown piece; variant picks a defect (0: none). */
+static uint8_t *make_bpe_gguf(int variant, size_t *size) {
+    static const char *const toks[] = {"a", "b", "c", "ab", "abc", "\xc4\xa0", "\xc4\xa0\x61", "<|im_start|>", "<|im_end|>"};
+    static const char *const merges[] = {"a b", "ab c", "q z", "\xc4\xa0 a"};
+    static const char *const bad_merges[] = {"a b", "abc"};
+    gbuf w = {0};
+    gput(&w, "GGUF", 4), gput_u32(&w, 3), gput_u64(&w, 0), gput_u64(&w, 8);
+    gput_key(&w, "tokenizer.ggml.model", GGUF_STR), gput_str(&w, variant == 1 ? "bert" : "gpt2");
+    gput_key(&w, variant == 2 ? "tokenizer.ggml.prx" : "tokenizer.ggml.pre", GGUF_STR);
+    gput_str(&w, variant == 3 ? "falcon" : "gpt-2");
+    gput_strs(&w, "tokenizer.ggml.tokens", toks, 9);
+    gput_key(&w, "tokenizer.ggml.token_type", GGUF_ARR), gput_u32(&w, variant == 4 ? GGUF_F32 : GGUF_I32);
+    gput_u64(&w, 9);
+    for (int i = 0; i < 9; i++) gput_u32(&w, i >= 7 ? 3 : 1);
+    if (variant == 5) gput_strs(&w, "tokenizer.ggml.merges", bad_merges, 2);
+    else gput_strs(&w, "tokenizer.ggml.merges", merges, 4);
+    gput_key(&w, "tokenizer.ggml.eos_token_id", GGUF_U32), gput_u32(&w, 8);
+    gput_key(&w, "tokenizer.ggml.bos_token_id", GGUF_U32), gput_u32(&w, 0xFFFFFFFFu); /* the converter's "none" */
+    gput_key(&w, "tokenizer.chat_template", GGUF_STR), gput_str(&w, "{{ '<|im_start|>' + m.role }}");
+    *size = w.n;
+    return w.b;
+}
+
+static ulm_status import_gguf_mem(const uint8_t *buf, size_t size, ulmw *w, ulm_error *err) {
+    gguf *g;
+    ulm_status st = gguf_open_mem(buf, size, &g, err);
+    if (st) return st;
+    st = tok_import_gguf(g, w, err);
+    gguf_close(g);
+    return st;
+}
+
+static void test_gguf_bpe(void **state) {
+    size_t size;
+    uint8_t *buf = make_bpe_gguf(0, &size);
+    ulmw *w = ulmw_new();
+    ulm_error err;
+    ulm_status st = import_gguf_mem(buf, size, w, &err);
+    if (st) print_message("import: %s\n", err.msg);
+    assert_int_equal(st, ULM_OK);
+    ulmf *f;
+    tokenizer *t = load_from_writer(w, "gguf-bpe.ulm", &f);
+    assert_int_equal(tok_get_kind(t), TOK_BPE);
+    assert_int_equal(tok_n_vocab(t), 9);
+    assert_int_equal(tok_bos(t), -1);
+    assert_int_equal(tok_eos(t), 8);
+    assert_false(tok_add_bos(t));
+    assert_string_equal(tok_chat_template(t), "chatml");
+    assert_true(tok_is_eog(t, 8));
+    int32_t ids[16];
+    int n = encode(t, "abc", ULM_TOK_ADD_BOS, ids, 16);
+    assert_int_equal(n, 1);
+    assert_int_equal(ids[0], 4);
+    n = encode(t, "cab a", 0, ids, 16); /* "cab" " a": ab, then Ġa */
+    int32_t want[] = {2, 3, 6};
+    assert_int_equal(n, 3);
+    assert_memory_equal(ids, want, sizeof want);
+    n = encode(t, "<|im_start|>ab", ULM_TOK_PARSE_SPECIAL, ids, 16);
+    assert_int_equal(n, 2);
+    assert_int_equal(ids[0], 7);
+    tok_free(t);
+    ulmf_close(f);
+    free(buf);
+}
+
+/* Each defect gives its error; every truncation and random flips never crash. */
+static void test_gguf_hostile(void **state) {
+    static const ulm_status want[] = {ULM_OK, ULM_ERR_UNSUPPORTED, ULM_ERR_UNSUPPORTED, ULM_ERR_UNSUPPORTED,
+                                      ULM_ERR_FORMAT, ULM_ERR_FORMAT};
+    ulm_error err;
+    for (int v = 0; v < 6; v++) {
+        size_t size;
+        uint8_t *buf = make_bpe_gguf(v, &size);
+        ulmw *w = ulmw_new();
+        ulm_status st = import_gguf_mem(buf, size, w, &err);
+        if (st != want[v]) print_message("variant %d: %d (%s)\n", v, st, st ? err.msg : "ok");
+        assert_int_equal(st, want[v]);
+        ulmw_free(w);
+        free(buf);
+    }
+    size_t size;
+    uint8_t *buf = make_bpe_gguf(0, &size);
+    for (size_t cut = 0; cut < size; cut++) {
+        ulmw *w = ulmw_new();
+        assert_int_not_equal(import_gguf_mem(buf, cut, w, &err), ULM_OK);
+        ulmw_free(w);
+    }
+    uint8_t *m = malloc(size);
+    uint32_t seed = 3;
+    int trials = emulated() ? 500 : 3000;
+    for (int trial = 0; trial < trials; trial++) {
+        memcpy(m, buf, size);
+        for (int k = 0; k < 1 + trial % 4; k++) {
+            seed = seed * 1103515245u + 12345u;
+            m[(seed >> 8) % size] ^= (uint8_t)(1u << (seed >> 28 & 7));
+        }
+        ulmw *w = ulmw_new();
+        if (import_gguf_mem(m, size, w, &err) == ULM_OK) { /* what imports must load or fail cleanly */
+            char path[256];
+            test_tmp_path(path, sizeof path, "gguf-flip.ulm");
+            if (ulmw_write(w, path, &err) == ULM_OK) {
+                ulmf *f;
+                if (ulmf_open(path, 0, &f, &err) == ULM_OK) {
+                    tokenizer *t;
+                    if (tok_load(f, &t, &err) == ULM_OK) {
+                        int32_t ids[32];
+                        int n;
+                        tok_encode(t, "abc ab<|im_end|>", 16, ULM_TOK_PARSE_SPECIAL, ids, 32, &n, &err);
+                        tok_free(t);
+                    }
+                    ulmf_close(f);
+                }
+                unlink(path);
+            }
+        }
+        ulmw_free(w);
+    }
+    free(m);
+    free(buf);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llama2c_once_upon),
@@ -533,8 +707,11 @@ int main(void) {
         cmocka_unit_test(test_chat_templates),
         cmocka_unit_test(test_special_tokens_qwen3),
         cmocka_unit_test(test_gemma3_chat_ids),
+        cmocka_unit_test(test_spm_glued_piece),
         cmocka_unit_test(test_random_input),
         cmocka_unit_test(test_long_line),
+        cmocka_unit_test(test_gguf_bpe),
+        cmocka_unit_test(test_gguf_hostile),
     };
     return cmocka_run_group_tests(tests, NULL, free_cache);
 }

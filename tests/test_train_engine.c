@@ -56,7 +56,7 @@ static void check_arch(const char *arch, int window, int pattern, int tied) {
     ulm_model *em;
     if (ulm_model_load(path, &em, &err) != ULM_OK) fail_msg("engine load: %s", err.msg);
     ulm_ctx *ctx;
-    ulm_ctx_params cp = {64, 1};
+    ulm_ctx_params cp = {.n_ctx = 64, .n_threads = 1, .kv_f32 = 1};
     assert_int_equal(ulm_ctx_new(em, &cp, &ctx, &err), ULM_OK);
     if (ulm_ctx_eval(ctx, ids, n, le, 1, &err) != ULM_OK) fail_msg("engine eval: %s", err.msg);
     double maxd = 0, maxl = 0;

@@ -19,4 +19,5 @@ int cmd_eval(int argc, char **argv);
 /* `ulm run TASK.ulm INPUT [--json] [--stream]`: run dispatches here for files with task.spec. */
 int task_cli_run(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_mkmodel(int argc, char **argv);
 #endif

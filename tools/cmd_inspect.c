@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "cli.h"
+#include "gguf.h"
 #include "ulm_file.h"
 
 static void print_kv(const ulmf_kv *kv) {
@@ -30,8 +31,46 @@ static void print_kv(const ulmf_kv *kv) {
     }
 }
 
+static void print_gguf_kv(const gguf_kv *kv) {
+    printf("  %-40s ", kv->key);
+    switch (kv->type) {
+    case GGUF_STR: printf("\"%.*s\"%s\n", kv->str.len > 60 ? 60 : (int)kv->str.len, kv->str.s, kv->str.len > 60 ? "..." : ""); break;
+    case GGUF_ARR: printf("[%llu x %s]\n", (unsigned long long)kv->count, gguf_type_name(kv->arr_type)); break;
+    case GGUF_F32: case GGUF_F64: printf("%g\n", kv->v.f); break;
+    case GGUF_I8: case GGUF_I16: case GGUF_I32: case GGUF_I64: printf("%lld\n", (long long)kv->v.i); break;
+    case GGUF_BOOL: printf("%s\n", kv->v.u ? "true" : "false"); break;
+    default: printf("%llu\n", (unsigned long long)kv->v.u); break;
+    }
+}
+
+static int inspect_gguf(const char *path) {
+    gguf *g;
+    ulm_error err;
+    if (gguf_open(path, &g, &err)) { fprintf(stderr, "ulm inspect: %s\n", err.msg); return 1; }
+    printf("%s: GGUF version %u, alignment %u, %d metadata entries, %d tensors\n", path, gguf_version(g),
+           gguf_alignment(g), gguf_n_kv(g), gguf_n_tensors(g));
+    printf("metadata:\n");
+    for (int i = 0; i < gguf_n_kv(g); i++) print_gguf_kv(gguf_kv_at(g, i));
+    printf("tensors:\n");
+    for (int i = 0; i < gguf_n_tensors(g); i++) {
+        const gguf_tensor *t = gguf_tensor_at(g, i);
+        char shape[96];
+        int o = 0;
+        for (int d = (int)t->n_dims - 1; d >= 0; d--) /* outermost first, like .ulm */
+            o += snprintf(shape + o, sizeof shape - (size_t)o, d == (int)t->n_dims - 1 ? "%llu" : ", %llu", (unsigned long long)t->ne[d]);
+        printf("  %-32s %-6s [%s] %llu bytes @ %llu\n", t->name, gguf_ggml_type_name(t->type), shape,
+               (unsigned long long)t->size, (unsigned long long)t->offset);
+    }
+    gguf_close(g);
+    return 0;
+}
+
 int cmd_inspect(int argc, char **argv) {
-    if (argc != 2) { fprintf(stderr, "usage: ulm inspect FILE.ulm\n"); return 2; }
+    if (argc != 2) { fprintf(stderr, "usage: ulm inspect FILE.ulm|FILE.gguf\n"); return 2; }
+    FILE *fp = fopen(argv[1], "rb");
+    char magic[4] = {0};
+    if (fp) { if (fread(magic, 1, 4, fp) != 4) magic[0] = 0; fclose(fp); }
+    if (!memcmp(magic, "GGUF", 4)) return inspect_gguf(argv[1]);
     ulmf *f;
     ulm_error err;
     if (ulmf_open(argv[1], 0, &f, &err)) { fprintf(stderr, "ulm inspect: %s\n", err.msg); return 1; }

@@ -1,4 +1,4 @@
-/* ulm logits MODEL.ulm (--tokens 1,2,3 | -p TEXT) -o FILE [--no-bos] [-t N]
+/* ulm logits MODEL.ulm (--tokens 1,2,3 | -p TEXT) -o FILE [--no-bos] [-t N] [--kv-type f16|f32]
  * Writes f32 logits at every position of the teacher-forced prompt, raw little-endian
  * [positions][vocab] — the layout of the peer kit's bench.mjs --all-positions dump. */
 #include <stdio.h>
@@ -11,19 +11,24 @@
 int cmd_logits(int argc, char **argv) {
     const char *model = NULL, *toks = NULL, *text = NULL, *out = NULL;
     int no_bos = 0;
-    ulm_ctx_params cp = {0, 0};
+    ulm_ctx_params cp = {.n_ctx = 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--no-bos")) no_bos = 1;
         else if (!strcmp(a, "--tokens")) { if (!(toks = arg_value(argc, argv, &i))) return 2; }
         else if (!strcmp(a, "-p")) { if (!(text = arg_value(argc, argv, &i))) return 2; }
         else if (!strcmp(a, "-o")) { if (!(out = arg_value(argc, argv, &i))) return 2; }
+        else if (!strcmp(a, "--kv-type")) {
+            const char *v = arg_value(argc, argv, &i);
+            if (!v || (strcmp(v, "f16") && strcmp(v, "f32"))) { fprintf(stderr, "ulm logits: --kv-type is f16 or f32\n"); return 2; }
+            cp.kv_f32 = !strcmp(v, "f32");
+        }
         else if (!strcmp(a, "-t")) { const char *v = arg_value(argc, argv, &i); if (!v || arg_int(a, v, 1, 256, &cp.n_threads)) return 2; }
         else if (a[0] != '-' && !model) model = a;
         else { fprintf(stderr, "ulm logits: unexpected argument '%s'\n", a); return 2; }
     }
     if (!model || !out || (!toks == !text)) {
-        fprintf(stderr, "usage: ulm logits MODEL.ulm (--tokens 1,2,3 | -p TEXT) -o FILE [--no-bos] [-t N]\n");
+        fprintf(stderr, "usage: ulm logits MODEL.ulm (--tokens 1,2,3 | -p TEXT) -o FILE [--no-bos] [-t N] [--kv-type f16|f32]\n");
         return 2;
     }
     ulm_error err = {0};

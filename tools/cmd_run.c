@@ -1,7 +1,9 @@
 /* ulm run -m MODEL.ulm -p PROMPT [-n N] [--temp T] [--seed S] [--top-k K] [--top-p P] [--min-p P]
- *        [--repeat-penalty R] [-t THREADS] [-c CTX] [--stats]
+ *        [--repeat-penalty R] [-t THREADS] [-c CTX] [--kv-type f16|f32] [--stats]
  * Streams generated text (the prompt echoed first, as llama.cpp does). Greedy at --temp 0. */
+#include <errno.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -9,10 +11,12 @@
 #include "args.h"
 #include "cli.h"
 #include "ulm.h"
+#include "ulm_file.h"
 
 static const char *usage =
-    "usage: ulm run -m MODEL.ulm -p PROMPT [-n N] [--temp T] [--seed S] [--top-k K] [--top-p P]\n"
-    "               [--min-p P] [--repeat-penalty R] [-t THREADS] [-c CTX] [--stats]\n";
+    "usage: ulm run TASK.ulm [INPUT] [--json] [--stream] [-t THREADS]   (a task file)\n"
+    "       ulm run -m MODEL.ulm -p PROMPT [-n N] [--temp T] [--seed S] [--top-k K] [--top-p P]\n"
+    "               [--min-p P] [--repeat-penalty R] [-t THREADS] [-c CTX] [--kv-type f16|f32] [--stats]\n";
 
 static int print_text(const char *s, size_t n, void *u) {
     (void)u;
@@ -27,8 +31,28 @@ static double now_ms(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+/* Does the .ulm at path carry a task spec? (A missing or broken file is reported later.) */
+static int is_task_file(const char *path) {
+    ulmf *f;
+    if (ulmf_open(path, 0, &f, NULL) != ULM_OK) return 0;
+    int yes = ulmf_find(f, "task.spec") != NULL;
+    ulmf_close(f);
+    return yes;
+}
+
 int cmd_run(int argc, char **argv) {
     const char *model = NULL, *prompt = NULL, *v;
+    /* `ulm run TASK.ulm INPUT`: a task file runs through the task runtime */
+    if (argc >= 2 && argv[1][0] != '-') {
+        if (access(argv[1], R_OK) != 0) {
+            fprintf(stderr, "ulm run: cannot open %s: %s\n", argv[1], strerror(errno));
+            return 1;
+        }
+        if (is_task_file(argv[1])) return task_cli_run(argc - 1, argv + 1);
+        model = argv[1]; /* `ulm run MODEL.ulm -p ...` */
+        argv++;
+        argc--;
+    }
     int n_predict = 128, stats = 0;
     ulm_sampling s;
     ulm_sampling_default(&s);
@@ -36,7 +60,7 @@ int cmd_run(int argc, char **argv) {
     s.top_k = 40;
     s.top_p = 0.95f;
     s.min_p = 0.05f;
-    ulm_ctx_params cp = {0, 0};
+    ulm_ctx_params cp = {.n_ctx = 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(usage, stdout); return 0; }
@@ -56,6 +80,10 @@ int cmd_run(int argc, char **argv) {
         else if (!strcmp(a, "--seed") || !strcmp(a, "-s")) { bad = arg_u64(a, v, &seed); s.seed = seed; }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) bad = arg_int(a, v, 1, 256, &cp.n_threads);
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) bad = arg_int(a, v, 1, 1 << 24, &cp.n_ctx);
+        else if (!strcmp(a, "--kv-type")) {
+            if (strcmp(v, "f16") && strcmp(v, "f32")) { fprintf(stderr, "ulm run: --kv-type is f16 or f32\n"); return 2; }
+            cp.kv_f32 = !strcmp(v, "f32");
+        }
         else { fprintf(stderr, "ulm run: unknown option %s\n%s", a, usage); return 2; }
         if (bad) return 2;
     }
@@ -80,10 +108,14 @@ int cmd_run(int argc, char **argv) {
         getrusage(RUSAGE_SELF, &ru);
         ulm_model_info mi;
         ulm_model_get_info(m, &mi);
-        fprintf(stderr, "load: %.1f ms | prefill: %d tok, %.1f tok/s | decode: %d tok, %.1f tok/s | ttft %.1f ms | peak RSS %.1f MiB | file %.1f MiB | kernels %s\n",
+        double kv = ulm_kv_cache_bytes(m, ulm_ctx_size(c), cp.kv_f32, cp.n_batch) / 1048576.0;
+        double rss = ru.ru_maxrss / 1024.0, budget = mi.file_size / 1048576.0 + kv + 32;
+        fprintf(stderr, "load: %.1f ms | prefill: %d tok, %.1f tok/s | decode: %d tok, %.1f tok/s | ttft %.1f ms | kernels %s\n",
                 load_ms, gs.n_prompt, gs.prefill_ms > 0 ? gs.n_prompt * 1e3 / gs.prefill_ms : 0, gs.n_gen,
-                gs.decode_ms > 0 && gs.n_gen > 1 ? (gs.n_gen - 1) * 1e3 / gs.decode_ms : 0, gs.ttft_ms,
-                ru.ru_maxrss / 1024.0, mi.file_size / 1048576.0, ulm_isa_name());
+                gs.decode_ms > 0 && gs.n_gen > 1 ? (gs.n_gen - 1) * 1e3 / gs.decode_ms : 0, gs.ttft_ms, ulm_isa_name());
+        fprintf(stderr, "memory: peak RSS %.1f MiB | file %.1f MiB + KV cache %.1f MiB (%s, %d tokens) + 32 MiB = %.1f MiB: %s\n",
+                rss, mi.file_size / 1048576.0, kv, cp.kv_f32 ? "f32" : "f16", ulm_ctx_size(c), budget,
+                rss <= budget ? "within" : "OVER");
     }
     ulm_ctx_free(c);
     ulm_model_free(m);

@@ -5,6 +5,28 @@
 #include "llama2c.h"
 #include "tok_import.h"
 
+void *conv_keep(converter *cv, void *buf) {
+    if (!buf) return NULL;
+    if (cv->n_bufs == cv->cap_bufs) {
+        int cap = cv->cap_bufs ? 2 * cv->cap_bufs : 64;
+        void **b = realloc(cv->bufs, (size_t)cap * sizeof *b);
+        if (!b) { free(buf); return NULL; }
+        cv->bufs = b;
+        cv->cap_bufs = cap;
+    }
+    cv->bufs[cv->n_bufs++] = buf;
+    return buf;
+}
+
+void conv_release(converter *cv) {
+    for (int i = 0; i < cv->n_bufs; i++) free(cv->bufs[i]);
+    free(cv->bufs);
+    cv->bufs = NULL;
+    cv->n_bufs = cv->cap_bufs = 0;
+    if (cv->src && cv->src_close) cv->src_close(cv->src);
+    cv->src = NULL;
+}
+
 ulm_status conv_tensor(converter *cv, const char *name, ulm_dtype src, uint32_t ndim, const uint64_t *shape,
                        const void *data, ulm_error *err) {
     uint64_t rows = 1, cols = shape[ndim - 1];

@@ -14,6 +14,7 @@ static const cli_command commands[] = {
     {"tokenize", cmd_tokenize, "print the token ids of a text (like llama-tokenize)"},
     {"version", cmd_version, "print the version and the kernel ISA picked"},
     {"train", cmd_train, "train a task model on JSONL input/output pairs, write a .ulm"},
+    {"mkmodel", cmd_mkmodel, "write a random-weight model of a real shape (--preset)"},
 };
 
 int main(int argc, char **argv) {

@@ -1,0 +1,226 @@
+/* Every architecture against llama.cpp: tiny random models (tests/fixtures/families, written by
+ * regen.sh from the peer kit's make_gguf.py and converted by our GGUF importer) must give
+ * llama.cpp's logits (bench.mjs exact mode: f32 KV, no flash attention) at all 64 positions:
+ *   F32:            max |Δlogit| <= 1e-3 * max |logit|, same top-1 at >= 99% of positions;
+ *   F16, Q8_0, Q4_0 (requantized here from the F32 model by our converter, the same reference
+ *   quantizers make_gguf.py uses): top-1 >= 95%, mean KL(llama.cpp || ulm) printed and bounded.
+ * Also: the f16 KV cache, 1 vs 2 threads (identical logits), batched vs token by token, and
+ * gemma3's sliding-window ring wrapping (small batches, so the ring is smaller than the prompt). */
+#include <math.h>
+#include "test_util.h"
+#include "convert.h"
+#include "kernels.h"
+#include "model.h"
+#include "ulm.h"
+
+#define DIR "tests/fixtures/families/"
+#define NPOS 64
+#define VOCAB 512
+
+typedef struct {
+    int n, vocab, kind;
+    uint16_t top1[NPOS];
+    float logits[NPOS * VOCAB];
+} ref_logits;
+
+static void read_tokens(int32_t *toks) {
+    FILE *fp = fopen(DIR "tokens.txt", "r");
+    assert_non_null(fp);
+    int n = 0;
+    for (long v; n < NPOS && fscanf(fp, "%ld,", &v) == 1;) toks[n++] = (int32_t)v;
+    fclose(fp);
+    assert_int_equal(n, NPOS);
+}
+
+static ref_logits *read_ref(const char *arch, const char *type) {
+    char p[256];
+    snprintf(p, sizeof p, DIR "%s-%s.ref", arch, type);
+    FILE *fp = fopen(p, "rb");
+    if (!fp) print_message("missing fixture %s\n", p);
+    assert_non_null(fp);
+    ref_logits *r = calloc(1, sizeof *r);
+    char magic[4];
+    uint32_t hdr[3];
+    assert_int_equal(fread(magic, 1, 4, fp), 4);
+    assert_memory_equal(magic, "ULR1", 4);
+    assert_int_equal(fread(hdr, 4, 3, fp), 3);
+    assert_int_equal(hdr[0], NPOS);
+    assert_int_equal(hdr[1], VOCAB);
+    r->n = NPOS, r->vocab = VOCAB, r->kind = (int)hdr[2];
+    assert_int_equal(fread(r->top1, 2, NPOS, fp), NPOS);
+    for (int i = 0; i < NPOS; i++) {
+        if (r->kind == 0) {
+            uint16_t h[VOCAB];
+            assert_int_equal(fread(h, 2, VOCAB, fp), VOCAB);
+            for (int j = 0; j < VOCAB; j++) r->logits[i * VOCAB + j] = ulm_f16_to_f32(h[j]);
+        } else {
+            float s;
+            int8_t q[VOCAB];
+            assert_int_equal(fread(&s, 4, 1, fp), 1);
+            assert_int_equal(fread(q, 1, VOCAB, fp), VOCAB);
+            for (int j = 0; j < VOCAB; j++) r->logits[i * VOCAB + j] = s * q[j];
+        }
+    }
+    fclose(fp);
+    return r;
+}
+
+static int argmax(const float *x, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[b]) b = i;
+    return b;
+}
+
+/* KL(p || q) of two logit rows */
+static double kl_row(const float *p, const float *q, int n) {
+    double mp = -INFINITY, mq = -INFINITY, zp = 0, zq = 0, kl = 0;
+    for (int i = 0; i < n; i++) mp = fmax(mp, p[i]), mq = fmax(mq, q[i]);
+    for (int i = 0; i < n; i++) zp += exp(p[i] - mp), zq += exp(q[i] - mq);
+    for (int i = 0; i < n; i++) {
+        double lp = p[i] - mp - log(zp), lq = q[i] - mq - log(zq);
+        kl += exp(lp) * (lp - lq);
+    }
+    return kl;
+}
+
+/* Logits at all positions; chunk > 0 feeds the prompt in pieces of that size. */
+static float *run(const char *path, int threads, int kv_f32, int n_batch, int chunk) {
+    int32_t toks[NPOS];
+    read_tokens(toks);
+    ulm_model *m;
+    ulm_ctx *c;
+    ulm_error err;
+    if (ulm_model_load(path, &m, &err)) print_message("%s\n", err.msg);
+    ulm_ctx_params cp = {.n_ctx = 128, .n_threads = threads, .kv_f32 = kv_f32, .n_batch = n_batch};
+    assert_int_equal(ulm_ctx_new(m, &cp, &c, &err), ULM_OK);
+    float *out = malloc(sizeof(float) * NPOS * VOCAB);
+    if (chunk <= 0) chunk = NPOS;
+    for (int i = 0; i < NPOS; i += chunk) {
+        int n = NPOS - i < chunk ? NPOS - i : chunk;
+        assert_int_equal(ulm_ctx_eval(c, toks + i, n, out + (size_t)i * VOCAB, 1, &err), ULM_OK);
+    }
+    ulm_ctx_free(c);
+    ulm_model_free(m);
+    return out;
+}
+
+typedef struct { double maxd_rel, mean_kl; int top1; } agreement;
+
+/* aarch64 GCC 12 crashes (internal compiler error) vectorizing these reductions */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-vectorize")))
+#endif
+static agreement compare(const ref_logits *r, const float *got) {
+    agreement a = {0, 0, 0};
+    float maxref = 0, maxd = 0;
+    for (int i = 0; i < NPOS * VOCAB; i++) {
+        maxref = fmaxf(maxref, fabsf(r->logits[i]));
+        maxd = fmaxf(maxd, fabsf(r->logits[i] - got[i]));
+    }
+    for (int i = 0; i < NPOS; i++) {
+        a.top1 += argmax(got + i * VOCAB, VOCAB) == r->top1[i];
+        a.mean_kl += kl_row(r->logits + i * VOCAB, got + i * VOCAB, VOCAB) / NPOS;
+    }
+    a.maxd_rel = maxd / maxref;
+    return a;
+}
+
+/* The F32 fixture requantized to dt by the converter's own path (conv_tensor). */
+static void requantize(const char *src, const char *dst, ulm_dtype dt) {
+    ulmf *f;
+    ulm_error err;
+    assert_int_equal(ulmf_open(src, 0, &f, &err), ULM_OK);
+    converter cv = {.w = ulmw_new(), .target = dt, .quiet = 1};
+    for (int i = 0; i < ulmf_n_meta(f); i++) assert_int_equal(ulmw_copy_kv(cv.w, ulmf_meta_at(f, i)), 0);
+    for (int i = 0; i < ulmf_n_tensors(f); i++) {
+        const ulmf_tensor *t = ulmf_tensor_at(f, i);
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)t->name_len, t->name);
+        assert_int_equal(conv_tensor(&cv, name, t->dtype, t->ndim, t->shape, t->data, &err), ULM_OK);
+    }
+    assert_int_equal(ulmw_write(cv.w, dst, &err), ULM_OK);
+    ulmw_free(cv.w);
+    conv_release(&cv);
+    ulmf_close(f);
+}
+
+static void check_arch(const char *arch) {
+    char path[256], tmp[64];
+    snprintf(path, sizeof path, DIR "%s.ulm", arch);
+    /* F32, exact mode */
+    ref_logits *r = read_ref(arch, "f32");
+    float *got = run(path, 1, 1, 0, 0);
+    agreement a = compare(r, got);
+    print_message("%-6s f32      max|d|/max|logit| %.2e  top-1 %d/%d  mean KL %.2e\n", arch, a.maxd_rel, a.top1, NPOS, a.mean_kl);
+    assert_true(a.maxd_rel <= 1e-3);
+    assert_true(a.top1 >= (int)ceil(0.99 * NPOS));
+    /* 2 threads: identical; token by token: the decode path, same logits to rounding */
+    float *t2 = run(path, 2, 1, 0, 0);
+    assert_memory_equal(got, t2, sizeof(float) * NPOS * VOCAB);
+    float *one = run(path, 2, 1, 0, 1);
+    float maxd = 0;
+    for (int i = 0; i < NPOS * VOCAB; i++) maxd = fmaxf(maxd, fabsf(one[i] - got[i]));
+    assert_true(maxd <= 1e-4f);
+    /* small batches: gemma3's window-8 layers keep a ring of 8 + 4 - 1 slots over 64 positions */
+    float *small = run(path, 2, 1, 4, 5);
+    maxd = 0;
+    for (int i = 0; i < NPOS * VOCAB; i++) maxd = fmaxf(maxd, fabsf(small[i] - got[i]));
+    assert_true(maxd <= 1e-4f);
+    /* f16 KV cache (the default) */
+    float *kv16 = run(path, 2, 0, 0, 0);
+    agreement a16 = compare(r, kv16);
+    print_message("%-6s f32 + f16 KV: max|d|/max|logit| %.2e  top-1 %d/%d  mean KL %.2e\n", arch, a16.maxd_rel, a16.top1, NPOS, a16.mean_kl);
+    assert_true(a16.top1 >= (int)ceil(0.95 * NPOS));
+    assert_true(a16.maxd_rel <= 1e-2);
+    free(t2), free(one), free(small), free(kv16), free(got), free(r);
+
+    static const struct { const char *type; ulm_dtype dt; double max_kl; } q[] = {
+        {"f16", ULM_DT_F16, 1e-4}, {"q8_0", ULM_DT_Q8, 1e-3}, {"q4_0", ULM_DT_Q4, 1e-2}};
+    for (size_t k = 0; k < sizeof q / sizeof *q; k++) {
+        snprintf(tmp, sizeof tmp, "%s-%s.ulm", arch, q[k].type);
+        char qpath[512];
+        test_tmp_path(qpath, sizeof qpath, tmp);
+        requantize(path, qpath, q[k].dt);
+        r = read_ref(arch, q[k].type);
+        got = run(qpath, 2, 1, 0, 0);
+        a = compare(r, got);
+        print_message("%-6s %-8s top-1 %d/%d  mean KL %.2e  (max|d|/max|logit| %.2e, reference stored as int8)\n", arch, q[k].type, a.top1, NPOS, a.mean_kl, a.maxd_rel);
+        assert_true(a.top1 >= (int)ceil(0.95 * NPOS));
+        assert_true(a.mean_kl <= q[k].max_kl);
+        remove(qpath);
+        free(got), free(r);
+    }
+}
+
+static void test_llama(void **state) { check_arch("llama"); }
+static void test_qwen2(void **state) { check_arch("qwen2"); }
+static void test_qwen3(void **state) { check_arch("qwen3"); }
+static void test_gemma3(void **state) { check_arch("gemma3"); }
+
+/* KV memory: sliding-window layers do not grow with the context. */
+static void test_kv_cache_size(void **state) {
+    ulm_model *m;
+    ulm_error err;
+    assert_int_equal(ulm_model_load(DIR "gemma3.ulm", &m, &err), ULM_OK);
+    const model_config *c = &m->cfg;
+    uint64_t row16 = (uint64_t)c->n_kv_heads * c->head_dim * 2 * 2; /* K and V, f16 */
+    assert_int_equal(c->n_layers, 2);
+    assert_true(m->layers[0].is_local && !m->layers[1].is_local);
+    /* layer 0: window 8 + batch 64 - 1 slots; layer 1: the whole context */
+    assert_int_equal(ulm_kv_cache_bytes(m, 256, 0, 0), (71 + 256) * row16);
+    assert_int_equal(ulm_kv_cache_bytes(m, 256, 1, 0), 2 * (71 + 256) * row16);
+    assert_int_equal(ulm_kv_cache_bytes(m, 40, 0, 0), (40 + 40) * row16);
+    ulm_model_free(m);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_llama),
+        cmocka_unit_test(test_qwen2),
+        cmocka_unit_test(test_qwen3),
+        cmocka_unit_test(test_gemma3),
+        cmocka_unit_test(test_kv_cache_size),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
