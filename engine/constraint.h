@@ -22,6 +22,8 @@
  *   {"type": "regex", "pattern": "[A-Z][a-z]+( [a-z]+)*\\."}
  *   {"type": "json_schema", "schema": {...}, "strings_from_input": false}
  *   {"type": "lines", "breaks": 2}      input words in order, exactly 2 of the separators "\n"
+ *   {"type": "any_of", "of": [spec, ...]}   the union of the members' texts (nesting up to 8;
+ *                                        each member keeps its own strings_from_input)
  *   any of them may add "leading_space": true (one optional space first, for SentencePiece
  *   vocabularies whose words start with a space; cons_strip_leading drops it from the text).
  *

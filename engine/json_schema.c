@@ -366,16 +366,110 @@ ulm_status cons_compile_schema(const cons_vocab *v, const json_value *schema, co
 static ulm_status spec_kind(const json_value *spec, const char **kind, ulm_error *err) {
     if (!json_is_obj(spec)) return ulm_set_error(err, ULM_ERR_SPEC, "constraint: must be an object");
     if (json_get_str(spec, "type", kind, NULL))
-        return ulm_set_error(err, ULM_ERR_SPEC, "constraint: needs \"type\" (choice, regex, json_schema, lines)");
+        return ulm_set_error(err, ULM_ERR_SPEC, "constraint: needs \"type\" (choice, regex, json_schema, lines, any_of)");
     return ULM_OK;
 }
 
-int cons_spec_needs_input(const json_value *spec) {
+#define SPEC_MAX_DEPTH 8 /* any_of nesting */
+
+static int needs_input(const json_value *spec, int depth) {
     const char *kind;
     int sfi = 0;
-    if (spec_kind(spec, &kind, NULL)) return 0;
+    if (depth > SPEC_MAX_DEPTH || spec_kind(spec, &kind, NULL)) return 0;
+    if (!strcmp(kind, "any_of")) {
+        const json_value *of = json_get(spec, "of");
+        for (size_t i = 0; i < json_len(of); i++)
+            if (needs_input(json_at(of, i), depth + 1)) return 1;
+        return 0;
+    }
     json_get_bool(spec, "strings_from_input", &sfi);
     return !strcmp(kind, "lines") || (!strcmp(kind, "json_schema") && sfi);
+}
+
+int cons_spec_needs_input(const json_value *spec) { return needs_input(spec, 0); }
+
+/* The fragment of one spec object in b (any_of: the alternation of its members, each with its
+ * own options; leading_space applies to the whole constraint and is read by the caller). */
+static frag spec_frag(nfa_b *b, const json_value *spec, const char *input, size_t input_len, int depth) {
+    const char *kind;
+    ulm_error kerr;
+    if (depth > SPEC_MAX_DEPTH) {
+        nb_fail(b, ULM_ERR_SPEC, "constraint: any_of nested deeper than %d", SPEC_MAX_DEPTH);
+        return nb_empty(b);
+    }
+    if (spec_kind(spec, &kind, &kerr)) {
+        nb_fail(b, ULM_ERR_SPEC, "%s", kerr.msg);
+        return nb_empty(b);
+    }
+    int sfi = 0;
+    json_get_bool(spec, "strings_from_input", &sfi);
+    if (!strcmp(kind, "any_of")) {
+        const json_value *of = json_get(spec, "of");
+        if (!json_is_arr(of) || !json_len(of)) {
+            nb_fail(b, ULM_ERR_SPEC, "constraint: any_of needs \"of\", a non-empty array of constraints");
+            return nb_empty(b);
+        }
+        frag f = spec_frag(b, json_at(of, 0), input, input_len, depth + 1);
+        for (size_t i = 1; i < json_len(of) && !b->failed; i++)
+            f = nb_alt(b, f, spec_frag(b, json_at(of, i), input, input_len, depth + 1));
+        return f;
+    }
+    if (!strcmp(kind, "choice")) {
+        const json_value *ch = json_get(spec, "choices");
+        size_t n = json_len(ch);
+        if (!json_is_arr(ch) || !n || n > (1u << 20)) {
+            nb_fail(b, ULM_ERR_SPEC, "constraint: \"choices\" must be a non-empty array");
+            return nb_empty(b);
+        }
+        const char **s = malloc(n * sizeof *s);
+        size_t *l = malloc(n * sizeof *l);
+        if (!s || !l) {
+            free(s);
+            free(l);
+            nb_fail(b, ULM_ERR_NOMEM, "out of memory");
+            return nb_empty(b);
+        }
+        size_t i;
+        for (i = 0; i < n; i++)
+            if (!(s[i] = json_str(json_at(ch, i), &l[i]))) break;
+        frag f;
+        if (i < n) {
+            nb_fail(b, ULM_ERR_SPEC, "constraint: choice %zu is not a string", i);
+            f = nb_empty(b);
+        } else {
+            f = nb_lits(b, s, l, (int)n);
+        }
+        free(s);
+        free(l);
+        return f;
+    }
+    if (!strcmp(kind, "regex")) {
+        const char *p;
+        size_t pl;
+        if (json_get_str(spec, "pattern", &p, &pl)) {
+            nb_fail(b, ULM_ERR_SPEC, "constraint: regex needs \"pattern\"");
+            return nb_empty(b);
+        }
+        return re_build(b, p, pl);
+    }
+    if (!strcmp(kind, "json_schema")) {
+        const json_value *sc = json_get(spec, "schema");
+        if (!json_is_obj(sc)) {
+            nb_fail(b, ULM_ERR_SPEC, "constraint: json_schema needs a \"schema\" object");
+            return nb_empty(b);
+        }
+        return schema_build(b, sc, input ? input : "", input ? input_len : 0, sfi);
+    }
+    if (!strcmp(kind, "lines")) {
+        int64_t n;
+        if (json_get_int(spec, "breaks", &n) || n < 0 || n > 256) {
+            nb_fail(b, ULM_ERR_SPEC, "constraint: lines needs \"breaks\" 0..256");
+            return nb_empty(b);
+        }
+        return lines_build(b, input ? input : "", input ? input_len : 0, (int)n);
+    }
+    nb_fail(b, ULM_ERR_SPEC, "constraint: unknown type \"%.40s\"", kind);
+    return nb_empty(b);
 }
 
 ulm_status cons_compile_spec(const cons_vocab *v, const json_value *spec, const char *input, size_t input_len,
@@ -387,48 +481,12 @@ ulm_status cons_compile_spec(const cons_vocab *v, const json_value *spec, const 
     cons_opts o = {0};
     json_get_bool(spec, "leading_space", &o.leading_space);
     json_get_bool(spec, "strings_from_input", &o.strings_from_input);
-    if (!strcmp(kind, "choice")) {
-        const json_value *ch = json_get(spec, "choices");
-        size_t n = json_len(ch);
-        if (!json_is_arr(ch) || !n) return ulm_set_error(err, ULM_ERR_SPEC, "constraint: \"choices\" must be a non-empty array");
-        const char **s = malloc(n * sizeof *s);
-        size_t *l = malloc(n * sizeof *l);
-        if (!s || !l) {
-            free(s);
-            free(l);
-            return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
-        }
-        for (size_t i = 0; i < n; i++) {
-            s[i] = json_str(json_at(ch, i), &l[i]);
-            if (!s[i]) {
-                free(s);
-                free(l);
-                return ulm_set_error(err, ULM_ERR_SPEC, "constraint: choice %zu is not a string", i);
-            }
-        }
-        st = cons_compile_choices(v, s, l, (int)n, &o, out, err);
-        free(s);
-        free(l);
-        return st;
-    }
-    if (!strcmp(kind, "regex")) {
-        const char *p;
-        size_t pl;
-        if (json_get_str(spec, "pattern", &p, &pl)) return ulm_set_error(err, ULM_ERR_SPEC, "constraint: regex needs \"pattern\"");
-        return cons_compile_regex(v, p, pl, &o, out, err);
-    }
-    if (!strcmp(kind, "json_schema")) {
-        const json_value *sc = json_get(spec, "schema");
-        if (!json_is_obj(sc)) return ulm_set_error(err, ULM_ERR_SPEC, "constraint: json_schema needs a \"schema\" object");
-        return cons_compile_schema(v, sc, input, input_len, &o, out, err);
-    }
-    if (!strcmp(kind, "lines")) {
-        int64_t n;
-        if (json_get_int(spec, "breaks", &n) || n < 0 || n > 256)
-            return ulm_set_error(err, ULM_ERR_SPEC, "constraint: lines needs \"breaks\" 0..256");
-        return cons_compile_lines(v, input ? input : "", input ? input_len : 0, (int)n, &o, out, err);
-    }
-    return ulm_set_error(err, ULM_ERR_SPEC, "constraint: unknown type \"%.40s\"", kind);
+    nfa_b b;
+    nb_init(&b, 0);
+    frag f = spec_frag(&b, spec, input, input_len, 0);
+    st = cons_from_nfa(v, &b, f, &o, out, err);
+    nb_free(&b);
+    return st;
 }
 
 ulm_status cons_check_spec(const json_value *spec, ulm_error *err) {

@@ -765,6 +765,74 @@ static void test_spec_objects(void **state) {
     tv_free(&t);
 }
 
+/* any_of: the haiku spec's union of input lines and a refusal, compiled per input; each
+ * member keeps its own options; the union is exactly the members' texts. */
+static void test_any_of(void **state) {
+    tvocab t;
+    tv_build(&t, 50);
+    static const char haiku[] = "{\"type\":\"any_of\",\"of\":[{\"type\":\"lines\",\"breaks\":2},"
+                                "{\"type\":\"choice\",\"choices\":[\"NOT_A_HAIKU\"]}]}";
+    json_doc *d = parse(haiku);
+    ulm_error err;
+    assert_true(cons_spec_needs_input(json_root(d)));
+    assert_int_equal(cons_check_spec(json_root(d), &err), ULM_OK);
+    constraint *c;
+    const char *in = "an old silent pond";
+    assert_int_equal(cons_compile_spec(t.v, json_root(d), in, strlen(in), &c, &err), ULM_OK);
+    static const struct { const char *text; int ok; } cases[] = {
+        {"NOT_A_HAIKU", 1}, {"an old\nsilent\npond", 1}, {"an\nold silent\npond", 1}, {"an\nold\nsilent pond", 1},
+        {"an old silent pond", 0}, {"an\nold\nsilent\npond", 0}, {"NOT_A_HAIKU an", 0}, {"NOT_A", 0}, {"", 0},
+        {"an old\nsilent\nfrog", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        assert_int_equal(cons_matches(c, cases[i].text, strlen(cases[i].text)), cases[i].ok);
+    for (int k = 0; k < 30; k++) { /* random decoding only ever ends in one of the members */
+        size_t n;
+        char *s = random_decode(c, &t, 24, &n);
+        assert_non_null(s);
+        int nl = 0;
+        for (size_t j = 0; j < n; j++) nl += s[j] == '\n';
+        assert_true(!strcmp(s, "NOT_A_HAIKU") || nl == 2);
+        assert_true(cons_matches(c, s, n));
+        free(s);
+    }
+    cons_free(c);
+    /* too few words for two breaks: the lines member is empty, the refusal still works */
+    assert_int_equal(cons_compile_spec(t.v, json_root(d), "two words", 9, &c, &err), ULM_OK);
+    assert_true(cons_matches(c, "NOT_A_HAIKU", 11));
+    assert_false(cons_matches(c, "two\nwords", 9));
+    cons_free(c);
+    json_free(d);
+    /* a member's own options: strings_from_input inside any_of */
+    d = parse("{\"type\":\"any_of\",\"of\":[{\"type\":\"json_schema\",\"strings_from_input\":true,"
+              "\"schema\":{\"type\":\"string\"}},{\"type\":\"regex\",\"pattern\":\"[0-9]+\"}]}");
+    assert_true(cons_spec_needs_input(json_root(d)));
+    assert_int_equal(cons_compile_spec(t.v, json_root(d), "Alice in Paris", 14, &c, &err), ULM_OK);
+    assert_true(cons_matches(c, "\"Paris\"", 7));
+    assert_true(cons_matches(c, "42", 2));
+    assert_false(cons_matches(c, "\"Bob\"", 5));
+    cons_free(c);
+    json_free(d);
+    /* malformed unions are spec errors, nesting is bounded */
+    static const char *const bad[] = {
+        "{\"type\":\"any_of\"}", "{\"type\":\"any_of\",\"of\":[]}", "{\"type\":\"any_of\",\"of\":{}}",
+        "{\"type\":\"any_of\",\"of\":[{\"type\":\"regex\"}]}", "{\"type\":\"any_of\",\"of\":[1]}",
+    };
+    char nested[1024] = "";
+    for (int k = 0; k < 10; k++) strcat(nested, "{\"type\":\"any_of\",\"of\":[");
+    strcat(nested, "{\"type\":\"regex\",\"pattern\":\"a\"}");
+    for (int k = 0; k < 10; k++) strcat(nested, "]}");
+    for (size_t i = 0; i <= sizeof bad / sizeof *bad; i++) {
+        d = parse(i < sizeof bad / sizeof *bad ? bad[i] : nested);
+        c = NULL;
+        assert_int_equal(cons_compile_spec(t.v, json_root(d), "x y z", 5, &c, &err), ULM_ERR_SPEC);
+        assert_null(c);
+        assert_int_equal(cons_check_spec(json_root(d), &err), ULM_ERR_SPEC);
+        json_free(d);
+    }
+    tv_free(&t);
+}
+
 static void test_mask_cache_bounded(void **state) {
     tvocab t;
     tv_build(&t, 300);
@@ -802,6 +870,7 @@ int main(void) {
         cmocka_unit_test(test_lines),
         cmocka_unit_test(test_entities),
         cmocka_unit_test(test_spec_objects),
+        cmocka_unit_test(test_any_of),
         cmocka_unit_test(test_mask_cache_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
