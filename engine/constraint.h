@@ -35,7 +35,8 @@
  * fraction, 2-digit exponent), boolean, null; enum/const of any JSON values;
  * anyOf/oneOf; "type" as a list. Strings escape only with \" \\ \/ \b \f \n \r \t.
  * With strings_from_input, every free string value is a verbatim substring of the input
- * (code-point boundaries; characters needing escapes appear escaped).
+ * (code-point boundaries; characters needing escapes appear escaped; minLength >= 1 excludes
+ * the empty string).
  *
  * Regex subset (full match): literals (UTF-8), escapes \d \w \s \D \W \S \n \t \r and escaped
  * punctuation, classes [a-z0-9_] and [^...] (ASCII ranges; single non-ASCII characters in

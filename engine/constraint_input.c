@@ -122,7 +122,7 @@ static int json_bytes(uint32_t cp, uint8_t *o) {
     return 4;
 }
 
-frag substr_build(nfa_b *b, const char *input, size_t len) {
+frag substr_build(nfa_b *b, const char *input, size_t len, int nonempty) {
     if (len > MAX_SUBSTR_INPUT) {
         nb_fail(b, ULM_ERR_CONTEXT, "input over %d bytes for a substring constraint", MAX_SUBSTR_INPUT);
         return nb_empty(b);
@@ -180,12 +180,12 @@ frag substr_build(nfa_b *b, const char *input, size_t len) {
         last = cur;
     }
     {
-        /* every SAM state is the end of some substring: all accept */
+        /* every SAM state is the end of some substring: all accept (the root is the empty one) */
         int32_t lo = b->n, base = b->n;
         for (int32_t s = 0; s < a.n; s++) nb_state(b);
         int32_t e = nb_state(b);
         for (int32_t s = 0; s < a.n && !b->failed; s++) {
-            nb_eps(b, base + s, e);
+            if (s > 0 || !nonempty) nb_eps(b, base + s, e);
             for (int32_t k = a.head[s]; k >= 0; k = a.tr[k].next) {
                 uint8_t o[4];
                 int n = json_bytes(a.tr[k].cp, o);

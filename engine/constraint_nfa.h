@@ -62,7 +62,8 @@ frag schema_build(nfa_b *b, const struct json_value *schema, const char *input, 
                   int strings_from_input);
 /* Input shapes (constraint_input.c). */
 frag lines_build(nfa_b *b, const char *input, size_t len, int n_breaks);
-frag substr_build(nfa_b *b, const char *input, size_t len); /* JSON string body */
+/* JSON string body: a substring of the input; nonempty leaves out the empty one. */
+frag substr_build(nfa_b *b, const char *input, size_t len, int nonempty);
 
 /* Finishes: the automaton for fragment f (constraint.c). Frees nothing of b. */
 ulm_status cons_from_nfa(const cons_vocab *v, nfa_b *b, frag f, const cons_opts *o, constraint **out,

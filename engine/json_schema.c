@@ -188,8 +188,9 @@ static frag string_frag(schema_ctx *x, const json_value *s) {
         b->use_excl = 1;
         body = re_build(b, pat, plen);
         b->use_excl = 0;
-    } else if (x->sfi) {
-        body = substr_build(b, x->input, x->input_len);
+    } else if (x->sfi) { /* minLength >= 1 keeps out the empty string; lengths are otherwise the input's */
+        if (get_count(s, "minLength", 0, &minl, b)) return open;
+        body = substr_build(b, x->input, x->input_len, minl > 0);
     } else {
         if (get_count(s, "minLength", 0, &minl, b) || get_count(s, "maxLength", -1, &maxl, b)) return open;
         if (maxl >= 0 && maxl < minl) {

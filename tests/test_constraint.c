@@ -811,6 +811,17 @@ static void test_any_of(void **state) {
     assert_true(cons_matches(c, "\"Paris\"", 7));
     assert_true(cons_matches(c, "42", 2));
     assert_false(cons_matches(c, "\"Bob\"", 5));
+    assert_true(cons_matches(c, "\"\"", 2)); /* no minLength: the empty substring too */
+    cons_free(c);
+    json_free(d);
+    /* minLength >= 1 with strings from the input: never the empty string */
+    d = parse("{\"type\":\"json_schema\",\"strings_from_input\":true,\"schema\":{\"type\":\"array\","
+              "\"items\":{\"type\":\"string\",\"minLength\":1}}}");
+    assert_int_equal(cons_compile_spec(t.v, json_root(d), "Alice in Paris", 14, &c, &err), ULM_OK);
+    assert_true(cons_matches(c, "[\"Alice\",\"Paris\"]", 17));
+    assert_true(cons_matches(c, "[]", 2));
+    assert_false(cons_matches(c, "[\"\"]", 4));
+    assert_false(cons_matches(c, "[\"Alice\",\"\"]", 12));
     cons_free(c);
     json_free(d);
     /* malformed unions are spec errors, nesting is bounded */
