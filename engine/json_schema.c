@@ -188,6 +188,8 @@ static frag string_frag(schema_ctx *x, const json_value *s) {
         b->use_excl = 1;
         body = re_build(b, pat, plen);
         b->use_excl = 0;
+    } else if (x->sfi == 2) { /* word spans: never empty; lengths are the input's */
+        body = words_substr_build(b, x->input, x->input_len);
     } else if (x->sfi) { /* minLength >= 1 keeps out the empty string; lengths are otherwise the input's */
         if (get_count(s, "minLength", 0, &minl, b)) return open;
         body = substr_build(b, x->input, x->input_len, minl > 0);
@@ -356,13 +358,23 @@ ulm_status cons_compile_schema(const cons_vocab *v, const json_value *schema, co
     *out = NULL;
     nfa_b b;
     nb_init(&b, o ? o->max_states : 0);
-    frag f = schema_build(&b, schema, input ? input : "", input ? input_len : 0, o && o->strings_from_input);
+    frag f = schema_build(&b, schema, input ? input : "", input ? input_len : 0, o ? o->strings_from_input : 0);
     ulm_status st = cons_from_nfa(v, &b, f, o, out, err);
     nb_free(&b);
     return st;
 }
 
 /* ---- constraint spec objects (task files) ---- */
+
+/* "strings_from_input": false (0), true (1, any substring) or "words" (2, word spans);
+ * -1 for any other value. */
+static int spec_sfi(const json_value *spec) {
+    const json_value *v = json_get(spec, "strings_from_input");
+    int x = 0;
+    if (!v) return 0;
+    if (json_is_str(v)) return !strcmp(json_str(v, NULL), "words") ? 2 : -1;
+    return json_bool(v, &x) == 0 ? x : -1;
+}
 
 static ulm_status spec_kind(const json_value *spec, const char **kind, ulm_error *err) {
     if (!json_is_obj(spec)) return ulm_set_error(err, ULM_ERR_SPEC, "constraint: must be an object");
@@ -375,7 +387,6 @@ static ulm_status spec_kind(const json_value *spec, const char **kind, ulm_error
 
 static int needs_input(const json_value *spec, int depth) {
     const char *kind;
-    int sfi = 0;
     if (depth > SPEC_MAX_DEPTH || spec_kind(spec, &kind, NULL)) return 0;
     if (!strcmp(kind, "any_of")) {
         const json_value *of = json_get(spec, "of");
@@ -383,8 +394,7 @@ static int needs_input(const json_value *spec, int depth) {
             if (needs_input(json_at(of, i), depth + 1)) return 1;
         return 0;
     }
-    json_get_bool(spec, "strings_from_input", &sfi);
-    return !strcmp(kind, "lines") || (!strcmp(kind, "json_schema") && sfi);
+    return !strcmp(kind, "lines") || (!strcmp(kind, "json_schema") && spec_sfi(spec) > 0);
 }
 
 int cons_spec_needs_input(const json_value *spec) { return needs_input(spec, 0); }
@@ -402,8 +412,11 @@ static frag spec_frag(nfa_b *b, const json_value *spec, const char *input, size_
         nb_fail(b, ULM_ERR_SPEC, "%s", kerr.msg);
         return nb_empty(b);
     }
-    int sfi = 0;
-    json_get_bool(spec, "strings_from_input", &sfi);
+    int sfi = spec_sfi(spec);
+    if (sfi < 0) {
+        nb_fail(b, ULM_ERR_SPEC, "constraint: \"strings_from_input\" must be true, false or \"words\"");
+        return nb_empty(b);
+    }
     if (!strcmp(kind, "any_of")) {
         const json_value *of = json_get(spec, "of");
         if (!json_is_arr(of) || !json_len(of)) {
@@ -481,7 +494,7 @@ ulm_status cons_compile_spec(const cons_vocab *v, const json_value *spec, const 
     if (st) return st;
     cons_opts o = {0};
     json_get_bool(spec, "leading_space", &o.leading_space);
-    json_get_bool(spec, "strings_from_input", &o.strings_from_input);
+    o.strings_from_input = spec_sfi(spec) > 0 ? spec_sfi(spec) : 0;
     nfa_b b;
     nb_init(&b, 0);
     frag f = spec_frag(&b, spec, input, input_len, 0);

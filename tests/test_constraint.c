@@ -824,6 +824,34 @@ static void test_any_of(void **state) {
     assert_false(cons_matches(c, "[\"Alice\",\"\"]", 12));
     cons_free(c);
     json_free(d);
+    /* "words": spans from a word start to a word end, escapes kept */
+    d = parse("{\"type\":\"json_schema\",\"strings_from_input\":\"words\",\"schema\":{\"type\":\"array\","
+              "\"items\":{\"type\":\"string\"}}}");
+    assert_true(cons_spec_needs_input(json_root(d)));
+    assert_int_equal(cons_check_spec(json_root(d), &err), ULM_OK);
+    const char *win = "Dr. Chlo\xc3\xa9 Ng met \"Zed\" in S\xc3\xa3o Paulo, 3/14/2021.";
+    assert_int_equal(cons_compile_spec(t.v, json_root(d), win, strlen(win), &c, &err), ULM_OK);
+    static const struct { const char *text; int ok; } wc[] = {
+        {"[\"Chlo\xc3\xa9 Ng\"]", 1}, {"[\"Dr\"]", 1}, {"[\"S\xc3\xa3o Paulo\",\"3/14/2021\"]", 1},
+        {"[\"Zed\\\" in S\xc3\xa3o\"]", 1}, {"[\"Dr. Chlo\xc3\xa9\"]", 1}, {"[]", 1},
+        {"[\"Chlo\"]", 0}, {"[\"hlo\xc3\xa9\"]", 0}, {"[\"\"]", 0}, {"[\"Dr.\"]", 0}, {"[\" Ng\"]", 0},
+        {"[\"Paulo,\"]", 0}, {"[\"14/2\"]", 0}, {"[\"Zed\"]", 1}, {"[\"\\\"Zed\"]", 0},
+    };
+    for (size_t i = 0; i < sizeof wc / sizeof *wc; i++) {
+        if (cons_matches(c, wc[i].text, strlen(wc[i].text)) != wc[i].ok) fail_msg("words: %s", wc[i].text);
+    }
+    for (int k = 0; k < 20; k++) { /* random decoding stays within word spans */
+        size_t n;
+        char *s = random_decode(c, &t, 60, &n);
+        assert_non_null(s);
+        assert_true(cons_matches(c, s, n));
+        free(s);
+    }
+    cons_free(c);
+    json_free(d);
+    d = parse("{\"type\":\"json_schema\",\"strings_from_input\":\"all\",\"schema\":{\"type\":\"string\"}}");
+    assert_int_equal(cons_compile_spec(t.v, json_root(d), "x", 1, &c, &err), ULM_ERR_SPEC);
+    json_free(d);
     /* malformed unions are spec errors, nesting is bounded */
     static const char *const bad[] = {
         "{\"type\":\"any_of\"}", "{\"type\":\"any_of\",\"of\":[]}", "{\"type\":\"any_of\",\"of\":{}}",
@@ -840,6 +868,48 @@ static void test_any_of(void **state) {
         assert_null(c);
         assert_int_equal(cons_check_spec(json_root(d), &err), ULM_ERR_SPEC);
         json_free(d);
+    }
+    tv_free(&t);
+}
+
+/* Every golden answer of the shipped tasks is what the task's own constraint accepts for its
+ * input (tasks/<name>/task.json compiled per input), so constrained decoding can reach it. */
+static void test_task_golden_valid(void **state) {
+    static const char *const tasks[] = {"haiku", "entities"};
+    tvocab t;
+    tv_build(&t, 0);
+    for (int k = 0; k < 2; k++) {
+        char path[64];
+        snprintf(path, sizeof path, "tasks/%s/task.json", tasks[k]);
+        FILE *f = fopen(path, "rb");
+        assert_non_null(f);
+        static char spec[8192], line[4096];
+        size_t n = fread(spec, 1, sizeof spec - 1, f);
+        spec[n] = 0;
+        fclose(f);
+        json_doc *sd = parse(spec);
+        const json_value *cs = json_get(json_root(sd), "constraint");
+        assert_non_null(cs);
+        snprintf(path, sizeof path, "tasks/%s/golden.jsonl", tasks[k]);
+        f = fopen(path, "rb");
+        assert_non_null(f);
+        int count = 0;
+        while (fgets(line, sizeof line, f)) {
+            json_doc *d = parse(line);
+            size_t il, ol;
+            const char *in = json_str(json_get(json_root(d), "input"), &il);
+            const char *out = json_str(json_get(json_root(d), "output"), &ol);
+            constraint *c;
+            ulm_error err;
+            assert_int_equal(cons_compile_spec(t.v, cs, in, il, &c, &err), ULM_OK);
+            if (!cons_matches(c, out, ol)) fail_msg("%s: golden answer not accepted: %s", tasks[k], line);
+            cons_free(c);
+            json_free(d);
+            count++;
+        }
+        fclose(f);
+        assert_int_equal(count, 400);
+        json_free(sd);
     }
     tv_free(&t);
 }
@@ -882,6 +952,7 @@ int main(void) {
         cmocka_unit_test(test_entities),
         cmocka_unit_test(test_spec_objects),
         cmocka_unit_test(test_any_of),
+        cmocka_unit_test(test_task_golden_valid),
         cmocka_unit_test(test_mask_cache_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

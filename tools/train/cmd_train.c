@@ -20,6 +20,7 @@ static void usage(void) {
             "  optim    --steps N (1000)  --batch N examples (32)  --lr X (3e-3)  --min-lr X (lr/10)\n"
             "           --warmup N (100)  --wd X (0.1)  --clip X (1.0)  --seed N (1)  --threads N (2)\n"
             "  output   --type f32|q8|q4 (f32)  --checkpoint FILE  --checkpoint-every N  --resume FILE\n"
+            "           --stop-after N  stop at step N of the --steps schedule (checkpoint, write)\n"
             "           --log-every N (10)\n"
             "Prompt format: [BOS] <|in|> input <|out|> output <|end|> (<|end|> else the EOS); the loss\n"
             "is on output and the end token.\n");
@@ -123,7 +124,7 @@ int cmd_train(int argc, char **argv) {
         INT("--ctx", cfg.max_ctx); INT("--tied", tied); INT("--steps", o.steps); INT("--batch", o.batch);
         INT("--warmup", o.opt.warmup); INT("--threads", o.threads); INT("--log-every", o.log_every);
         INT("--eval-every", o.eval_every); INT("--val-examples", o.val_examples);
-        INT("--checkpoint-every", o.checkpoint_every);
+        INT("--checkpoint-every", o.checkpoint_every); INT("--stop-after", o.stop_after);
         FLT("--lr", o.opt.lr); FLT("--min-lr", min_lr); FLT("--wd", o.opt.weight_decay); FLT("--clip", o.opt.clip);
         else { fprintf(stderr, "ulm train: unknown option %s (ulm train --help)\n", a); return 2; }
 #undef INT
