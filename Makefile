@@ -57,7 +57,7 @@ TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TOOL_LIB := $(BUILD)/obj/tools_lib.a
 GENS     := $(GEN_SRC:tasks/%/gen.c=$(BUILD)/gen-%)
 
-.PHONY: all tests test asan test-arm clean models bench-kernels bench-constraint
+.PHONY: all tests test asan test-arm clean models model-haiku model-entities bench-kernels bench-constraint
 all: $(BUILD)/ulm $(BUILD)/libulm.a $(GENS)
 
 V ?= 0
@@ -105,6 +105,15 @@ test: all $(TESTS)
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	        LDFLAGS="-fsanitize=address,undefined" test
+
+# make models: retrain both task models from scratch (tasks/<name>/train.sh: data, BPE,
+# training, quantization, packing, golden eval), the two in parallel with one thread each.
+models: all
+	$(MAKE) -j2 model-haiku model-entities
+model-haiku model-entities: model-%: all
+	ULM=$(BUILD)/ulm GEN=$(BUILD)/gen-$* WORK=$(BUILD)/models/$* sh tasks/$*/train.sh > $(BUILD)/models-$*.log 2>&1 \
+	    || { tail -20 $(BUILD)/models-$*.log; exit 1; }
+	@tail -12 $(BUILD)/models-$*.log
 
 # aarch64 tests link the arm64 cmocka (Debian multiarch libcmocka-dev:arm64) dynamically and
 # run under qemu with the multiarch libc6:arm64 it pulls in. Not with -L /usr/aarch64-linux-gnu:
