@@ -161,9 +161,8 @@ static void forward(ulm_ctx *c, const int32_t *tokens, int n, int all_logits, fl
     int pos0 = c->pos;
 
     /* x[i] = embedding(token i) (x sqrt(dim) for gemma) */
-    size_t erow = ulm_dtype_row_bytes(m->tok_embd.dtype, (uint64_t)D);
     for (int i = 0; i < n; i++) {
-        ulm_dequantize_row(m->tok_embd.dtype, (const char *)m->tok_embd.data + (size_t)tokens[i] * erow, c->x + (size_t)i * D, D);
+        ulm_dequantize_row_at(m->tok_embd.dtype, m->tok_embd.data, (uint64_t)D, (uint64_t)tokens[i], c->x + (size_t)i * D);
         if (a->embed_scale_sqrt_dim) k_scale(c->x + (size_t)i * D, sqrtf((float)D), D);
     }
 
