@@ -47,29 +47,52 @@ struct ulm_ctx {
     size_t xprep_size;
 };
 
-/* ---- matmul over the pool: y[i][r] = W[r] . x[i], rows split across threads ---- */
+/* ---- matmul over the pool: y[i][r] = W[r] . x[i], rows split across threads ----
+ * Up to three matrices that read the same input (q/k/v, gate/up) run as one job: one input
+ * conversion and one fork-join instead of three, which is what decode latency is made of. */
+#define MAX_FUSED 3
 typedef struct {
     const ulm_kernels *k;
-    const tensor_ref *w;
+    int nw, n;
+    const tensor_ref *w[MAX_FUSED];
+    float *y[MAX_FUSED];
+    int ldy[MAX_FUSED];
     const void *xprep;
-    int n, ldy;
-    float *y;
 } matmul_job;
 
 static void matmul_worker(void *p, int ith, int nth) {
     const matmul_job *j = p;
-    int rows = j->w->rows;
-    /* chunks of 16 rows keep SIMD row tiles whole */
-    int chunks = (rows + 15) / 16;
-    int c0 = (int)((int64_t)chunks * ith / nth), c1 = (int)((int64_t)chunks * (ith + 1) / nth);
-    int r0 = c0 * 16, r1 = c1 * 16 < rows ? c1 * 16 : rows;
-    if (r0 < r1) j->k->matmul(j->w->dtype, j->w->data, j->xprep, j->n, j->w->cols, j->y, j->ldy, r0, r1);
+    for (int m = 0; m < j->nw; m++) {
+        const tensor_ref *w = j->w[m];
+        /* chunks of 16 rows keep SIMD row tiles (and interleaved row groups) whole */
+        int chunks = (w->rows + 15) / 16;
+        int c0 = (int)((int64_t)chunks * ith / nth), c1 = (int)((int64_t)chunks * (ith + 1) / nth);
+        int r0 = c0 * 16, r1 = c1 * 16 < w->rows ? c1 * 16 : w->rows;
+        if (r0 < r1) j->k->matmul(w->dtype, w->data, j->xprep, j->n, w->cols, j->y[m], j->ldy[m], r0, r1);
+    }
+}
+
+/* y_m = x W_m^T for nw matrices sharing input x [n][cols]. */
+static void matmul_n(ulm_ctx *c, int nw, const tensor_ref *const *w, const float *x, int n, float *const *y,
+                     const int *ldy) {
+    /* matrices of one dtype share the converted input; otherwise run them one by one */
+    for (int m = 1; m < nw; m++)
+        if (w[m]->dtype != w[0]->dtype || w[m]->cols != w[0]->cols) {
+            for (int i = 0; i < nw; i++) matmul_n(c, 1, &w[i], x, n, &y[i], &ldy[i]);
+            return;
+        }
+    c->kern->prepare_input(w[0]->dtype, x, n, w[0]->cols, c->xprep);
+    matmul_job j = {.k = c->kern, .nw = nw, .n = n, .xprep = c->xprep};
+    for (int m = 0; m < nw; m++) {
+        j.w[m] = w[m];
+        j.y[m] = y[m];
+        j.ldy[m] = ldy[m];
+    }
+    tp_run(c->tp, matmul_worker, &j);
 }
 
 static void matmul(ulm_ctx *c, const tensor_ref *w, const float *x, int n, float *y, int ldy) {
-    c->kern->prepare_input(w->dtype, x, n, w->cols, c->xprep);
-    matmul_job j = {c->kern, w, c->xprep, n, ldy, y};
-    tp_run(c->tp, matmul_worker, &j);
+    matmul_n(c, 1, &w, x, n, &y, &ldy);
 }
 
 static void add_bias(const ulm_ctx *c, float *y, const tensor_ref *b, int n, int width) {
@@ -175,9 +198,12 @@ static void forward(ulm_ctx *c, const int32_t *tokens, int n, int all_logits, fl
 
         /* attention block: xb = norm(x); q, k, v = xb Wq, xb Wk, xb Wv */
         for (int i = 0; i < n; i++) c->kern->rmsnorm(c->xb + (size_t)i * D, c->x + (size_t)i * D, w->attn_norm.data, D, eps, 0);
-        matmul(c, &w->wq, c->xb, n, c->q, qd);           /* q  [n][qd]  */
-        matmul(c, &w->wk, c->xb, n, c->kv, kvd);         /* k  [n][kvd] */
-        matmul(c, &w->wv, c->xb, n, c->kv + (size_t)n * kvd, kvd); /* v [n][kvd] */
+        {   /* q [n][qd], k [n][kvd], v [n][kvd] */
+            const tensor_ref *ws[3] = {&w->wq, &w->wk, &w->wv};
+            float *ys[3] = {c->q, c->kv, c->kv + (size_t)n * kvd};
+            int lds[3] = {qd, kvd, kvd};
+            matmul_n(c, 3, ws, c->xb, n, ys, lds);
+        }
         add_bias(c, c->q, &w->bq, n, qd);
         add_bias(c, c->kv, &w->bk, n, kvd);
         add_bias(c, c->kv + (size_t)n * kvd, &w->bv, n, kvd);
@@ -204,8 +230,12 @@ static void forward(ulm_ctx *c, const int32_t *tokens, int n, int all_logits, fl
 
         /* FFN block: x += down(act(xb Wgate) * (xb Wup)), xb = norm(x) */
         for (int i = 0; i < n; i++) c->kern->rmsnorm(c->xb + (size_t)i * D, c->x + (size_t)i * D, w->ffn_norm.data, D, eps, 0);
-        matmul(c, &w->w_gate, c->xb, n, c->gate, F);     /* gate [n][F] */
-        matmul(c, &w->w_up, c->xb, n, c->up, F);         /* up   [n][F] */
+        {   /* gate [n][F], up [n][F] */
+            const tensor_ref *ws[2] = {&w->w_gate, &w->w_up};
+            float *ys[2] = {c->gate, c->up};
+            int lds[2] = {F, F};
+            matmul_n(c, 2, ws, c->xb, n, ys, lds);
+        }
         for (int i = 0; i < n; i++) {
             float *g = c->gate + (size_t)i * F, *u = c->up + (size_t)i * F;
             if (a->gelu) c->kern->geglu(g, g, u, F);
