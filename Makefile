@@ -88,7 +88,8 @@ $(BUILD)/ulm: $(BUILD)/obj/tools/ulm.o $(TOOL_LIB) $(BUILD)/libulm.a
 
 # Task data generators: tasks/<name>/gen.c -> $(BUILD)/gen-<name>.
 $(BUILD)/gen-%: tasks/%/gen.c $(BUILD)/libulm.a
-	$(CC) $(CFLAGS) $(STATIC) -o $@ $< $(BUILD)/libulm.a $(LDFLAGS) $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(STATIC) -o $@ $< $(BUILD)/libulm.a $(LDFLAGS) $(LDLIBS)
 
 CMOCKA_LIBS ?= -lcmocka
 $(BUILD)/tests/%: tests/%.c $(TOOL_LIB) $(BUILD)/libulm.a tests/test_util.h

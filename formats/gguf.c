@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "mapped_file.h"
 #include "gguf.h"
 #include "ulm_file.h"
 
@@ -319,7 +320,7 @@ void gguf_close(gguf *g) {
     free(g->tens);
     free(g->t_sorted);
     free(g->names);
-    if (g->mapped) munmap((void *)g->base, g->size);
+    if (g->mapped) unmap_file(g->base, g->size);
     free(g);
 }
 
@@ -342,31 +343,17 @@ ulm_status gguf_open_mem(const void *buf, size_t size, gguf **out, ulm_error *er
 
 ulm_status gguf_open(const char *path, gguf **out, ulm_error *err) {
     *out = NULL;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return ulm_set_error(err, ULM_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return ulm_set_error(err, ULM_ERR_IO, "%s is not a regular file", path);
-    }
-    if (sb.st_size < 24) {
-        close(fd);
-        return ulm_set_error(err, ULM_ERR_FORMAT, "%s: truncated GGUF (%lld bytes)", path, (long long)sb.st_size);
-    }
-    void *p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (p == MAP_FAILED) return ulm_set_error(err, ULM_ERR_IO, "cannot map %s: %s", path, strerror(errno));
+    const void *p;
+    uint64_t size;
+    ulm_status st = map_file(path, 24, "GGUF", &p, &size, err);
+    if (st) return st;
     gguf *g = calloc(1, sizeof *g);
-    if (!g) { munmap(p, (size_t)sb.st_size); return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory"); }
+    if (!g) { unmap_file(p, size); return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory"); }
     g->base = p;
-    g->size = (uint64_t)sb.st_size;
+    g->size = size;
     g->mapped = 1;
-    ulm_status st = open_common(g, out, err);
-    if (st && err) {
-        char tmp[sizeof err->msg];
-        memcpy(tmp, err->msg, sizeof tmp);
-        snprintf(err->msg, sizeof err->msg, "%.200s: %.300s", path, tmp);
-    }
+    st = open_common(g, out, err);
+    if (st) error_prefix_path(err, path);
     return st;
 }
 

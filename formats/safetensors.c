@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "mapped_file.h"
 #include "safetensors.h"
 #include "ulm_file.h"
 
@@ -135,7 +136,7 @@ void sft_close(sft_file *f) {
     json_free(f->header);
     free(f->tens);
     free(f->sorted);
-    if (f->mapped) munmap((void *)f->base, f->size);
+    if (f->mapped) unmap_file(f->base, f->size);
     free(f);
 }
 
@@ -158,31 +159,17 @@ ulm_status sft_open_mem(const void *buf, size_t size, sft_file **out, ulm_error 
 
 ulm_status sft_open(const char *path, sft_file **out, ulm_error *err) {
     *out = NULL;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return ulm_set_error(err, ULM_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return ulm_set_error(err, ULM_ERR_IO, "%s is not a regular file", path);
-    }
-    if (sb.st_size < 8) {
-        close(fd);
-        return ulm_set_error(err, ULM_ERR_FORMAT, "%s: truncated safetensors file (%lld bytes)", path, (long long)sb.st_size);
-    }
-    void *p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (p == MAP_FAILED) return ulm_set_error(err, ULM_ERR_IO, "cannot map %s: %s", path, strerror(errno));
+    const void *p;
+    uint64_t size;
+    ulm_status st = map_file(path, 8, "safetensors", &p, &size, err);
+    if (st) return st;
     sft_file *f = calloc(1, sizeof *f);
-    if (!f) { munmap(p, (size_t)sb.st_size); return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory"); }
+    if (!f) { unmap_file(p, size); return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory"); }
     f->base = p;
-    f->size = (uint64_t)sb.st_size;
+    f->size = size;
     f->mapped = 1;
-    ulm_status st = open_common(f, out, err);
-    if (st && err) {
-        char tmp[sizeof err->msg];
-        memcpy(tmp, err->msg, sizeof tmp);
-        snprintf(err->msg, sizeof err->msg, "%.200s: %.300s", path, tmp);
-    }
+    st = open_common(f, out, err);
+    if (st) error_prefix_path(err, path);
     return st;
 }
 

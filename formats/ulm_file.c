@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "mapped_file.h"
 #include "sha256.h"
 #include "ulm_file.h"
 
@@ -230,37 +231,23 @@ ulm_status ulmf_open_mem(const void *buf, size_t size, int verify_hash, ulmf **o
 
 ulm_status ulmf_open(const char *path, int verify_hash, ulmf **out, ulm_error *err) {
     *out = NULL;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return ulm_set_error(err, ULM_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return ulm_set_error(err, ULM_ERR_IO, "%s is not a regular file", path);
-    }
-    if (sb.st_size < ULMF_HEADER_SIZE) {
-        close(fd);
-        return ulm_set_error(err, ULM_ERR_FORMAT, "%s: truncated .ulm (%lld bytes)", path, (long long)sb.st_size);
-    }
-    void *p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (p == MAP_FAILED) return ulm_set_error(err, ULM_ERR_IO, "cannot map %s: %s", path, strerror(errno));
+    const void *p;
+    uint64_t size;
+    ulm_status st = map_file(path, ULMF_HEADER_SIZE, ".ulm", &p, &size, err);
+    if (st) return st;
     ulmf *f = calloc(1, sizeof *f);
-    if (!f) { munmap(p, (size_t)sb.st_size); return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory"); }
+    if (!f) { unmap_file(p, size); return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory"); }
     f->base = p;
-    f->size = (uint64_t)sb.st_size;
+    f->size = size;
     f->mapped = 1;
-    ulm_status st = open_common(f, verify_hash, out, err);
-    if (st && err) { /* prefix the path */
-        char tmp[sizeof err->msg];
-        memcpy(tmp, err->msg, sizeof tmp);
-        snprintf(err->msg, sizeof err->msg, "%.200s: %.300s", path, tmp);
-    }
+    st = open_common(f, verify_hash, out, err);
+    if (st) error_prefix_path(err, path);
     return st;
 }
 
 void ulmf_close(ulmf *f) {
     if (!f) return;
-    if (f->mapped) munmap((void *)f->base, f->size);
+    if (f->mapped) unmap_file(f->base, f->size);
     free(f->meta);
     free(f->tensors);
     free(f->sorted);

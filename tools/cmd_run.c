@@ -1,9 +1,7 @@
 /* ulm run -m MODEL.ulm -p PROMPT [-n N] [--temp T] [--seed S] [--top-k K] [--top-p P] [--min-p P]
  *        [--repeat-penalty R] [-t THREADS] [-c CTX] [--kv-type f16|f32] [--stats]
  * Streams generated text (the prompt echoed first, as llama.cpp does). Greedy at --temp 0. */
-#include <errno.h>
 #include <stdio.h>
-#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -31,10 +29,14 @@ static double now_ms(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* Does the .ulm at path carry a task spec? (A missing or broken file is reported later.) */
+/* 1 if the .ulm at path carries a task spec, 0 if not, -1 (printed) if it is not a valid .ulm. */
 static int is_task_file(const char *path) {
     ulmf *f;
-    if (ulmf_open(path, 0, &f, NULL) != ULM_OK) return 0;
+    ulm_error err;
+    if (ulmf_open(path, 0, &f, &err) != ULM_OK) {
+        fprintf(stderr, "ulm run: %s\n", err.msg);
+        return -1;
+    }
     int yes = ulmf_find(f, "task.spec") != NULL;
     ulmf_close(f);
     return yes;
@@ -44,11 +46,9 @@ int cmd_run(int argc, char **argv) {
     const char *model = NULL, *prompt = NULL, *v;
     /* `ulm run TASK.ulm INPUT`: a task file runs through the task runtime */
     if (argc >= 2 && argv[1][0] != '-') {
-        if (access(argv[1], R_OK) != 0) {
-            fprintf(stderr, "ulm run: cannot open %s: %s\n", argv[1], strerror(errno));
-            return 1;
-        }
-        if (is_task_file(argv[1])) return task_cli_run(argc - 1, argv + 1);
+        int task = is_task_file(argv[1]);
+        if (task < 0) return 1;
+        if (task) return task_cli_run(argc - 1, argv + 1);
         model = argv[1]; /* `ulm run MODEL.ulm -p ...` */
         argv++;
         argc--;
