@@ -42,6 +42,7 @@ endif
 X86_AVX2    := -mavx2 -mfma -mf16c
 X86_AVX512  := $(X86_AVX2) -mavx512f -mavx512bw -mavx512vl -mavx512dq
 X86_VNNI    := $(X86_AVX512) -mavx512vnni
+X86_AMX     := $(X86_VNNI) -mamx-tile -mamx-int8 -mamx-bf16 -mavx512bf16
 ARM_DOTPROD := -march=armv8.2-a+dotprod+fp16
 ARM_I8MM    := -march=armv8.6-a+dotprod+i8mm+fp16
 
@@ -56,7 +57,7 @@ TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TOOL_LIB := $(BUILD)/obj/tools_lib.a
 GENS     := $(GEN_SRC:tasks/%/gen.c=$(BUILD)/gen-%)
 
-.PHONY: all test asan test-arm clean models bench-kernels bench-constraint
+.PHONY: all tests test asan test-arm clean models model-haiku model-entities bench-kernels bench-constraint
 all: $(BUILD)/ulm $(BUILD)/libulm.a $(GENS)
 
 V ?= 0
@@ -68,6 +69,7 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/obj/%_avx2.o:       XFLAGS = $(X86_AVX2)
 $(BUILD)/obj/%_avx512.o:     XFLAGS = $(X86_AVX512)
 $(BUILD)/obj/%_avx512vnni.o: XFLAGS = $(X86_VNNI)
+$(BUILD)/obj/%_amx.o:        XFLAGS = $(X86_AMX)
 $(BUILD)/obj/%_dotprod.o:    XFLAGS = $(ARM_DOTPROD)
 $(BUILD)/obj/%_i8mm.o:       XFLAGS = $(ARM_I8MM)
 
@@ -94,13 +96,26 @@ $(BUILD)/tests/%: tests/%.c $(TOOL_LIB) $(BUILD)/libulm.a tests/test_util.h
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -Itests -o $@ $< $(TOOL_LIB) $(BUILD)/libulm.a $(LDFLAGS) $(CMOCKA_LIBS) $(LDLIBS)
 
+tests: $(TESTS)
+
 # make test: unit tests, then the shipped tasks' golden-set evals (tasks/*/eval.sh).
 test: all $(TESTS)
 	@sh tests/run_tests.sh $(BUILD) $(TESTS)
 
+# The golden-set evals are skipped under the sanitizers: they run the same code paths as the
+# stories260K task tests (which do run here) and take minutes at -O1 with ASan.
 asan:
-	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
+	ULM_SKIP_EVALS=1 $(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	        LDFLAGS="-fsanitize=address,undefined" test
+
+# make models: retrain both task models from scratch (tasks/<name>/train.sh: data, BPE,
+# training, quantization, packing, golden eval), the two in parallel with one thread each.
+models: all
+	$(MAKE) -j2 model-haiku model-entities
+model-haiku model-entities: model-%: all
+	ULM=$(BUILD)/ulm GEN=$(BUILD)/gen-$* WORK=$(BUILD)/models/$* sh tasks/$*/train.sh > $(BUILD)/models-$*.log 2>&1 \
+	    || { tail -20 $(BUILD)/models-$*.log; exit 1; }
+	@tail -12 $(BUILD)/models-$*.log
 
 # aarch64 tests link the arm64 cmocka (Debian multiarch libcmocka-dev:arm64) dynamically and
 # run under qemu with the multiarch libc6:arm64 it pulls in. Not with -L /usr/aarch64-linux-gnu:

@@ -22,6 +22,8 @@
  *   {"type": "regex", "pattern": "[A-Z][a-z]+( [a-z]+)*\\."}
  *   {"type": "json_schema", "schema": {...}, "strings_from_input": false}
  *   {"type": "lines", "breaks": 2}      input words in order, exactly 2 of the separators "\n"
+ *   {"type": "any_of", "of": [spec, ...]}   the union of the members' texts (nesting up to 8;
+ *                                        each member keeps its own strings_from_input)
  *   any of them may add "leading_space": true (one optional space first, for SentencePiece
  *   vocabularies whose words start with a space; cons_strip_leading drops it from the text).
  *
@@ -33,7 +35,10 @@
  * fraction, 2-digit exponent), boolean, null; enum/const of any JSON values;
  * anyOf/oneOf; "type" as a list. Strings escape only with \" \\ \/ \b \f \n \r \t.
  * With strings_from_input, every free string value is a verbatim substring of the input
- * (code-point boundaries; characters needing escapes appear escaped).
+ * (code-point boundaries; characters needing escapes appear escaped; minLength >= 1 excludes
+ * the empty string). "strings_from_input": "words" narrows that to spans from a word start to
+ * a word end (word characters: ASCII letters, digits, anything non-ASCII), so a string is
+ * never part of a word: what an extractor copies.
  *
  * Regex subset (full match): literals (UTF-8), escapes \d \w \s \D \W \S \n \t \r and escaped
  * punctuation, classes [a-z0-9_] and [^...] (ASCII ranges; single non-ASCII characters in
@@ -63,7 +68,7 @@ typedef struct constraint constraint;
 
 typedef struct cons_opts {
     int leading_space;      /* accept one optional ' ' before the output */
-    int strings_from_input; /* JSON Schema: free strings are substrings of the input */
+    int strings_from_input; /* JSON Schema: free strings are substrings of the input (2: word spans) */
     size_t max_states;      /* NFA state limit; 0 = default (4M) */
     size_t mask_cache_bytes;/* bound on cached masks; 0 = default (256 MiB) */
 } cons_opts;

@@ -122,7 +122,52 @@ static int json_bytes(uint32_t cp, uint8_t *o) {
     return 4;
 }
 
-frag substr_build(nfa_b *b, const char *input, size_t len) {
+/* Word characters for word spans: ASCII letters and digits, and every non-ASCII character
+ * (the letters of names such as Chloé or Łukasz). */
+static int is_word_cp(uint32_t cp) {
+    return (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || (cp >= '0' && cp <= '9') || cp >= 0x80;
+}
+
+/* A span of the input that starts where a word starts and ends where a word ends (so never
+ * part of a word, never empty). The NFA has one state per character boundary of the input:
+ * reading advances one character, the start has an epsilon edge to every word start, and
+ * every word end has one to the accepting state: linear size, unlike listing the spans. */
+frag words_substr_build(nfa_b *b, const char *input, size_t len) {
+    if (len > MAX_SUBSTR_INPUT) {
+        nb_fail(b, ULM_ERR_CONTEXT, "input over %d bytes for a substring constraint", MAX_SUBSTR_INPUT);
+        return nb_empty(b);
+    }
+    const uint8_t *p = (const uint8_t *)input;
+    int32_t lo = b->n, s = nb_state(b), e = nb_state(b);
+    int32_t prev = nb_state(b); /* boundary before the first character */
+    int prev_word = 0;
+    for (size_t i = 0; i < len && !b->failed;) {
+        uint32_t cp;
+        int l = utf8_dec(p + i, len - i, &cp);
+        if (!l) { nb_fail(b, ULM_ERR_UTF8, "input is not valid UTF-8 (byte %zu)", i); break; }
+        i += (size_t)l;
+        int word = is_word_cp(cp);
+        if (word && !prev_word) nb_eps(b, s, prev);      /* a word starts here */
+        if (!word && prev_word) nb_eps(b, prev, e);      /* a word ended here */
+        int32_t next = nb_state(b);
+        uint8_t o[4];
+        int n = json_bytes(cp, o), cur = prev;
+        if (n) {
+            for (int j = 0; j < n - 1; j++) {
+                int32_t nx = nb_state(b);
+                nb_range(b, cur, o[j], o[j], nx);
+                cur = nx;
+            }
+            nb_range(b, cur, o[n - 1], o[n - 1], next);
+        }
+        prev = next;
+        prev_word = word;
+    }
+    if (prev_word && !b->failed) nb_eps(b, prev, e); /* the input ends in a word */
+    return (frag){s, e, lo, b->n};
+}
+
+frag substr_build(nfa_b *b, const char *input, size_t len, int nonempty) {
     if (len > MAX_SUBSTR_INPUT) {
         nb_fail(b, ULM_ERR_CONTEXT, "input over %d bytes for a substring constraint", MAX_SUBSTR_INPUT);
         return nb_empty(b);
@@ -180,12 +225,12 @@ frag substr_build(nfa_b *b, const char *input, size_t len) {
         last = cur;
     }
     {
-        /* every SAM state is the end of some substring: all accept */
+        /* every SAM state is the end of some substring: all accept (the root is the empty one) */
         int32_t lo = b->n, base = b->n;
         for (int32_t s = 0; s < a.n; s++) nb_state(b);
         int32_t e = nb_state(b);
         for (int32_t s = 0; s < a.n && !b->failed; s++) {
-            nb_eps(b, base + s, e);
+            if (s > 0 || !nonempty) nb_eps(b, base + s, e);
             for (int32_t k = a.head[s]; k >= 0; k = a.tr[k].next) {
                 uint8_t o[4];
                 int n = json_bytes(a.tr[k].cp, o);

@@ -57,12 +57,16 @@ static inline int bs_has(const uint8_t *s, int c) { return (s[c >> 3] >> (c & 7)
 
 /* Regex into the builder (regex.c). */
 frag re_build(nfa_b *b, const char *re, size_t len);
-/* JSON Schema into the builder (json_schema.c). */
+/* JSON Schema into the builder (json_schema.c); strings_from_input: 0 no, 1 any substring,
+ * 2 word spans. */
 frag schema_build(nfa_b *b, const struct json_value *schema, const char *input, size_t input_len,
                   int strings_from_input);
 /* Input shapes (constraint_input.c). */
 frag lines_build(nfa_b *b, const char *input, size_t len, int n_breaks);
-frag substr_build(nfa_b *b, const char *input, size_t len); /* JSON string body */
+/* JSON string body: a substring of the input; nonempty leaves out the empty one. */
+frag substr_build(nfa_b *b, const char *input, size_t len, int nonempty);
+/* JSON string body: a span of the input from a word start to a word end. */
+frag words_substr_build(nfa_b *b, const char *input, size_t len);
 
 /* Finishes: the automaton for fragment f (constraint.c). Frees nothing of b. */
 ulm_status cons_from_nfa(const cons_vocab *v, nfa_b *b, frag f, const cons_opts *o, constraint **out,

@@ -93,7 +93,7 @@ static int flatten_text(const char *s, size_t n, pairs *p, int containers_only) 
     flatten(p, json_root(d), path, 0, 4096, 0);
     free(path);
     json_free(d);
-    qsort(p->v, (size_t)p->n, sizeof *p->v, str_cmp);
+    if (p->n) qsort(p->v, (size_t)p->n, sizeof *p->v, str_cmp); /* v is NULL when empty */
     return 0;
 }
 

@@ -42,38 +42,62 @@ struct ulm_ctx {
     float *scores; /* [n_threads][att_scratch] per-thread attention scratch */
     size_t att_scratch; /* floats per thread: scores [group][cap_max], probs [cap_max], v row [hd], q prep */
     float *logits; /* [vocab]            last position, when the caller wants none */
+    float *rope_cs; /* [head_dim]        cos | sin of the current position's RoPE angles */
     void *xprep;   /* prepared matmul input */
     size_t xprep_size;
 };
 
-/* ---- matmul over the pool: y[i][r] = W[r] . x[i], rows split across threads ---- */
+/* ---- matmul over the pool: y[i][r] = W[r] . x[i], rows split across threads ----
+ * Up to three matrices that read the same input (q/k/v, gate/up) run as one job: one input
+ * conversion and one fork-join instead of three, which is what decode latency is made of. */
+#define MAX_FUSED 3
 typedef struct {
     const ulm_kernels *k;
-    const tensor_ref *w;
+    int nw, n;
+    const tensor_ref *w[MAX_FUSED];
+    float *y[MAX_FUSED];
+    int ldy[MAX_FUSED];
     const void *xprep;
-    int n, ldy;
-    float *y;
 } matmul_job;
 
 static void matmul_worker(void *p, int ith, int nth) {
     const matmul_job *j = p;
-    int rows = j->w->rows;
-    /* chunks of 16 rows keep SIMD row tiles whole */
-    int chunks = (rows + 15) / 16;
-    int c0 = (int)((int64_t)chunks * ith / nth), c1 = (int)((int64_t)chunks * (ith + 1) / nth);
-    int r0 = c0 * 16, r1 = c1 * 16 < rows ? c1 * 16 : rows;
-    if (r0 < r1) j->k->matmul(j->w->dtype, j->w->data, j->xprep, j->n, j->w->cols, j->y, j->ldy, r0, r1);
+    for (int m = 0; m < j->nw; m++) {
+        const tensor_ref *w = j->w[m];
+        /* chunks of 16 rows keep SIMD row tiles (and interleaved row groups) whole */
+        int chunks = (w->rows + 15) / 16;
+        int c0 = (int)((int64_t)chunks * ith / nth), c1 = (int)((int64_t)chunks * (ith + 1) / nth);
+        int r0 = c0 * 16, r1 = c1 * 16 < w->rows ? c1 * 16 : w->rows;
+        if (r0 < r1) j->k->matmul(w->dtype, w->data, j->xprep, j->n, w->cols, j->y[m], j->ldy[m], r0, r1);
+    }
 }
 
-static void matmul(ulm_ctx *c, const tensor_ref *w, const float *x, int n, float *y, int ldy) {
-    c->kern->prepare_input(w->dtype, x, n, w->cols, c->xprep);
-    matmul_job j = {c->kern, w, c->xprep, n, ldy, y};
+/* y_m = x W_m^T for nw matrices sharing input x [n][cols]. */
+static void matmul_n(ulm_ctx *c, int nw, const tensor_ref *const *w, const float *x, int n, float *const *y,
+                     const int *ldy) {
+    /* matrices of one dtype share the converted input; otherwise run them one by one */
+    for (int m = 1; m < nw; m++)
+        if (w[m]->dtype != w[0]->dtype || w[m]->cols != w[0]->cols) {
+            for (int i = 0; i < nw; i++) matmul_n(c, 1, &w[i], x, n, &y[i], &ldy[i]);
+            return;
+        }
+    c->kern->prepare_input(w[0]->dtype, x, n, w[0]->cols, c->xprep);
+    matmul_job j = {.k = c->kern, .nw = nw, .n = n, .xprep = c->xprep};
+    for (int m = 0; m < nw; m++) {
+        j.w[m] = w[m];
+        j.y[m] = y[m];
+        j.ldy[m] = ldy[m];
+    }
     tp_run(c->tp, matmul_worker, &j);
 }
 
-static void add_bias(float *y, const tensor_ref *b, int n, int width) {
+static void matmul(ulm_ctx *c, const tensor_ref *w, const float *x, int n, float *y, int ldy) {
+    matmul_n(c, 1, &w, x, n, &y, &ldy);
+}
+
+static void add_bias(const ulm_ctx *c, float *y, const tensor_ref *b, int n, int width) {
     if (!b->data) return;
-    for (int i = 0; i < n; i++) k_add(y + (size_t)i * width, b->data, width);
+    for (int i = 0; i < n; i++) c->kern->add(y + (size_t)i * width, b->data, width);
 }
 
 /* ---- attention over the pool: one (token, kv head) pair per work item ----
@@ -112,15 +136,15 @@ static void attn_worker(void *p, int ith, int nth) {
         for (int g = 0; g < group; g++) {
             const float *sg = sc + (size_t)g * cap;
             for (int t = 0; t < len; t++) pr[t] = sg[(t0 + t) % cap] * cfg->query_scale;
-            k_softmax(pr, len);
+            c->kern->softmax(pr, len);
             float *out = c->att + (size_t)i * qd + (size_t)(kvh * group + g) * hd;
             memset(out, 0, (size_t)hd * sizeof *out);
             for (int t = 0; t < len; t++) {
                 const char *vr = vb + (size_t)((t0 + t) % cap) * hd * esz;
-                if (c->kv_dt == ULM_DT_F32) k_axpy(out, pr[t], (const float *)vr, hd);
+                if (c->kv_dt == ULM_DT_F32) c->kern->axpy(out, pr[t], (const float *)vr, hd);
                 else {
                     ulm_dequantize_row(ULM_DT_F16, vr, vrow, hd);
-                    k_axpy(out, pr[t], vrow, hd);
+                    c->kern->axpy(out, pr[t], vrow, hd);
                 }
             }
         }
@@ -161,10 +185,9 @@ static void forward(ulm_ctx *c, const int32_t *tokens, int n, int all_logits, fl
     int pos0 = c->pos;
 
     /* x[i] = embedding(token i) (x sqrt(dim) for gemma) */
-    size_t erow = ulm_dtype_row_bytes(m->tok_embd.dtype, (uint64_t)D);
     for (int i = 0; i < n; i++) {
-        ulm_dequantize_row(m->tok_embd.dtype, (const char *)m->tok_embd.data + (size_t)tokens[i] * erow, c->x + (size_t)i * D, D);
-        if (a->embed_scale_sqrt_dim) k_scale(c->x + (size_t)i * D, sqrtf((float)D), D);
+        ulm_dequantize_row_at(m->tok_embd.dtype, m->tok_embd.data, (uint64_t)D, (uint64_t)tokens[i], c->x + (size_t)i * D);
+        if (a->embed_scale_sqrt_dim) c->kern->scale(c->x + (size_t)i * D, sqrtf((float)D), D);
     }
 
     for (int l = 0; l < cfg->n_layers; l++) {
@@ -174,21 +197,25 @@ static void forward(ulm_ctx *c, const int32_t *tokens, int n, int all_logits, fl
         const float *ff = w->is_local ? NULL : m->rope_freq_factors;
 
         /* attention block: xb = norm(x); q, k, v = xb Wq, xb Wk, xb Wv */
-        for (int i = 0; i < n; i++) k_rmsnorm(c->xb + (size_t)i * D, c->x + (size_t)i * D, w->attn_norm.data, D, eps, 0);
-        matmul(c, &w->wq, c->xb, n, c->q, qd);           /* q  [n][qd]  */
-        matmul(c, &w->wk, c->xb, n, c->kv, kvd);         /* k  [n][kvd] */
-        matmul(c, &w->wv, c->xb, n, c->kv + (size_t)n * kvd, kvd); /* v [n][kvd] */
-        add_bias(c->q, &w->bq, n, qd);
-        add_bias(c->kv, &w->bk, n, kvd);
-        add_bias(c->kv + (size_t)n * kvd, &w->bv, n, kvd);
+        for (int i = 0; i < n; i++) c->kern->rmsnorm(c->xb + (size_t)i * D, c->x + (size_t)i * D, w->attn_norm.data, D, eps, 0);
+        {   /* q [n][qd], k [n][kvd], v [n][kvd] */
+            const tensor_ref *ws[3] = {&w->wq, &w->wk, &w->wv};
+            float *ys[3] = {c->q, c->kv, c->kv + (size_t)n * kvd};
+            int lds[3] = {qd, kvd, kvd};
+            matmul_n(c, 3, ws, c->xb, n, ys, lds);
+        }
+        add_bias(c, c->q, &w->bq, n, qd);
+        add_bias(c, c->kv, &w->bk, n, kvd);
+        add_bias(c, c->kv + (size_t)n * kvd, &w->bv, n, kvd);
         for (int i = 0; i < n; i++) {
             float *q = c->q + (size_t)i * qd, *k = c->kv + (size_t)i * kvd;
             if (a->qk_norm) {
-                for (int h = 0; h < nh; h++) k_rmsnorm(q + h * hd, q + h * hd, w->q_norm.data, hd, eps, 0);
-                for (int h = 0; h < nkv; h++) k_rmsnorm(k + h * hd, k + h * hd, w->k_norm.data, hd, eps, 0);
+                for (int h = 0; h < nh; h++) c->kern->rmsnorm(q + h * hd, q + h * hd, w->q_norm.data, hd, eps, 0);
+                for (int h = 0; h < nkv; h++) c->kern->rmsnorm(k + h * hd, k + h * hd, w->k_norm.data, hd, eps, 0);
             }
-            for (int h = 0; h < nh; h++) k_rope(q + h * hd, hd, hd, pos0 + i, theta, a->rope_interleaved, ff);
-            for (int h = 0; h < nkv; h++) k_rope(k + h * hd, hd, hd, pos0 + i, theta, a->rope_interleaved, ff);
+            k_rope_cs(c->rope_cs, hd, pos0 + i, theta, ff); /* angles once per position */
+            for (int h = 0; h < nh; h++) c->kern->rope_apply(q + h * hd, hd, hd, a->rope_interleaved, c->rope_cs);
+            for (int h = 0; h < nkv; h++) c->kern->rope_apply(k + h * hd, hd, hd, a->rope_interleaved, c->rope_cs);
         }
         /* append k, v to the cache at positions pos0.. */
         kv_store(c, l, n, pos0);
@@ -197,30 +224,34 @@ static void forward(ulm_ctx *c, const int32_t *tokens, int n, int all_logits, fl
         matmul(c, &w->wo, c->att, n, c->o, D);           /* o   [n][D]  */
         for (int i = 0; i < n; i++) {
             float *o = c->o + (size_t)i * D;
-            if (a->post_norms) k_rmsnorm(o, o, w->post_attn_norm.data, D, eps, 0);
-            k_add(c->x + (size_t)i * D, o, D);
+            if (a->post_norms) c->kern->rmsnorm(o, o, w->post_attn_norm.data, D, eps, 0);
+            c->kern->add(c->x + (size_t)i * D, o, D);
         }
 
         /* FFN block: x += down(act(xb Wgate) * (xb Wup)), xb = norm(x) */
-        for (int i = 0; i < n; i++) k_rmsnorm(c->xb + (size_t)i * D, c->x + (size_t)i * D, w->ffn_norm.data, D, eps, 0);
-        matmul(c, &w->w_gate, c->xb, n, c->gate, F);     /* gate [n][F] */
-        matmul(c, &w->w_up, c->xb, n, c->up, F);         /* up   [n][F] */
+        for (int i = 0; i < n; i++) c->kern->rmsnorm(c->xb + (size_t)i * D, c->x + (size_t)i * D, w->ffn_norm.data, D, eps, 0);
+        {   /* gate [n][F], up [n][F] */
+            const tensor_ref *ws[2] = {&w->w_gate, &w->w_up};
+            float *ys[2] = {c->gate, c->up};
+            int lds[2] = {F, F};
+            matmul_n(c, 2, ws, c->xb, n, ys, lds);
+        }
         for (int i = 0; i < n; i++) {
             float *g = c->gate + (size_t)i * F, *u = c->up + (size_t)i * F;
-            if (a->gelu) k_geglu(g, g, u, F);
-            else k_swiglu(g, g, u, F);
+            if (a->gelu) c->kern->geglu(g, g, u, F);
+            else c->kern->swiglu(g, g, u, F);
         }
         matmul(c, &w->w_down, c->gate, n, c->o, D);      /* o    [n][D] */
         for (int i = 0; i < n; i++) {
             float *o = c->o + (size_t)i * D;
-            if (a->post_norms) k_rmsnorm(o, o, w->post_ffn_norm.data, D, eps, 0);
-            k_add(c->x + (size_t)i * D, o, D);
+            if (a->post_norms) c->kern->rmsnorm(o, o, w->post_ffn_norm.data, D, eps, 0);
+            c->kern->add(c->x + (size_t)i * D, o, D);
         }
     }
 
     /* logits = norm(x) Wout, only for the rows asked for */
     int first = all_logits ? 0 : n - 1, rows = n - first;
-    for (int i = first; i < n; i++) k_rmsnorm(c->xb + (size_t)(i - first) * D, c->x + (size_t)i * D, m->output_norm.data, D, eps, 0);
+    for (int i = first; i < n; i++) c->kern->rmsnorm(c->xb + (size_t)(i - first) * D, c->x + (size_t)i * D, m->output_norm.data, D, eps, 0);
     matmul(c, &m->output, c->xb, rows, out, V);
     c->pos += n;
 }
@@ -313,6 +344,7 @@ ulm_status ulm_ctx_new(const ulm_model *m, const ulm_ctx_params *p, ulm_ctx **ou
     c->up = xalloc(B * F * 4, &f);
     c->scores = xalloc((size_t)nt * c->att_scratch * 4, &f);
     c->logits = xalloc((size_t)cfg->vocab_size * 4, &f);
+    c->rope_cs = xalloc((size_t)cfg->head_dim * 4, &f);
     /* prepared input: the widest matmul input (dim, q_dim or ffn) in the largest form */
     int widest = D > qd ? D : qd;
     widest = widest > F ? widest : F;
@@ -338,7 +370,7 @@ void ulm_ctx_free(ulm_ctx *c) {
         for (int l = 0; l < c->m->cfg.n_layers; l++) free(c->kv_layers[l].k), free(c->kv_layers[l].v);
     free(c->kv_layers);
     free(c->x); free(c->xb); free(c->q); free(c->kv);
-    free(c->att); free(c->o); free(c->gate); free(c->up); free(c->scores); free(c->logits); free(c->xprep);
+    free(c->att); free(c->o); free(c->gate); free(c->up); free(c->scores); free(c->logits); free(c->rope_cs); free(c->xprep);
     free(c);
 }
 

@@ -188,8 +188,11 @@ static frag string_frag(schema_ctx *x, const json_value *s) {
         b->use_excl = 1;
         body = re_build(b, pat, plen);
         b->use_excl = 0;
-    } else if (x->sfi) {
-        body = substr_build(b, x->input, x->input_len);
+    } else if (x->sfi == 2) { /* word spans: never empty; lengths are the input's */
+        body = words_substr_build(b, x->input, x->input_len);
+    } else if (x->sfi) { /* minLength >= 1 keeps out the empty string; lengths are otherwise the input's */
+        if (get_count(s, "minLength", 0, &minl, b)) return open;
+        body = substr_build(b, x->input, x->input_len, minl > 0);
     } else {
         if (get_count(s, "minLength", 0, &minl, b) || get_count(s, "maxLength", -1, &maxl, b)) return open;
         if (maxl >= 0 && maxl < minl) {
@@ -355,7 +358,7 @@ ulm_status cons_compile_schema(const cons_vocab *v, const json_value *schema, co
     *out = NULL;
     nfa_b b;
     nb_init(&b, o ? o->max_states : 0);
-    frag f = schema_build(&b, schema, input ? input : "", input ? input_len : 0, o && o->strings_from_input);
+    frag f = schema_build(&b, schema, input ? input : "", input ? input_len : 0, o ? o->strings_from_input : 0);
     ulm_status st = cons_from_nfa(v, &b, f, o, out, err);
     nb_free(&b);
     return st;
@@ -363,19 +366,124 @@ ulm_status cons_compile_schema(const cons_vocab *v, const json_value *schema, co
 
 /* ---- constraint spec objects (task files) ---- */
 
+/* "strings_from_input": false (0), true (1, any substring) or "words" (2, word spans);
+ * -1 for any other value. */
+static int spec_sfi(const json_value *spec) {
+    const json_value *v = json_get(spec, "strings_from_input");
+    int x = 0;
+    if (!v) return 0;
+    if (json_is_str(v)) return !strcmp(json_str(v, NULL), "words") ? 2 : -1;
+    return json_bool(v, &x) == 0 ? x : -1;
+}
+
 static ulm_status spec_kind(const json_value *spec, const char **kind, ulm_error *err) {
     if (!json_is_obj(spec)) return ulm_set_error(err, ULM_ERR_SPEC, "constraint: must be an object");
     if (json_get_str(spec, "type", kind, NULL))
-        return ulm_set_error(err, ULM_ERR_SPEC, "constraint: needs \"type\" (choice, regex, json_schema, lines)");
+        return ulm_set_error(err, ULM_ERR_SPEC, "constraint: needs \"type\" (choice, regex, json_schema, lines, any_of)");
     return ULM_OK;
 }
 
-int cons_spec_needs_input(const json_value *spec) {
+#define SPEC_MAX_DEPTH 8 /* any_of nesting */
+
+static int needs_input(const json_value *spec, int depth) {
     const char *kind;
-    int sfi = 0;
-    if (spec_kind(spec, &kind, NULL)) return 0;
-    json_get_bool(spec, "strings_from_input", &sfi);
-    return !strcmp(kind, "lines") || (!strcmp(kind, "json_schema") && sfi);
+    if (depth > SPEC_MAX_DEPTH || spec_kind(spec, &kind, NULL)) return 0;
+    if (!strcmp(kind, "any_of")) {
+        const json_value *of = json_get(spec, "of");
+        for (size_t i = 0; i < json_len(of); i++)
+            if (needs_input(json_at(of, i), depth + 1)) return 1;
+        return 0;
+    }
+    return !strcmp(kind, "lines") || (!strcmp(kind, "json_schema") && spec_sfi(spec) > 0);
+}
+
+int cons_spec_needs_input(const json_value *spec) { return needs_input(spec, 0); }
+
+/* The fragment of one spec object in b (any_of: the alternation of its members, each with its
+ * own options; leading_space applies to the whole constraint and is read by the caller). */
+static frag spec_frag(nfa_b *b, const json_value *spec, const char *input, size_t input_len, int depth) {
+    const char *kind;
+    ulm_error kerr;
+    if (depth > SPEC_MAX_DEPTH) {
+        nb_fail(b, ULM_ERR_SPEC, "constraint: any_of nested deeper than %d", SPEC_MAX_DEPTH);
+        return nb_empty(b);
+    }
+    if (spec_kind(spec, &kind, &kerr)) {
+        nb_fail(b, ULM_ERR_SPEC, "%s", kerr.msg);
+        return nb_empty(b);
+    }
+    int sfi = spec_sfi(spec);
+    if (sfi < 0) {
+        nb_fail(b, ULM_ERR_SPEC, "constraint: \"strings_from_input\" must be true, false or \"words\"");
+        return nb_empty(b);
+    }
+    if (!strcmp(kind, "any_of")) {
+        const json_value *of = json_get(spec, "of");
+        if (!json_is_arr(of) || !json_len(of)) {
+            nb_fail(b, ULM_ERR_SPEC, "constraint: any_of needs \"of\", a non-empty array of constraints");
+            return nb_empty(b);
+        }
+        frag f = spec_frag(b, json_at(of, 0), input, input_len, depth + 1);
+        for (size_t i = 1; i < json_len(of) && !b->failed; i++)
+            f = nb_alt(b, f, spec_frag(b, json_at(of, i), input, input_len, depth + 1));
+        return f;
+    }
+    if (!strcmp(kind, "choice")) {
+        const json_value *ch = json_get(spec, "choices");
+        size_t n = json_len(ch);
+        if (!json_is_arr(ch) || !n || n > (1u << 20)) {
+            nb_fail(b, ULM_ERR_SPEC, "constraint: \"choices\" must be a non-empty array");
+            return nb_empty(b);
+        }
+        const char **s = malloc(n * sizeof *s);
+        size_t *l = malloc(n * sizeof *l);
+        if (!s || !l) {
+            free(s);
+            free(l);
+            nb_fail(b, ULM_ERR_NOMEM, "out of memory");
+            return nb_empty(b);
+        }
+        size_t i;
+        for (i = 0; i < n; i++)
+            if (!(s[i] = json_str(json_at(ch, i), &l[i]))) break;
+        frag f;
+        if (i < n) {
+            nb_fail(b, ULM_ERR_SPEC, "constraint: choice %zu is not a string", i);
+            f = nb_empty(b);
+        } else {
+            f = nb_lits(b, s, l, (int)n);
+        }
+        free(s);
+        free(l);
+        return f;
+    }
+    if (!strcmp(kind, "regex")) {
+        const char *p;
+        size_t pl;
+        if (json_get_str(spec, "pattern", &p, &pl)) {
+            nb_fail(b, ULM_ERR_SPEC, "constraint: regex needs \"pattern\"");
+            return nb_empty(b);
+        }
+        return re_build(b, p, pl);
+    }
+    if (!strcmp(kind, "json_schema")) {
+        const json_value *sc = json_get(spec, "schema");
+        if (!json_is_obj(sc)) {
+            nb_fail(b, ULM_ERR_SPEC, "constraint: json_schema needs a \"schema\" object");
+            return nb_empty(b);
+        }
+        return schema_build(b, sc, input ? input : "", input ? input_len : 0, sfi);
+    }
+    if (!strcmp(kind, "lines")) {
+        int64_t n;
+        if (json_get_int(spec, "breaks", &n) || n < 0 || n > 256) {
+            nb_fail(b, ULM_ERR_SPEC, "constraint: lines needs \"breaks\" 0..256");
+            return nb_empty(b);
+        }
+        return lines_build(b, input ? input : "", input ? input_len : 0, (int)n);
+    }
+    nb_fail(b, ULM_ERR_SPEC, "constraint: unknown type \"%.40s\"", kind);
+    return nb_empty(b);
 }
 
 ulm_status cons_compile_spec(const cons_vocab *v, const json_value *spec, const char *input, size_t input_len,
@@ -386,49 +494,13 @@ ulm_status cons_compile_spec(const cons_vocab *v, const json_value *spec, const 
     if (st) return st;
     cons_opts o = {0};
     json_get_bool(spec, "leading_space", &o.leading_space);
-    json_get_bool(spec, "strings_from_input", &o.strings_from_input);
-    if (!strcmp(kind, "choice")) {
-        const json_value *ch = json_get(spec, "choices");
-        size_t n = json_len(ch);
-        if (!json_is_arr(ch) || !n) return ulm_set_error(err, ULM_ERR_SPEC, "constraint: \"choices\" must be a non-empty array");
-        const char **s = malloc(n * sizeof *s);
-        size_t *l = malloc(n * sizeof *l);
-        if (!s || !l) {
-            free(s);
-            free(l);
-            return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
-        }
-        for (size_t i = 0; i < n; i++) {
-            s[i] = json_str(json_at(ch, i), &l[i]);
-            if (!s[i]) {
-                free(s);
-                free(l);
-                return ulm_set_error(err, ULM_ERR_SPEC, "constraint: choice %zu is not a string", i);
-            }
-        }
-        st = cons_compile_choices(v, s, l, (int)n, &o, out, err);
-        free(s);
-        free(l);
-        return st;
-    }
-    if (!strcmp(kind, "regex")) {
-        const char *p;
-        size_t pl;
-        if (json_get_str(spec, "pattern", &p, &pl)) return ulm_set_error(err, ULM_ERR_SPEC, "constraint: regex needs \"pattern\"");
-        return cons_compile_regex(v, p, pl, &o, out, err);
-    }
-    if (!strcmp(kind, "json_schema")) {
-        const json_value *sc = json_get(spec, "schema");
-        if (!json_is_obj(sc)) return ulm_set_error(err, ULM_ERR_SPEC, "constraint: json_schema needs a \"schema\" object");
-        return cons_compile_schema(v, sc, input, input_len, &o, out, err);
-    }
-    if (!strcmp(kind, "lines")) {
-        int64_t n;
-        if (json_get_int(spec, "breaks", &n) || n < 0 || n > 256)
-            return ulm_set_error(err, ULM_ERR_SPEC, "constraint: lines needs \"breaks\" 0..256");
-        return cons_compile_lines(v, input ? input : "", input ? input_len : 0, (int)n, &o, out, err);
-    }
-    return ulm_set_error(err, ULM_ERR_SPEC, "constraint: unknown type \"%.40s\"", kind);
+    o.strings_from_input = spec_sfi(spec) > 0 ? spec_sfi(spec) : 0;
+    nfa_b b;
+    nb_init(&b, 0);
+    frag f = spec_frag(&b, spec, input, input_len, 0);
+    st = cons_from_nfa(v, &b, f, &o, out, err);
+    nb_free(&b);
+    return st;
 }
 
 ulm_status cons_check_spec(const json_value *spec, ulm_error *err) {

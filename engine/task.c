@@ -534,6 +534,20 @@ static int utf8_valid(const char *s, size_t n) {
     return 1;
 }
 
+ulm_status task_encode_prompt(const task_spec *s, const tokenizer *tk, const char *input, size_t len, int32_t *out,
+                              int cap, int *n_out, ulm_error *err) {
+    char *prompt = task_prompt(s, input, len), *full = prompt;
+    if (!prompt) return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
+    if (s->chat && strcmp(tok_chat_template(tk), "none")) {
+        full = chat_wrap(tok_chat_template(tk), prompt);
+        free(prompt);
+        if (!full) return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
+    }
+    ulm_status st = tok_encode(tk, full, strlen(full), ULM_TOK_ADD_BOS | ULM_TOK_PARSE_SPECIAL, out, cap, n_out, err);
+    free(full);
+    return st;
+}
+
 static void escalate(task_result *r, const char *reason) {
     if (r->route == ROUTE_LOCAL) {
         r->route = ROUTE_ESCALATE;
@@ -551,27 +565,12 @@ ulm_status task_run(task *t, const char *input, size_t len, ulm_text_fn on_text,
     if (!utf8_valid(input, len)) return ulm_set_error(err, ULM_ERR_UTF8, "input is not valid UTF-8");
     if (memchr(input, 0, len)) return ulm_set_error(err, ULM_ERR_ARG, "input contains a NUL byte");
     if (append(res, &cap, "", 0)) return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
-    char *prompt = task_prompt(s, input, len), *full = prompt;
-    if (!prompt) {
-        task_result_free(res);
-        return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
-    }
-    int flags = ULM_TOK_ADD_BOS;
-    if (s->chat && strcmp(tok_chat_template(m->tok), "none")) {
-        full = chat_wrap(tok_chat_template(m->tok), prompt);
-        free(prompt);
-        if (!full) {
-            task_result_free(res);
-            return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
-        }
-        flags |= ULM_TOK_PARSE_SPECIAL;
-    }
     ulm_status st;
     int n_prompt = 0;
     constraint *dyn = NULL;
     sampler smp;
     memset(&smp, 0, sizeof smp);
-    if ((st = tok_encode(m->tok, full, strlen(full), flags, NULL, 0, &n_prompt, err))) goto done;
+    if ((st = task_encode_prompt(s, m->tok, input, len, NULL, 0, &n_prompt, err))) goto done;
     res->n_prompt = n_prompt;
     int n_ctx = ulm_ctx_size(t->ctx);
     /* over-long input escalates rather than failing */
@@ -585,7 +584,7 @@ ulm_status task_run(task *t, const char *input, size_t len, ulm_text_fn on_text,
         t->toks = nt;
         t->cap_toks = n_prompt + s->max_tokens;
     }
-    if ((st = tok_encode(m->tok, full, strlen(full), flags, t->toks, t->cap_toks, &n_prompt, err))) goto done;
+    if ((st = task_encode_prompt(s, m->tok, input, len, t->toks, t->cap_toks, &n_prompt, err))) goto done;
     constraint *c = t->fixed;
     if (s->constraint && !c) {
         st = cons_compile_spec(t->vocab, s->constraint, input, len, &dyn, err);
@@ -682,10 +681,8 @@ ulm_status task_run(task *t, const char *input, size_t len, ulm_text_fn on_text,
         for (size_t i = 0; i < json_len(ref); i++) {
             size_t rl;
             const char *rs = json_str(json_at(ref, i), &rl);
-            if (rl && memmem(res->output, res->len, rs, rl)) {
-                res->valid = 0;
+            if (rl && memmem(res->output, res->len, rs, rl)) /* a well-formed answer that routes on */
                 escalate(res, "refusal");
-            }
         }
         int want_json = 0;
         json_get_bool(s->validator, "json", &want_json);
@@ -709,7 +706,6 @@ done:
     res->total_ms = now_ms() - t0;
     sampler_free(&smp);
     cons_free(dyn);
-    free(full);
     if (st) task_result_free(res);
     return st;
 }

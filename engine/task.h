@@ -52,6 +52,15 @@ ulm_status task_spec_parse(const char *text, size_t len, const char *where, task
 void task_spec_free(task_spec *s);
 /* The prompt for input: the instruction with {input} replaced (malloc'd). */
 char *task_prompt(const task_spec *s, const char *input, size_t len);
+struct tokenizer;
+/* The prompt's token ids, as task_run feeds them: the tokenizer's BOS when it asks for one,
+ * then the prompt (wrapped in the model's chat template when the spec asks), with special
+ * tokens written in the instruction parsed ("<|in|>{input}<|out|>" gives the task BPE's
+ * <|in|> and <|out|> ids: the trainer's prompt format, tools/train/train_data.h). Writes up to
+ * cap ids and sets *n_out to the number needed. An input is expected not to spell special
+ * tokens itself (it would be parsed as them). */
+ulm_status task_encode_prompt(const task_spec *s, const struct tokenizer *tk, const char *input, size_t len,
+                              int32_t *out, int cap, int *n_out, ulm_error *err);
 
 /* A golden set: JSONL lines of {"input": str, "output": str | value}. */
 typedef struct golden_item { char *input, *expected; size_t input_len, expected_len; } golden_item;

@@ -238,6 +238,16 @@ ulm_status tok_load(const ulmf *f, tokenizer **out, ulm_error *err) {
         t->byte_tok[c] = tok_find(t, buf, len);
     }
 
+    /* spm: where no piece glues a character to the U+2581 after it, no merge crosses the
+     * boundary before that U+2581, so the encoder may merge word by word (small heaps) */
+    if (t->kind == TOK_SPM)
+        for (int id = 0; id < t->n_vocab; id++) {
+            size_t len;
+            const uint8_t *p = (const uint8_t *)tok_piece(t, id, &len);
+            for (size_t k = 1; k + 3 <= len; k++)
+                if (p[k] == 0xE2 && p[k + 1] == 0x96 && p[k + 2] == 0x81) t->spm_glue[p[k - 1]] = 1;
+        }
+
     /* End of generation: eos, eot, and the control tokens chat templates end turns with. */
     if (t->eos >= 0) t->eog[t->n_eog++] = t->eos;
     if (t->eot >= 0 && t->eot != t->eos) t->eog[t->n_eog++] = t->eot;

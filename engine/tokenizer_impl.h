@@ -30,6 +30,7 @@ struct tokenizer {
     uint8_t trie_first[256]; /* bytes some special token starts with */
     char *dec;            /* decoded bytes of every token */
     uint32_t *dec_offs;   /* [n_vocab+1] */
+    uint8_t spm_glue[256];   /* spm: 1 if a piece has U+2581 after a character ending in this byte */
     int byte_tok[256];    /* token of one byte (spm <0xXX>, bpe mapped char), -1 if none */
     int bos, eos, unk, pad, eot;
     int eog[TOK_MAX_EOG], n_eog;

@@ -21,32 +21,13 @@ static int try_pair(const tokenizer *t, tok_work *w, int l, int r) {
     return tok_heap_push(w, (tok_cand){-t->scores[id], l, r, len, id});
 }
 
-ulm_status tok_encode_spm(const tokenizer *t, tok_work *w, const char *s, size_t n, int prefix, tok_out *o) {
-    int add_prefix = prefix && t->add_space_prefix;
-    if (n == 0) return ULM_OK;
-    if (tok_work_reserve(w, n + 1, 3 * (n + 1))) return ULM_ERR_NOMEM;
-    char *b = w->buf;
-    size_t bl = 0;
-    if (add_prefix) memcpy(b, SPACE_MARK, 3), bl = 3;
-    size_t i0 = 0, i1 = n;
-    if (t->remove_extra_spaces) { /* SentencePiece: strip, and squeeze runs of spaces to one */
-        while (i0 < n && s[i0] == ' ') i0++;
-        while (i1 > i0 && s[i1 - 1] == ' ') i1--;
-        if (i0 == i1) return ULM_OK;
-    }
-    for (size_t i = i0; i < i1; i++) {
-        if (s[i] == ' ') {
-            if (t->remove_extra_spaces && i > i0 && s[i - 1] == ' ') continue;
-            memcpy(b + bl, SPACE_MARK, 3), bl += 3;
-        } else {
-            b[bl++] = s[i];
-        }
-    }
-    /* one symbol per character */
+/* Merges b[cs, ce) of the normalized text (w->buf) and writes its tokens. */
+static ulm_status encode_chunk(const tokenizer *t, tok_work *w, size_t cs, size_t ce, tok_out *o) {
+    const char *b = w->buf;
     int ns = 0;
-    for (size_t i = 0; i < bl; ns++) {
+    for (size_t i = cs; i < ce; ns++) {
         uint32_t cp;
-        int l = tok_utf8_next(b + i, bl - i, &cp);
+        int l = tok_utf8_next(b + i, ce - i, &cp);
         w->sym_start[ns] = (int32_t)i;
         w->sym_len[ns] = l;
         w->sym_prev[ns] = ns - 1;
@@ -75,16 +56,52 @@ ulm_status tok_encode_spm(const tokenizer *t, tok_work *w, const char *s, size_t
         int len = w->sym_len[i];
         int id = tok_find(t, p, (size_t)len);
         if (mergeable(t, id)) {
-            tok_out_push(o, id);
+            if (tok_out_push(o, id)) return ULM_ERR_NOMEM;
             continue;
         }
         /* not in the vocabulary: one token per byte, or <unk> */
         int all_bytes = t->byte_fallback;
         for (int k = 0; k < len && all_bytes; k++) all_bytes = t->byte_tok[(uint8_t)p[k]] >= 0;
-        if (all_bytes)
-            for (int k = 0; k < len; k++) tok_out_push(o, t->byte_tok[(uint8_t)p[k]]);
-        else if (t->unk >= 0)
-            tok_out_push(o, t->unk);
+        if (all_bytes) {
+            for (int k = 0; k < len; k++)
+                if (tok_out_push(o, t->byte_tok[(uint8_t)p[k]])) return ULM_ERR_NOMEM;
+        } else if (t->unk >= 0 && tok_out_push(o, t->unk)) {
+            return ULM_ERR_NOMEM;
+        }
+    }
+    return ULM_OK;
+}
+
+ulm_status tok_encode_spm(const tokenizer *t, tok_work *w, const char *s, size_t n, int prefix, tok_out *o) {
+    int add_prefix = prefix && t->add_space_prefix;
+    if (n == 0) return ULM_OK;
+    if (tok_work_reserve(w, n + 1, 3 * (n + 1))) return ULM_ERR_NOMEM;
+    char *b = w->buf;
+    size_t bl = 0;
+    if (add_prefix) memcpy(b, SPACE_MARK, 3), bl = 3;
+    size_t i0 = 0, i1 = n;
+    if (t->remove_extra_spaces) { /* SentencePiece: strip, and squeeze runs of spaces to one */
+        while (i0 < n && s[i0] == ' ') i0++;
+        while (i1 > i0 && s[i1 - 1] == ' ') i1--;
+        if (i0 == i1) return ULM_OK;
+    }
+    for (size_t i = i0; i < i1; i++) {
+        if (s[i] == ' ') {
+            if (t->remove_extra_spaces && i > i0 && s[i - 1] == ' ') continue;
+            memcpy(b + bl, SPACE_MARK, 3), bl += 3;
+        } else {
+            b[bl++] = s[i];
+        }
+    }
+    /* merge word by word: a chunk ends before a U+2581 that no piece joins to what precedes
+     * it (t->spm_glue), so chunks merge independently with the same result */
+    size_t cs = 0;
+    for (size_t i = 1; i <= bl; i++) {
+        if (i < bl && !((uint8_t)b[i] == 0xE2 && i + 3 <= bl && !memcmp(b + i, SPACE_MARK, 3) && !t->spm_glue[(uint8_t)b[i - 1]]))
+            continue;
+        ulm_status st = encode_chunk(t, w, cs, i, o);
+        if (st) return st;
+        cs = i;
     }
     return ULM_OK;
 }

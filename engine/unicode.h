@@ -37,8 +37,9 @@ static inline int unicode_ccc(uint32_t cp) {
 size_t unicode_nfc_prefix(const char *s, size_t n);
 
 /* NFC of valid UTF-8 text s into out (malloc'd/grown as needed: *out, *cap); *out_len gets
- * the length. Returns 0, or -1 when out of memory. Linear time (combining-mark runs are
- * sorted by a counting sort when long). */
+ * the length. Returns 0, or -1 when out of memory. Text the quick check passes is copied; only
+ * the doubtful segments are decomposed and recomposed. Linear time (long combining-mark runs
+ * are reordered by a counting sort). */
 int unicode_nfc(const char *s, size_t n, char **out, size_t *cap, size_t *out_len);
 
 #endif

@@ -102,26 +102,22 @@ static void sort_marks(uint32_t *cps, size_t n, uint32_t *tmp) {
     memcpy(cps, tmp, n * sizeof *cps);
 }
 
-int unicode_nfc(const char *str, size_t n, char **out, size_t *cap, size_t *out_len) {
-    size_t p = unicode_nfc_prefix(str, n);
-    size_t rest = n - p;
-    /* worst cases: 4 code points per input code point (one per byte at most); 4 bytes each */
-    uint32_t *cps = rest ? malloc(2 * 4 * rest * sizeof *cps) : NULL;
-    if (rest && !cps) return -1;
-    size_t need = p + 4 * 4 * rest + 1;
-    if (need > *cap) {
-        char *nb = realloc(*out, need);
-        if (!nb) { free(cps); return -1; }
-        *out = nb, *cap = need;
-    }
-    memcpy(*out, str, p);
-    if (!rest) { *out_len = p; return 0; }
-    uint32_t *tmp = cps + 4 * rest;
+static int reserve(char **out, size_t *cap, size_t need) {
+    if (need <= *cap) return 0;
+    size_t c = need + need / 2 + 64;
+    char *nb = realloc(*out, c);
+    if (!nb) return -1;
+    *out = nb, *cap = c;
+    return 0;
+}
 
-    /* 1. full canonical decomposition */
-    const uint8_t *s = (const uint8_t *)str;
+/* NFC of one segment s[0, n) (valid UTF-8 that no character outside it interacts with) into o;
+ * cps holds 8 * n code points. Returns the bytes written (at most 16 * n). */
+static size_t nfc_segment(const uint8_t *s, size_t n, uint32_t *cps, char *o) {
+    uint32_t *tmp = cps + 4 * n;
+    /* 1. full canonical decomposition: at most 4 code points per input code point */
     size_t nc = 0;
-    for (size_t i = p; i < n;) {
+    for (size_t i = 0; i < n;) {
         uint32_t cp;
         i += (size_t)utf8_next(s + i, &cp);
         const unicode_decomp_entry *d;
@@ -148,24 +144,56 @@ int unicode_nfc(const char *str, size_t n, char **out, size_t *cap, size_t *out_
     /* 3. canonical composition: a character joins the last starter unless a character between
      * them has class 0 or a class >= its own (the kept ones are in class order, so the last
      * kept one decides) */
-    size_t o = 0;
+    size_t k = 0;
     long starter = -1;
     for (size_t i = 0; i < nc; i++) {
         uint32_t c = cps[i];
         int ccc = unicode_ccc(c);
         if (starter >= 0) {
-            int last = (size_t)starter == o - 1 ? -1 : unicode_ccc(cps[o - 1]);
+            int last = (size_t)starter == k - 1 ? -1 : unicode_ccc(cps[k - 1]);
             if (last == -1 || (last != 0 && last < ccc)) {
                 uint32_t comp = compose(cps[starter], c);
                 if (comp) { cps[starter] = comp; continue; }
             }
         }
-        if (ccc == 0) starter = (long)o;
-        cps[o++] = c;
+        if (ccc == 0) starter = (long)k;
+        cps[k++] = c;
     }
-    char *w = *out + p;
-    for (size_t i = 0; i < o; i++) w += utf8_put(cps[i], w);
-    *out_len = (size_t)(w - *out);
+    char *w = o;
+    for (size_t i = 0; i < k; i++) w += utf8_put(cps[i], w);
+    return (size_t)(w - o);
+}
+
+/* Text that passes the quick check is copied; the rest is cut into segments that start at the
+ * quick check's safe starter and end before the next ASCII character (ASCII never decomposes,
+ * never composes with what precedes it, and has class 0), each normalized on its own. */
+int unicode_nfc(const char *str, size_t n, char **out, size_t *cap, size_t *out_len) {
+    const uint8_t *s = (const uint8_t *)str;
+    uint32_t *cps = NULL;
+    size_t cap_cps = 0, o = 0, pos = 0;
+    int rc = -1;
+    if (reserve(out, cap, n + 1)) return -1;
+    while (pos < n) {
+        size_t p = pos + unicode_nfc_prefix(str + pos, n - pos);
+        if (reserve(out, cap, o + (p - pos) + 1)) goto done;
+        memcpy(*out + o, str + pos, p - pos);
+        o += p - pos;
+        if (p == n) break;
+        size_t e = p + 1; /* the characters between the safe starter and the doubtful one are marks */
+        while (e < n && s[e] >= 0x80) e++;
+        size_t len = e - p;
+        if (8 * len > cap_cps) {
+            free(cps);
+            cap_cps = 8 * len;
+            if (!(cps = malloc(cap_cps * sizeof *cps))) goto done;
+        }
+        if (reserve(out, cap, o + 16 * len + 1)) goto done;
+        o += nfc_segment(s + p, len, cps, *out + o);
+        pos = e;
+    }
+    *out_len = o;
+    rc = 0;
+done:
     free(cps);
-    return 0;
+    return rc;
 }

@@ -179,6 +179,7 @@ static ulm_status parse(ulmf *f, int verify_hash, ulm_error *err) {
         uint64_t rb = ulm_dtype_row_bytes(t->dtype, cols);
         if (rb == 0) FAIL("tensor '%.*s': %llu columns do not fit dtype %s", nl, t->name, (unsigned long long)cols, ulm_dtype_name(t->dtype));
         if (rows > UINT64_MAX / rb || rows * rb != t->size) FAIL("tensor '%.*s' size %llu does not match its shape", nl, t->name, (unsigned long long)t->size);
+        if (rows % (uint64_t)ulm_dtype_row_group(t->dtype)) FAIL("tensor '%.*s': %llu rows are not a multiple of %d, as dtype %s needs", nl, t->name, (unsigned long long)rows, ulm_dtype_row_group(t->dtype), ulm_dtype_name(t->dtype));
         if (off % ULMF_ALIGN || off > dsize || t->size > dsize - off) FAIL("tensor '%.*s' data out of bounds", nl, t->name);
         t->data = b + doff + off;
         f->sorted[i] = t;

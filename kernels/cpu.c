@@ -12,6 +12,19 @@
 
 #if defined(__x86_64__)
 #include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Linux keeps AMX tile data (8 KiB per thread) off until a process asks: without this, the
+ * first tile instruction faults. Granted per process, once; refused on old kernels. */
+static int request_amx(void) {
+#ifdef SYS_arch_prctl
+    enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+    return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+#else
+    return 0;
+#endif
+}
 
 static uint64_t xgetbv0(void) {
     uint32_t lo, hi;
@@ -32,13 +45,16 @@ static int detect(const char *isa) {
     int avx512 = avx2 && os_avx512 && (b >> 16 & 1) /* F */ && (b >> 17 & 1) /* DQ */ && (b >> 30 & 1) /* BW */ &&
                  (b >> 31 & 1) /* VL */;
     int vnni = avx512 && (c >> 11 & 1);
+    /* AMX: tile + int8 in cpuid, tile config and data state enabled in XCR0 (bits 17, 18) */
+    int amx = vnni && (d >> 24 & 1) && (d >> 25 & 1) && (xcr0 & 0x60000) == 0x60000;
+    if (!strcmp(isa, "amx")) return amx && request_amx();
     if (!strcmp(isa, "avx2")) return avx2;
     if (!strcmp(isa, "avx512")) return avx512;
     if (!strcmp(isa, "avx512vnni")) return vnni;
     return 0;
 }
 
-static const ulm_kernels *const all_tables[] = {&ulm_kernels_avx512vnni, &ulm_kernels_avx512, &ulm_kernels_avx2,
+static const ulm_kernels *const all_tables[] = {&ulm_kernels_amx, &ulm_kernels_avx512vnni, &ulm_kernels_avx512, &ulm_kernels_avx2,
                                                 &ulm_kernels_scalar};
 
 #elif defined(__aarch64__)
@@ -77,7 +93,7 @@ static void detect_all(void) {
 }
 
 const char *const *ulm_isa_names(void) {
-    static const char *const names[] = {"scalar", "avx2", "avx512", "avx512vnni", "neon", "neon-dotprod",
+    static const char *const names[] = {"scalar", "avx2", "avx512", "avx512vnni", "amx", "neon", "neon-dotprod",
                                         "neon-i8mm", NULL};
     return names;
 }

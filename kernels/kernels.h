@@ -28,7 +28,7 @@
 #include "quant.h"
 
 typedef struct ulm_kernels {
-    const char *isa; /* "scalar", "avx2", "avx512", "avx512vnni", "neon", "neon-dotprod", ... */
+    const char *isa; /* "scalar", "avx2", "avx512", "avx512vnni", "amx", "neon", "neon-dotprod", ... */
 
     /* Bytes of prepared input for n rows of k values of a weight of dtype dt. */
     size_t (*prepare_size)(ulm_dtype dt, int n, int k);
@@ -36,13 +36,29 @@ typedef struct ulm_kernels {
     /* y[i*ldy + r] for r in [r0,r1), i in [0,n). */
     void (*matmul)(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy,
                    int r0, int r1);
+
+    /* Small ops: the k_* functions below (their specification), vectorized. Elementwise ops and
+     * rope_apply are bit-identical to the reference in every table; rmsnorm, softmax and dot sum
+     * in another order, and the SIMD exp (softmax, swiglu, geglu) is a polynomial: within 4 ulp
+     * per element of the reference's, plus the summation bound of kernels.h for the sums.
+     * Never allocate; in-place calls (out == x or g) are allowed where the reference allows them. */
+    void (*rmsnorm)(float *out, const float *x, const float *w, int n, float eps, float w_offset);
+    void (*softmax)(float *x, int n);
+    float (*dot)(const float *a, const float *b, int n);
+    void (*axpy)(float *y, float a, const float *x, int n);
+    void (*add)(float *y, const float *x, int n);
+    void (*scale)(float *y, float s, int n);
+    void (*swiglu)(float *out, const float *g, const float *u, int n);
+    void (*geglu)(float *out, const float *g, const float *u, int n);
+    /* k_rope with the angles precomputed by k_rope_cs (once per position, for every head). */
+    void (*rope_apply)(float *x, int hd, int rot_dim, int interleaved, const float *cs);
 } ulm_kernels;
 
 /* Tables. Only those of the build's architecture exist (kernels/x86 or kernels/arm is linked);
  * calling one the CPU lacks faults, so go through ulm_kernels_by_name / ulm_kernels_best. */
 extern const ulm_kernels ulm_kernels_scalar;
 #if defined(__x86_64__)
-extern const ulm_kernels ulm_kernels_avx2, ulm_kernels_avx512, ulm_kernels_avx512vnni;
+extern const ulm_kernels ulm_kernels_avx2, ulm_kernels_avx512, ulm_kernels_avx512vnni, ulm_kernels_amx;
 #elif defined(__aarch64__)
 extern const ulm_kernels ulm_kernels_neon, ulm_kernels_neon_dotprod, ulm_kernels_neon_i8mm;
 #endif
@@ -63,6 +79,11 @@ void k_softmax(float *x, int n);
  * GGUF llama); else NeoX halves (x[i], x[i+hd/2]). freq_i = pos * base^(-2i/rot_dim). */
 void k_rope(float *x, int hd, int rot_dim, int pos, float base, int interleaved, const float *freq_factors);
 /* out[i] = silu(g[i]) * u[i]  and  gelu_tanh(g[i]) * u[i] */
+/* cs[i] = cos(pos * freq_i), cs[rot_dim/2 + i] = sin(pos * freq_i) for i < rot_dim/2 (freq_i as
+ * in k_rope; rot_dim floats); k_rope_apply(x, ..., cs) then gives exactly k_rope(x, ..., pos,
+ * base, ...). */
+void k_rope_cs(float *cs, int rot_dim, int pos, float base, const float *freq_factors);
+void k_rope_apply(float *x, int hd, int rot_dim, int interleaved, const float *cs);
 void k_swiglu(float *out, const float *g, const float *u, int n);
 void k_geglu(float *out, const float *g, const float *u, int n);
 void k_add(float *y, const float *x, int n);          /* y += x */

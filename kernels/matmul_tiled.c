@@ -3,7 +3,8 @@
 #include "quant.h"
 
 size_t ulm_prepared_row_bytes(int dt, int k) {
-    if (dt == ULM_DT_Q8 || dt == ULM_DT_Q4) return ulm_dtype_row_bytes(ULM_DT_Q8, (uint64_t)k);
+    if (dt == ULM_DT_Q8 || dt == ULM_DT_Q4 || dt == ULM_DT_Q8_R16 || dt == ULM_DT_Q4_R16)
+        return ulm_dtype_row_bytes(ULM_DT_Q8, (uint64_t)k);
     return (size_t)k * sizeof(float);
 }
 

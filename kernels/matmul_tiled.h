@@ -28,6 +28,24 @@ size_t ulm_prepared_row_bytes(int dt, int k);
 /* prepare_size of every table: n prepared rows. */
 size_t ulm_prepare_size_common(int dt, int n, int k);
 
+/* Small-op fields of a table: the references, or the AVX2 ones (kernels/x86/ops_avx2.c). */
+#define ULM_OPS_REF                                                                                   \
+    .rmsnorm = k_rmsnorm, .softmax = k_softmax, .dot = k_dot_f32, .axpy = k_axpy, .add = k_add,       \
+    .scale = k_scale, .swiglu = k_swiglu, .geglu = k_geglu, .rope_apply = k_rope_apply
+#define ULM_OPS_AVX2                                                                                  \
+    .rmsnorm = ulm_rmsnorm_avx2, .softmax = ulm_softmax_avx2, .dot = ulm_dot_avx2, .axpy = ulm_axpy_avx2, \
+    .add = ulm_add_avx2, .scale = ulm_scale_avx2, .swiglu = ulm_swiglu_avx2, .geglu = ulm_geglu_avx2,     \
+    .rope_apply = ulm_rope_apply_avx2
+void ulm_rmsnorm_avx2(float *out, const float *x, const float *w, int n, float eps, float w_offset);
+void ulm_softmax_avx2(float *x, int n);
+float ulm_dot_avx2(const float *a, const float *b, int n);
+void ulm_axpy_avx2(float *y, float a, const float *x, int n);
+void ulm_add_avx2(float *y, const float *x, int n);
+void ulm_scale_avx2(float *y, float s, int n);
+void ulm_swiglu_avx2(float *out, const float *g, const float *u, int n);
+void ulm_geglu_avx2(float *out, const float *g, const float *u, int n);
+void ulm_rope_apply_avx2(float *x, int hd, int rot_dim, int interleaved, const float *cs);
+
 /* Pieces one ISA's table borrows from another (a wider ISA always implies the narrower). */
 #include "quant.h"
 #if defined(__x86_64__)
@@ -36,6 +54,12 @@ void ulm_prepare_input_avx2(ulm_dtype dt, const float *x, int n, int k, void *ou
 void ulm_matmul_avx2(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy, int r0, int r1);
 void ulm_matmul_avx512(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy, int r0,
                        int r1);
+void ulm_matmul_r16_avx2(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy, int r0,
+                         int r1);
+void ulm_matmul_r16_vnni(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy, int r0,
+                         int r1);
+void ulm_matmul_avx512vnni(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy, int r0,
+                           int r1);
 #elif defined(__aarch64__)
 void ulm_prepare_input_neon(ulm_dtype dt, const float *x, int n, int k, void *out);
 void ulm_matmul_neon(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy, int r0, int r1);

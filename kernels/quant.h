@@ -22,8 +22,26 @@
  *
  * Activations multiplying q8 or q4 weights are quantized to block_q8 by prepare_input (same
  * quantizer; every ISA produces the reference's bytes), and each block's dot product is an
- * exact int32 sum scaled by d_w * d_x. The weights are read in this layout directly: no
- * interleaved repacking, so GGUF tensors are used as they lie in the file.
+ * exact int32 sum scaled by d_w * d_x. The weights are read in this layout directly, so GGUF
+ * tensors are used as they lie in the file.
+ *
+ * Q8_R16 and Q4_R16: the same blocks, 16 rows interleaved (written once by `ulm convert`,
+ * never at load time). A tensor of rows x cols (rows a multiple of 16) is rows/16 groups, each
+ * cols/32 group blocks back to back; group block b of group g holds block b of rows 16g..16g+15:
+ *
+ *   block_q8x16, 544 bytes    byte 2r..2r+1: d of row r (r = 0..15), IEEE half
+ *                             byte 32 + 64*(m/4) + 4*r + m%4: qs[m] of row r  (m = 0..31)
+ *   block_q4x16, 288 bytes    byte 2r..2r+1: d of row r
+ *                             byte 32 + 64*(m/4) + 4*r + m%4: byte m of row r's block_q4
+ *                             (elements m and m+16 in its low and high nibble; m = 0..15)
+ *
+ * i.e. the scales of 16 rows side by side, then the quants in runs of 4 bytes per row. A
+ * 64-byte line thus holds 4 consecutive quant bytes of each of the 16 rows, which is one
+ * vpdpbusd (16 int32 lanes, one per row) against 4 input bytes broadcast, an AMX B tile row,
+ * or four sdot by element on NEON: the dot products of 16 rows come out in 16 lanes with no
+ * horizontal sums and one scale conversion per 16 blocks. Per row the bytes and the
+ * arithmetic are those of Q8 / Q4 (same size, same results: the reference matmul reads either
+ * layout and gives bit-identical outputs).
  */
 #ifndef ULM_QUANT_H
 #define ULM_QUANT_H
@@ -38,6 +56,8 @@ typedef enum {
     ULM_DT_Q4 = 4,
     ULM_DT_I32 = 5, /* plain integer data (not a weight) */
     ULM_DT_U8 = 6,
+    ULM_DT_Q8_R16 = 7, /* Q8 with 16 rows interleaved (block_q8x16) */
+    ULM_DT_Q4_R16 = 8, /* Q4 with 16 rows interleaved (block_q4x16) */
     ULM_DT_COUNT
 } ulm_dtype;
 
@@ -53,14 +73,42 @@ typedef struct {
     uint8_t qs[QK / 2];
 } block_q4;          /* 18 bytes */
 
+#define ULM_R16 16 /* rows per interleaved group */
+
+typedef struct {
+    uint16_t d[ULM_R16];
+    int8_t qs[ULM_R16 * QK]; /* [QK/4][16 rows][4] */
+} block_q8x16;               /* 544 bytes */
+
+typedef struct {
+    uint16_t d[ULM_R16];
+    uint8_t qs[ULM_R16 * QK / 2]; /* [QK/8][16 rows][4] */
+} block_q4x16;                    /* 288 bytes */
+
 _Static_assert(sizeof(block_q8) == 34, "block_q8 must be packed like GGUF Q8_0");
+_Static_assert(sizeof(block_q8x16) == 16 * 34 && sizeof(block_q4x16) == 16 * 18, "16 blocks, no padding");
 _Static_assert(sizeof(block_q4) == 18, "block_q4 must be packed like GGUF Q4_0");
 
 const char *ulm_dtype_name(ulm_dtype dt);
 int ulm_dtype_from_name(const char *name); /* -1 if unknown */
-/* Bytes of one row of `cols` values, 0 if cols is not a multiple of the block size. */
+/* Bytes of one row of `cols` values, 0 if cols is not a multiple of the block size. For the
+ * interleaved dtypes a row is not contiguous: this is the tensor's size divided by its rows. */
 size_t ulm_dtype_row_bytes(ulm_dtype dt, uint64_t cols);
 int ulm_dtype_is_weight(ulm_dtype dt);
+/* Rows a tensor of dtype dt must come in multiples of (16 for _R16, else 1). */
+int ulm_dtype_row_group(ulm_dtype dt);
+/* Q8 -> Q8_R16, Q4 -> Q4_R16; any other dtype is returned as is. */
+ulm_dtype ulm_dtype_interleaved(ulm_dtype dt);
+/* The plain dtype an interleaved one is made of (Q8_R16 -> Q8, Q4_R16 -> Q4), else dt. */
+ulm_dtype ulm_dtype_plain(ulm_dtype dt);
+
+/* Repack rows x cols of plain Q8/Q4 (row-major blocks) into the _R16 layout and back.
+ * 0 on success, -1 if dt is not Q8/Q4, rows % 16 or cols % 32. in and out must not overlap. */
+int ulm_interleave_rows(ulm_dtype plain, const void *in, uint64_t rows, uint64_t cols, void *out);
+int ulm_deinterleave_rows(ulm_dtype plain, const void *in, uint64_t rows, uint64_t cols, void *out);
+/* Row r of a tensor (any weight dtype, interleaved ones included) as floats: the embedding
+ * lookup for a tensor that may be stored interleaved. */
+void ulm_dequantize_row_at(ulm_dtype dt, const void *data, uint64_t cols, uint64_t r, float *out);
 
 /* Reference (de)quantization of one row; cols must be a multiple of QK for Q8/Q4. */
 void ulm_quantize_row(ulm_dtype dt, const float *x, void *out, int cols);

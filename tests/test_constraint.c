@@ -765,6 +765,155 @@ static void test_spec_objects(void **state) {
     tv_free(&t);
 }
 
+/* any_of: the haiku spec's union of input lines and a refusal, compiled per input; each
+ * member keeps its own options; the union is exactly the members' texts. */
+static void test_any_of(void **state) {
+    tvocab t;
+    tv_build(&t, 50);
+    static const char haiku[] = "{\"type\":\"any_of\",\"of\":[{\"type\":\"lines\",\"breaks\":2},"
+                                "{\"type\":\"choice\",\"choices\":[\"NOT_A_HAIKU\"]}]}";
+    json_doc *d = parse(haiku);
+    ulm_error err;
+    assert_true(cons_spec_needs_input(json_root(d)));
+    assert_int_equal(cons_check_spec(json_root(d), &err), ULM_OK);
+    constraint *c;
+    const char *in = "an old silent pond";
+    assert_int_equal(cons_compile_spec(t.v, json_root(d), in, strlen(in), &c, &err), ULM_OK);
+    static const struct { const char *text; int ok; } cases[] = {
+        {"NOT_A_HAIKU", 1}, {"an old\nsilent\npond", 1}, {"an\nold silent\npond", 1}, {"an\nold\nsilent pond", 1},
+        {"an old silent pond", 0}, {"an\nold\nsilent\npond", 0}, {"NOT_A_HAIKU an", 0}, {"NOT_A", 0}, {"", 0},
+        {"an old\nsilent\nfrog", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        assert_int_equal(cons_matches(c, cases[i].text, strlen(cases[i].text)), cases[i].ok);
+    for (int k = 0; k < 30; k++) { /* random decoding only ever ends in one of the members */
+        size_t n;
+        char *s = random_decode(c, &t, 24, &n);
+        assert_non_null(s);
+        int nl = 0;
+        for (size_t j = 0; j < n; j++) nl += s[j] == '\n';
+        assert_true(!strcmp(s, "NOT_A_HAIKU") || nl == 2);
+        assert_true(cons_matches(c, s, n));
+        free(s);
+    }
+    cons_free(c);
+    /* too few words for two breaks: the lines member is empty, the refusal still works */
+    assert_int_equal(cons_compile_spec(t.v, json_root(d), "two words", 9, &c, &err), ULM_OK);
+    assert_true(cons_matches(c, "NOT_A_HAIKU", 11));
+    assert_false(cons_matches(c, "two\nwords", 9));
+    cons_free(c);
+    json_free(d);
+    /* a member's own options: strings_from_input inside any_of */
+    d = parse("{\"type\":\"any_of\",\"of\":[{\"type\":\"json_schema\",\"strings_from_input\":true,"
+              "\"schema\":{\"type\":\"string\"}},{\"type\":\"regex\",\"pattern\":\"[0-9]+\"}]}");
+    assert_true(cons_spec_needs_input(json_root(d)));
+    assert_int_equal(cons_compile_spec(t.v, json_root(d), "Alice in Paris", 14, &c, &err), ULM_OK);
+    assert_true(cons_matches(c, "\"Paris\"", 7));
+    assert_true(cons_matches(c, "42", 2));
+    assert_false(cons_matches(c, "\"Bob\"", 5));
+    assert_true(cons_matches(c, "\"\"", 2)); /* no minLength: the empty substring too */
+    cons_free(c);
+    json_free(d);
+    /* minLength >= 1 with strings from the input: never the empty string */
+    d = parse("{\"type\":\"json_schema\",\"strings_from_input\":true,\"schema\":{\"type\":\"array\","
+              "\"items\":{\"type\":\"string\",\"minLength\":1}}}");
+    assert_int_equal(cons_compile_spec(t.v, json_root(d), "Alice in Paris", 14, &c, &err), ULM_OK);
+    assert_true(cons_matches(c, "[\"Alice\",\"Paris\"]", 17));
+    assert_true(cons_matches(c, "[]", 2));
+    assert_false(cons_matches(c, "[\"\"]", 4));
+    assert_false(cons_matches(c, "[\"Alice\",\"\"]", 12));
+    cons_free(c);
+    json_free(d);
+    /* "words": spans from a word start to a word end, escapes kept */
+    d = parse("{\"type\":\"json_schema\",\"strings_from_input\":\"words\",\"schema\":{\"type\":\"array\","
+              "\"items\":{\"type\":\"string\"}}}");
+    assert_true(cons_spec_needs_input(json_root(d)));
+    assert_int_equal(cons_check_spec(json_root(d), &err), ULM_OK);
+    const char *win = "Dr. Chlo\xc3\xa9 Ng met \"Zed\" in S\xc3\xa3o Paulo, 3/14/2021.";
+    assert_int_equal(cons_compile_spec(t.v, json_root(d), win, strlen(win), &c, &err), ULM_OK);
+    static const struct { const char *text; int ok; } wc[] = {
+        {"[\"Chlo\xc3\xa9 Ng\"]", 1}, {"[\"Dr\"]", 1}, {"[\"S\xc3\xa3o Paulo\",\"3/14/2021\"]", 1},
+        {"[\"Zed\\\" in S\xc3\xa3o\"]", 1}, {"[\"Dr. Chlo\xc3\xa9\"]", 1}, {"[]", 1},
+        {"[\"Chlo\"]", 0}, {"[\"hlo\xc3\xa9\"]", 0}, {"[\"\"]", 0}, {"[\"Dr.\"]", 0}, {"[\" Ng\"]", 0},
+        {"[\"Paulo,\"]", 0}, {"[\"14/2\"]", 0}, {"[\"Zed\"]", 1}, {"[\"\\\"Zed\"]", 0},
+    };
+    for (size_t i = 0; i < sizeof wc / sizeof *wc; i++) {
+        if (cons_matches(c, wc[i].text, strlen(wc[i].text)) != wc[i].ok) fail_msg("words: %s", wc[i].text);
+    }
+    for (int k = 0; k < 20; k++) { /* random decoding stays within word spans */
+        size_t n;
+        char *s = random_decode(c, &t, 60, &n);
+        assert_non_null(s);
+        assert_true(cons_matches(c, s, n));
+        free(s);
+    }
+    cons_free(c);
+    json_free(d);
+    d = parse("{\"type\":\"json_schema\",\"strings_from_input\":\"all\",\"schema\":{\"type\":\"string\"}}");
+    assert_int_equal(cons_compile_spec(t.v, json_root(d), "x", 1, &c, &err), ULM_ERR_SPEC);
+    json_free(d);
+    /* malformed unions are spec errors, nesting is bounded */
+    static const char *const bad[] = {
+        "{\"type\":\"any_of\"}", "{\"type\":\"any_of\",\"of\":[]}", "{\"type\":\"any_of\",\"of\":{}}",
+        "{\"type\":\"any_of\",\"of\":[{\"type\":\"regex\"}]}", "{\"type\":\"any_of\",\"of\":[1]}",
+    };
+    char nested[1024] = "";
+    for (int k = 0; k < 10; k++) strcat(nested, "{\"type\":\"any_of\",\"of\":[");
+    strcat(nested, "{\"type\":\"regex\",\"pattern\":\"a\"}");
+    for (int k = 0; k < 10; k++) strcat(nested, "]}");
+    for (size_t i = 0; i <= sizeof bad / sizeof *bad; i++) {
+        d = parse(i < sizeof bad / sizeof *bad ? bad[i] : nested);
+        c = NULL;
+        assert_int_equal(cons_compile_spec(t.v, json_root(d), "x y z", 5, &c, &err), ULM_ERR_SPEC);
+        assert_null(c);
+        assert_int_equal(cons_check_spec(json_root(d), &err), ULM_ERR_SPEC);
+        json_free(d);
+    }
+    tv_free(&t);
+}
+
+/* Every golden answer of the shipped tasks is what the task's own constraint accepts for its
+ * input (tasks/<name>/task.json compiled per input), so constrained decoding can reach it. */
+static void test_task_golden_valid(void **state) {
+    static const char *const tasks[] = {"haiku", "entities"};
+    tvocab t;
+    tv_build(&t, 0);
+    for (int k = 0; k < 2; k++) {
+        char path[64];
+        snprintf(path, sizeof path, "tasks/%s/task.json", tasks[k]);
+        FILE *f = fopen(path, "rb");
+        assert_non_null(f);
+        static char spec[8192], line[4096];
+        size_t n = fread(spec, 1, sizeof spec - 1, f);
+        spec[n] = 0;
+        fclose(f);
+        json_doc *sd = parse(spec);
+        const json_value *cs = json_get(json_root(sd), "constraint");
+        assert_non_null(cs);
+        snprintf(path, sizeof path, "tasks/%s/golden.jsonl", tasks[k]);
+        f = fopen(path, "rb");
+        assert_non_null(f);
+        int count = 0;
+        while (fgets(line, sizeof line, f)) {
+            json_doc *d = parse(line);
+            size_t il, ol;
+            const char *in = json_str(json_get(json_root(d), "input"), &il);
+            const char *out = json_str(json_get(json_root(d), "output"), &ol);
+            constraint *c;
+            ulm_error err;
+            assert_int_equal(cons_compile_spec(t.v, cs, in, il, &c, &err), ULM_OK);
+            if (!cons_matches(c, out, ol)) fail_msg("%s: golden answer not accepted: %s", tasks[k], line);
+            cons_free(c);
+            json_free(d);
+            count++;
+        }
+        fclose(f);
+        assert_int_equal(count, 400);
+        json_free(sd);
+    }
+    tv_free(&t);
+}
+
 static void test_mask_cache_bounded(void **state) {
     tvocab t;
     tv_build(&t, 300);
@@ -802,6 +951,8 @@ int main(void) {
         cmocka_unit_test(test_lines),
         cmocka_unit_test(test_entities),
         cmocka_unit_test(test_spec_objects),
+        cmocka_unit_test(test_any_of),
+        cmocka_unit_test(test_task_golden_valid),
         cmocka_unit_test(test_mask_cache_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -107,6 +107,10 @@ static float *run(const char *path, int threads, int kv_f32, int n_batch, int ch
 
 typedef struct { double maxd_rel, mean_kl; int top1; } agreement;
 
+/* aarch64 GCC 12 crashes (internal compiler error) vectorizing these reductions */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-vectorize")))
+#endif
 static agreement compare(const ref_logits *r, const float *got) {
     agreement a = {0, 0, 0};
     float maxref = 0, maxd = 0;

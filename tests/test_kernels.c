@@ -338,7 +338,10 @@ static const ulm_dtype all_dt[] = {ULM_DT_F32, ULM_DT_F16, ULM_DT_BF16, ULM_DT_Q
 static void run_shapes(int mode) {
     /* n = 1..17 on small odd shapes (tiles of 1, 2 and 4 inputs, with remainders) */
     static const int small[][2] = {{1, 32}, {5, 96}, {13, 224}, {3, 32 * 3}};
-    static const int quant_only[][3] = {{67, 1056, 1}, {67, 1056, 5}, {33, 352, 7}, {130, 2048, 1}, {64, 512, 33}};
+    /* the last ones are for the AMX path: n >= 16 inputs in strips of 16 and super-strips of 64,
+     * rows in groups of 16 with a remainder, k over more than one 128-block slice */
+    static const int quant_only[][3] = {{67, 1056, 1}, {67, 1056, 5}, {33, 352, 7}, {130, 2048, 1}, {64, 512, 33},
+                                        {48, 32 * 130, 16}, {35, 96, 70}, {16, 32, 16}, {17, 64 * 32, 31}};
     static const int float_k[][3] = {{7, 1, 3}, {9, 7, 2}, {5, 37, 9}, {17, 100, 5}, {3, 15, 1}, {67, 1001, 4},
                                      {40, 577, 1}};
     for (size_t d = 0; d < 5; d++) {
@@ -356,7 +359,7 @@ static void run_shapes(int mode) {
 static void test_matmul_exact(void **state) { run_shapes(DATA_EXACT); }
 static void test_matmul_random(void **state) { run_shapes(DATA_RANDOM); }
 static void test_matmul_extreme(void **state) {
-    for (int n = 1; n <= 9; n += 4) {
+    for (int n = 1; n <= 33; n += n < 9 ? 4 : 12) { /* 1, 5, 9, 21, 33 */
         check_case(ULM_DT_Q8, DATA_EXTREME, 37, 32 * 11, n);
         check_case(ULM_DT_Q4, DATA_EXTREME, 37, 32 * 11, n);
         check_case(ULM_DT_Q8, DATA_EXTREME, 4, 32, n);
@@ -392,6 +395,95 @@ static void test_matmul_saturation(void **state) {
     }
 }
 
+/* ---------------- 16-row interleaved weights (Q8_R16, Q4_R16) ---------------- */
+
+/* The layout as quant.h states it, byte for byte, and the round trip. */
+static void test_interleave_layout(void **state) {
+    enum { R = 32, K = 64 };
+    for (int q4 = 0; q4 < 2; q4++) {
+        ulm_dtype dt = q4 ? ULM_DT_Q4 : ULM_DT_Q8;
+        size_t rb = ulm_dtype_row_bytes(dt, K), bs = q4 ? 18 : 34;
+        uint8_t *plain = malloc(R * rb), *il = malloc(R * rb), *back = malloc(R * rb);
+        for (size_t i = 0; i < R * rb; i++) plain[i] = (uint8_t)rnd();
+        assert_int_equal(ulm_interleave_rows(dt, plain, R, K, il), 0);
+        assert_int_equal(ulm_dtype_row_bytes(ulm_dtype_interleaved(dt), K), rb);
+        for (int r = 0; r < R; r++)
+            for (int b = 0; b < K / 32; b++) {
+                const uint8_t *B = plain + r * rb + b * bs;
+                const uint8_t *G = il + ((size_t)(r / 16) * (K / 32) + b) * 16 * bs;
+                assert_memory_equal(G + 2 * (r % 16), B, 2);
+                for (size_t m = 0; m < bs - 2; m++) assert_int_equal(G[32 + 64 * (m / 4) + 4 * (r % 16) + m % 4], B[2 + m]);
+            }
+        assert_int_equal(ulm_deinterleave_rows(dt, il, R, K, back), 0);
+        assert_memory_equal(plain, back, R * rb);
+        float *a = malloc(K * sizeof(float)), *b = malloc(K * sizeof(float));
+        for (int r = 0; r < R; r += 7) {
+            ulm_dequantize_row(dt, plain + r * rb, a, K);
+            ulm_dequantize_row_at(ulm_dtype_interleaved(dt), il, K, (uint64_t)r, b);
+            assert_memory_equal(a, b, K * sizeof(float));
+            ulm_dequantize_row_at(dt, plain, K, (uint64_t)r, b);
+            assert_memory_equal(a, b, K * sizeof(float));
+        }
+        assert_int_equal(ulm_interleave_rows(dt, plain, 15, K, il), -1); /* rows not a multiple of 16 */
+        assert_int_equal(ulm_interleave_rows(dt, plain, 16, 48, il), -1);
+        assert_int_equal(ulm_interleave_rows(ULM_DT_F16, plain, 16, K, il), -1);
+        assert_int_equal(ulm_dtype_row_group(ulm_dtype_interleaved(dt)), 16);
+        assert_int_equal(ulm_dtype_plain(ulm_dtype_interleaved(dt)), dt);
+        assert_string_equal(ulm_dtype_name(ulm_dtype_interleaved(dt)), q4 ? "q4r16" : "q8r16");
+        free(plain), free(il), free(back), free(a), free(b);
+    }
+}
+
+static int same_float(float a, float e) { return a == e || (isnan(a) && isnan(e)); }
+
+/* Every table's interleaved matmul is bit-identical to the plain reference on the same weights,
+ * on any data (each lane does its row's reference arithmetic in order), rows cut anywhere. */
+static void check_r16_case(ulm_dtype plain, int mode, int rows, int k, int n, int r0, int r1) {
+    size_t wsz = (size_t)rows * ulm_dtype_row_bytes(plain, (uint64_t)k);
+    void *w = malloc(wsz), *wil = malloc(wsz);
+    float *x = malloc((size_t)n * k * sizeof(float));
+    make_weights(plain, mode, rows, k, w);
+    make_inputs(mode, n, k, x);
+    assert_int_equal(ulm_interleave_rows(plain, w, (uint64_t)rows, (uint64_t)k, wil), 0);
+    ulm_dtype dt = ulm_dtype_interleaved(plain);
+    int ldy = rows + 1;
+    size_t ysz = (size_t)n * ldy;
+    float *yref = malloc(ysz * sizeof(float)), *y = malloc(ysz * sizeof(float));
+    size_t psz = ulm_kernels_scalar.prepare_size(dt, n, k);
+    assert_int_equal(psz, ulm_kernels_scalar.prepare_size(plain, n, k));
+    void *xp = malloc(psz);
+    ulm_kernels_scalar.prepare_input(dt, x, n, k, xp);
+    for (size_t i = 0; i < ysz; i++) yref[i] = -777.0f;
+    ulm_kernels_scalar.matmul(plain, w, xp, n, k, yref, ldy, r0, r1);
+    const ulm_kernels *all[9] = {&ulm_kernels_scalar};
+    for (int t = 0; t < ntables; t++) all[t + 1] = tables[t];
+    for (int t = 0; t <= ntables; t++) {
+        for (size_t i = 0; i < ysz; i++) y[i] = -777.0f;
+        int mid = r0 + (r1 - r0) / 3; /* two ranges, not on a group boundary */
+        all[t]->matmul(dt, wil, xp, n, k, y, ldy, r0, mid);
+        all[t]->matmul(dt, wil, xp, n, k, y, ldy, mid, r1);
+        for (size_t i = 0; i < ysz; i++)
+            if (!same_float(y[i], yref[i]))
+                fail_msg("%s %s rows=%d k=%d n=%d mode=%d [%d,%d): y[%zu][%zu] = %.9g, plain reference %.9g", all[t]->isa,
+                         ulm_dtype_name(dt), rows, k, n, mode, r0, r1, i / ldy, i % ldy, y[i], yref[i]);
+    }
+    free(w), free(wil), free(x), free(yref), free(y), free(xp);
+}
+
+static void test_matmul_r16(void **state) {
+    for (int q4 = 0; q4 < 2; q4++) {
+        ulm_dtype dt = q4 ? ULM_DT_Q4 : ULM_DT_Q8;
+        for (int mode = DATA_RANDOM; mode <= DATA_EXTREME; mode++) {
+            for (int n = 1; n <= 6; n++) check_r16_case(dt, mode, 16, 32, n, 0, 16);
+            check_r16_case(dt, mode, 48, 96, 1, 3, 45);
+            check_r16_case(dt, mode, 64, 1056, 1, 0, 64);
+            check_r16_case(dt, mode, 32, 352, 9, 5, 32);
+            check_r16_case(dt, mode, 80, 32 * 11, 17, 16, 79);
+            check_r16_case(dt, mode, 32, 1056, 70, 0, 32); /* AMX: super-strip of 64, then 6 */
+        }
+    }
+}
+
 static void test_isa_selection(void **state) {
     setenv("ULM_ISA", "scalar", 1);
     assert_ptr_equal(ulm_kernels_best(), &ulm_kernels_scalar);
@@ -418,7 +510,8 @@ int main(void) {
         cmocka_unit_test(test_gguf_layout),         cmocka_unit_test(test_quant_round_trip),
         cmocka_unit_test(test_prepare_input_exact), cmocka_unit_test(test_matmul_exact),
         cmocka_unit_test(test_matmul_random),       cmocka_unit_test(test_matmul_extreme),
-        cmocka_unit_test(test_matmul_saturation),   cmocka_unit_test(test_isa_selection),
+        cmocka_unit_test(test_matmul_saturation),   cmocka_unit_test(test_interleave_layout),
+        cmocka_unit_test(test_matmul_r16),          cmocka_unit_test(test_isa_selection),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

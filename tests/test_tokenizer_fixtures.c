@@ -81,9 +81,12 @@ static void check_path(const char *path, const char *expected_file, int flags, c
     size_t cap_norm = 0;
     char *dec = NULL;
     size_t cap_dec = 0;
+    /* under an emulator (make test-arm) every 4th line, and all of the non-NFC tail */
+    int step = getenv("ULM_TEST_RUNNER") ? 4 : 1;
     for (int i = 0; i < c.n; i++) {
         ssize_t ll = getline(&line, &cap, fp);
         assert_true(ll >= 0);
+        if (i % step && i < 2400) continue;
         size_t tl;
         const char *text = json_str(json_root(c.docs[i]), &tl);
         /* expected ids */
@@ -213,7 +216,8 @@ static void test_gguf_stories260k(void **state) {
     corpus c = load_corpus();
     int32_t a[4096], b[4096];
     int total = 0;
-    for (int i = 0; i < c.n; i++) {
+    int step = getenv("ULM_TEST_RUNNER") ? 4 : 1; /* every 4th line under an emulator */
+    for (int i = 0; i < c.n; i += step) {
         size_t tl;
         const char *text = json_str(json_root(c.docs[i]), &tl);
         for (int flags = 0; flags <= ULM_TOK_ADD_BOS; flags += ULM_TOK_ADD_BOS) {

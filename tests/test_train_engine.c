@@ -3,6 +3,10 @@
 #include <math.h>
 #include "test_util.h"
 #include "ulm.h"
+#include "task.h"
+#include "tokenizer.h"
+#include "ulm_file.h"
+#include "train/bpe_train.h"
 #include "train/train_data.h"
 #include "train/train_loop.h"
 #include "train/train_model.h"
@@ -141,6 +145,104 @@ static void test_engine_tokenizer_swap(void **state) {
     train_model_free(m);
 }
 
+static char *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) { free(s); s = NULL; }
+    if (s) s[n] = 0;
+    *len = (size_t)n;
+    fclose(f);
+    return s;
+}
+
+/* The prompt the trainer trains on and the prompt the task runtime feeds (task_encode_prompt
+ * with the shipped task.json) are the same ids, for every golden input of both tasks, with a
+ * task BPE (<|bos|> <|in|> input <|out|>); the trained answer ends with the EOS the runtime
+ * stops at. */
+static void test_task_prompt_matches_trainer(void **state) {
+    static const char *const tasks[] = {"haiku", "entities"};
+    char *golden[2];
+    size_t glen[2];
+    const char *texts[1600];
+    char *own[1600];
+    int nt = 0, first[3] = {0};
+    for (int k = 0; k < 2; k++) {
+        char p[64];
+        first[k] = nt;
+        snprintf(p, sizeof p, "tasks/%s/golden.jsonl", tasks[k]);
+        golden[k] = slurp(p, &glen[k]);
+        assert_non_null(golden[k]);
+        for (char *line = golden[k], *e; *line && nt < 1600; line = e + 1) {
+            e = strchr(line, '\n');
+            if (!e) break;
+            char *in, *out, msg[64];
+            assert_int_equal(train_parse_jsonl_line(line, (size_t)(e - line), &in, &out, msg, sizeof msg), 0);
+            own[nt] = in;
+            texts[nt++] = in;
+            free(out);
+        }
+    }
+    first[2] = nt;
+    assert_int_equal(nt, 800);
+    ulmw *w = ulmw_new();
+    ulm_error err;
+    assert_int_equal(bpe_train(texts, (size_t)nt, 700, w, &err), ULM_OK);
+    char path[256];
+    test_tmp_path(path, sizeof path, "taskbpe.ulm");
+    assert_int_equal(ulmw_write(w, path, &err), ULM_OK);
+    ulmw_free(w);
+    train_tok tt;
+    if (train_tok_from_ulm(&tt, path, &err)) fail_msg("%s", err.msg);
+    ulmf *f;
+    tokenizer *tk;
+    assert_int_equal(ulmf_open(path, 0, &f, &err), ULM_OK);
+    assert_int_equal(tok_load(f, &tk, &err), ULM_OK);
+    assert_int_equal(tt.prefix, tok_bos(tk));
+    assert_int_equal(tt.eos, tok_eos(tk));
+    assert_true(tok_is_eog(tk, tt.eos));
+    size_t l;
+    const char *piece = tok_piece(tk, tt.bos, &l);
+    assert_true(l == strlen(BPE_IN) && !memcmp(piece, BPE_IN, l));
+    piece = tok_piece(tk, tt.sep, &l);
+    assert_true(l == strlen(BPE_OUT) && !memcmp(piece, BPE_OUT, l));
+    for (int k = 0; k < 2; k++) {
+        char p[64];
+        snprintf(p, sizeof p, "tasks/%s/task.json", tasks[k]);
+        size_t sl;
+        char *spec = slurp(p, &sl);
+        assert_non_null(spec);
+        task_spec ts;
+        if (task_spec_parse(spec, sl, p, &ts, &err)) fail_msg("%s", err.msg);
+        for (int i = first[k]; i < first[k + 1]; i++) {
+            int32_t a[512], b[512];
+            int na = train_format_prompt(&tt, texts[i], strlen(texts[i]), a, 512), nb = -1;
+            assert_int_equal(task_encode_prompt(&ts, tk, texts[i], strlen(texts[i]), b, 512, &nb, &err), ULM_OK);
+            assert_true(na > 3);
+            assert_int_equal(na, nb);
+            assert_memory_equal(a, b, sizeof(int32_t) * (size_t)na);
+            assert_int_equal(a[0], tok_bos(tk));
+            assert_int_equal(a[1], tt.bos);
+            assert_int_equal(a[na - 1], tt.sep);
+            int np, n = train_format_example(&tt, texts[i], strlen(texts[i]), "x", 1, a, 512, &np);
+            assert_int_equal(np, na);
+            assert_int_equal(a[n - 1], tok_eos(tk));
+        }
+        task_spec_free(&ts);
+        free(spec);
+    }
+    tok_free(tk);
+    ulmf_close(f);
+    train_tok_free(&tt);
+    for (int k = 0; k < nt; k++) free(own[k]);
+    free(golden[0]);
+    free(golden[1]);
+    unlink(path);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llama_matches_engine),
@@ -148,6 +250,7 @@ int main(void) {
         cmocka_unit_test(test_gemma3_matches_engine),
         cmocka_unit_test(test_qwen3_matches_engine),
         cmocka_unit_test(test_engine_tokenizer_swap),
+        cmocka_unit_test(test_task_prompt_matches_trainer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-/* ulm convert INPUT -o OUT.ulm [--type f32|f16|bf16|q8|q4] [--tokenizer FILE]
+/* ulm convert INPUT -o OUT.ulm [--type f32|f16|bf16|q8|q4|q8r16|q4r16] [--tokenizer FILE]
  * INPUT: a llama2.c checkpoint (.bin, with --tokenizer tokenizer.bin), a .gguf, or a Hugging
  * Face folder (safetensors + config.json + tokenizer files). */
 #include <stdio.h>
@@ -10,7 +10,7 @@
 #include "convert.h"
 
 static const char *usage =
-    "usage: ulm convert INPUT -o OUT.ulm [--type f32|f16|bf16|q8|q4] [--tokenizer FILE]\n"
+    "usage: ulm convert INPUT -o OUT.ulm [--type f32|f16|bf16|q8|q4|q8r16|q4r16] [--tokenizer FILE]\n"
     "  INPUT: a GGUF file (llama, qwen2, qwen3, gemma3), a Hugging Face folder (config.json,\n"
     "         *.safetensors, tokenizer.json or tokenizer.model), or a llama2.c checkpoint (.bin;\n"
     "         needs --tokenizer tokenizer.bin). --tokenizer replaces the input's own tokenizer.\n"
@@ -31,7 +31,11 @@ int cmd_convert(int argc, char **argv) {
     converter cv = {.w = ulmw_new(), .target = -1};
     if (type) {
         cv.target = ulm_dtype_from_name(type);
-        if (cv.target < 0 || cv.target > ULM_DT_Q4) { fprintf(stderr, "ulm convert: unknown --type '%s' (f32, f16, bf16, q8, q4)\n", type); ulmw_free(cv.w); return 2; }
+        if (cv.target < 0 || !ulm_dtype_is_weight((ulm_dtype)cv.target)) {
+            fprintf(stderr, "ulm convert: unknown --type '%s' (f32, f16, bf16, q8, q4, q8r16, q4r16)\n", type);
+            ulmw_free(cv.w);
+            return 2;
+        }
     }
     ulm_error err = {0};
     void *keep = NULL;

@@ -41,13 +41,14 @@ static int eval_one(const char *path, const char *golden_path, int limit, int th
         snprintf(where, sizeof where, "%s[task.golden]", path);
     }
     golden_item *g;
-    int n;
-    if (golden_parse(gt, gl, where, &g, &n, &err)) {
+    int n, n_all;
+    if (golden_parse(gt, gl, where, &g, &n_all, &err)) {
         fprintf(stderr, "ulm eval: %s\n", err.msg);
         free(text);
         task_free(t);
         return 1;
     }
+    n = n_all;
     if (limit > 0 && limit < n) n = limit;
     eval_item *items = calloc((size_t)n, sizeof *items);
     task_result *res = calloc((size_t)n, sizeof *res);
@@ -75,7 +76,7 @@ out:
         for (int i = 0; i < n; i++) task_result_free(&res[i]);
     free(res);
     free(items);
-    golden_free(g, n > 0 ? n : 0);
+    golden_free(g, n_all); /* all parsed items, also past -n */
     free(text);
     task_free(t);
     return rc;

@@ -182,6 +182,7 @@ int task_cli_run(int argc, char **argv) {
         if (as_json) print_result_json(stdout, &r);
         else if (stream) putchar('\n');
         else printf("%s\n", r.output);
+        fflush(stdout);
         if (!as_json && r.route == ROUTE_ESCALATE) fprintf(stderr, "route: escalate (%s)\n", r.reason);
         task_result_free(&r);
         task_free(t);

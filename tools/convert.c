@@ -27,6 +27,15 @@ void conv_release(converter *cv) {
     cv->src = NULL;
 }
 
+/* Repacks a plain q8/q4 matrix into its 16-row interleaved dtype (kernels/quant.h); returns
+ * the new buffer, or NULL when the shape does not allow it (the plain layout is kept). */
+static void *interleave(ulm_dtype plain, const void *data, uint64_t rows, uint64_t cols) {
+    if (rows % 16) return NULL;
+    void *out = malloc(rows * ulm_dtype_row_bytes(plain, cols));
+    if (out && ulm_interleave_rows(plain, data, rows, cols, out) != 0) { free(out); out = NULL; }
+    return out;
+}
+
 ulm_status conv_tensor(converter *cv, const char *name, ulm_dtype src, uint32_t ndim, const uint64_t *shape,
                        const void *data, ulm_error *err) {
     uint64_t rows = 1, cols = shape[ndim - 1];
@@ -34,26 +43,44 @@ ulm_status conv_tensor(converter *cv, const char *name, ulm_dtype src, uint32_t 
     ulm_dtype dst = src;
     if (ndim == 1) dst = ULM_DT_F32; /* norms and biases: small and sensitive */
     else if (cv->target >= 0) dst = (ulm_dtype)cv->target;
+    /* q8r16/q4r16 targets: matrices are quantized to q8/q4, then rows interleaved by 16 for
+     * the SIMD kernels. The embedding table stays plain: it is read one row per token. */
+    int repack = dst == ULM_DT_Q8_R16 || dst == ULM_DT_Q4_R16;
+    if (repack) dst = dst == ULM_DT_Q8_R16 ? ULM_DT_Q8 : ULM_DT_Q4;
+    if (repack && !strcmp(name, "token_embd")) repack = 0;
     if ((dst == ULM_DT_Q8 || dst == ULM_DT_Q4) && cols % QK) {
         if (!cv->quiet) fprintf(stderr, "ulm convert: %s has %llu columns (not a multiple of %d): kept as f16\n", name, (unsigned long long)cols, QK);
         dst = ULM_DT_F16;
+        repack = 0;
         cv->n_fallback++;
     }
-    if (dst == src) {
-        if (ulmw_add_tensor(cv->w, name, dst, ndim, shape, data, 0)) return ulm_set_error(err, ULM_ERR_NOMEM, "cannot add tensor %s", name);
-        return ULM_OK;
+    char *out = NULL;
+    if (dst != src) {
+        size_t srb = ulm_dtype_row_bytes(src, cols), drb = ulm_dtype_row_bytes(dst, cols);
+        if (!srb || !drb) return ulm_set_error(err, ULM_ERR_UNSUPPORTED, "tensor %s: cannot convert %s to %s", name, ulm_dtype_name(src), ulm_dtype_name(dst));
+        out = malloc(rows * drb);
+        float *row = malloc(cols * sizeof *row);
+        if (!out || !row) { free(out); free(row); return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory converting %s", name); }
+        for (uint64_t r = 0; r < rows; r++) {
+            ulm_dequantize_row(src, (const char *)data + r * srb, row, (int)cols);
+            ulm_quantize_row(dst, row, out + r * drb, (int)cols);
+        }
+        free(row);
     }
-    size_t srb = ulm_dtype_row_bytes(src, cols), drb = ulm_dtype_row_bytes(dst, cols);
-    if (!srb || !drb) return ulm_set_error(err, ULM_ERR_UNSUPPORTED, "tensor %s: cannot convert %s to %s", name, ulm_dtype_name(src), ulm_dtype_name(dst));
-    char *out = malloc(rows * drb);
-    float *row = malloc(cols * sizeof *row);
-    if (!out || !row) { free(out); free(row); return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory converting %s", name); }
-    for (uint64_t r = 0; r < rows; r++) {
-        ulm_dequantize_row(src, (const char *)data + r * srb, row, (int)cols);
-        ulm_quantize_row(dst, row, out + r * drb, (int)cols);
+    const void *plain = out ? out : data;
+    if (repack) {
+        void *il = interleave(dst, plain, rows, cols);
+        if (il) {
+            free(out);
+            out = il;
+            plain = il;
+            dst = ulm_dtype_interleaved(dst);
+        }
     }
-    free(row);
-    if (ulmw_add_tensor(cv->w, name, dst, ndim, shape, out, 1)) { free(out); return ulm_set_error(err, ULM_ERR_NOMEM, "cannot add tensor %s", name); }
+    if (ulmw_add_tensor(cv->w, name, dst, ndim, shape, plain, out != NULL)) {
+        free(out);
+        return ulm_set_error(err, ULM_ERR_NOMEM, "cannot add tensor %s", name);
+    }
     return ULM_OK;
 }
 

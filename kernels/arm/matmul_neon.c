@@ -5,6 +5,10 @@
 
 void ulm_matmul_neon(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy, int r0,
                      int r1) {
+    if (dt == ULM_DT_Q8_R16 || dt == ULM_DT_Q4_R16) { /* interleaved rows: no NEON kernel yet */
+        ulm_kernels_scalar.matmul(dt, w, xprep, n, k, y, ldy, r0, r1);
+        return;
+    }
     ulm_tile_fn f = dt == ULM_DT_Q8 ? tile_q8 : dt == ULM_DT_Q4 ? tile_q4 : dt == ULM_DT_F32 ? tile_f32
                   : dt == ULM_DT_F16 ? tile_f16 : dt == ULM_DT_BF16 ? tile_bf16 : NULL;
     if (!f) return;
@@ -19,4 +23,5 @@ const ulm_kernels ulm_kernels_neon = {
     .prepare_size = prepare_size,
     .prepare_input = ulm_prepare_input_neon,
     .matmul = ulm_matmul_neon,
+    ULM_OPS_REF,
 };

@@ -147,7 +147,7 @@ static void quantize_q8_neon(const float *x, block_q8 *out, int k) {
 }
 
 void ulm_prepare_input_neon(ulm_dtype dt, const float *x, int n, int k, void *out) {
-    if (dt == ULM_DT_Q8 || dt == ULM_DT_Q4) {
+    if (ulm_dtype_plain(dt) == ULM_DT_Q8 || ulm_dtype_plain(dt) == ULM_DT_Q4) {
         size_t rb = ulm_prepared_row_bytes(dt, k);
         for (int i = 0; i < n; i++) quantize_q8_neon(x + (size_t)i * k, (block_q8 *)((char *)out + i * rb), k);
     } else {

@@ -18,6 +18,25 @@ void k_softmax(float *x, int n) {
     for (int i = 0; i < n; i++) x[i] *= inv;
 }
 
+void k_rope_cs(float *cs, int rot_dim, int pos, float base, const float *freq_factors) {
+    for (int i = 0; i < rot_dim / 2; i++) {
+        float freq = powf(base, -2.0f * i / rot_dim);
+        if (freq_factors) freq /= freq_factors[i];
+        float a = pos * freq;
+        cs[i] = cosf(a), cs[rot_dim / 2 + i] = sinf(a);
+    }
+}
+
+void k_rope_apply(float *x, int hd, int rot_dim, int interleaved, const float *cs) {
+    for (int i = 0; i < rot_dim / 2; i++) {
+        float c = cs[i], s = cs[rot_dim / 2 + i];
+        int i0 = interleaved ? 2 * i : i, i1 = interleaved ? 2 * i + 1 : i + hd / 2;
+        float x0 = x[i0], x1 = x[i1];
+        x[i0] = x0 * c - x1 * s;
+        x[i1] = x0 * s + x1 * c;
+    }
+}
+
 void k_rope(float *x, int hd, int rot_dim, int pos, float base, int interleaved, const float *freq_factors) {
     int half = rot_dim / 2;
     for (int i = 0; i < half; i++) {

@@ -58,7 +58,7 @@ uint16_t ulm_f32_to_bf16(float f) {
     return (uint16_t)((x + 0x7fff + ((x >> 16) & 1)) >> 16);
 }
 
-static const char *const dtype_names[ULM_DT_COUNT] = {"f32", "f16", "bf16", "q8", "q4", "i32", "u8"};
+static const char *const dtype_names[ULM_DT_COUNT] = {"f32", "f16", "bf16", "q8", "q4", "i32", "u8", "q8r16", "q4r16"};
 
 const char *ulm_dtype_name(ulm_dtype dt) {
     return (unsigned)dt < ULM_DT_COUNT ? dtype_names[dt] : "?";
@@ -70,15 +70,22 @@ int ulm_dtype_from_name(const char *name) {
     return -1;
 }
 
-int ulm_dtype_is_weight(ulm_dtype dt) { return dt <= ULM_DT_Q4; }
+int ulm_dtype_is_weight(ulm_dtype dt) { return dt <= ULM_DT_Q4 || dt == ULM_DT_Q8_R16 || dt == ULM_DT_Q4_R16; }
+int ulm_dtype_row_group(ulm_dtype dt) { return dt == ULM_DT_Q8_R16 || dt == ULM_DT_Q4_R16 ? ULM_R16 : 1; }
+ulm_dtype ulm_dtype_interleaved(ulm_dtype dt) {
+    return dt == ULM_DT_Q8 ? ULM_DT_Q8_R16 : dt == ULM_DT_Q4 ? ULM_DT_Q4_R16 : dt;
+}
+ulm_dtype ulm_dtype_plain(ulm_dtype dt) {
+    return dt == ULM_DT_Q8_R16 ? ULM_DT_Q8 : dt == ULM_DT_Q4_R16 ? ULM_DT_Q4 : dt;
+}
 
 size_t ulm_dtype_row_bytes(ulm_dtype dt, uint64_t cols) {
     switch (dt) {
     case ULM_DT_F32: case ULM_DT_I32: return (size_t)cols * 4;
     case ULM_DT_F16: case ULM_DT_BF16: return (size_t)cols * 2;
     case ULM_DT_U8: return (size_t)cols;
-    case ULM_DT_Q8: return cols % QK ? 0 : (size_t)(cols / QK) * sizeof(block_q8);
-    case ULM_DT_Q4: return cols % QK ? 0 : (size_t)(cols / QK) * sizeof(block_q4);
+    case ULM_DT_Q8: case ULM_DT_Q8_R16: return cols % QK ? 0 : (size_t)(cols / QK) * sizeof(block_q8);
+    case ULM_DT_Q4: case ULM_DT_Q4_R16: return cols % QK ? 0 : (size_t)(cols / QK) * sizeof(block_q4);
     default: return 0;
     }
 }
@@ -152,5 +159,57 @@ void ulm_dequantize_row(ulm_dtype dt, const void *in, float *out, int cols) {
         break;
     }
     default: break;
+    }
+}
+
+/* ---- 16-row interleaved layouts (quant.h): quant byte m of row r of a group block sits at
+ * qs[64*(m/4) + 4*r + m%4] ---- */
+
+static int interleave(ulm_dtype plain, const void *in, uint64_t rows, uint64_t cols, void *out, int back) {
+    if ((plain != ULM_DT_Q8 && plain != ULM_DT_Q4) || rows % ULM_R16 || cols % QK) return -1;
+    size_t bs = plain == ULM_DT_Q8 ? sizeof(block_q8) : sizeof(block_q4), nq = bs - 2, nb = cols / QK;
+    size_t rb = nb * bs; /* bytes of a plain row = bytes of a group block / 16 */
+    for (uint64_t g = 0; g < rows / ULM_R16; g++)
+        for (size_t b = 0; b < nb; b++) {
+            uint8_t *G = (uint8_t *)(back ? in : out) + (g * nb + b) * ULM_R16 * bs; /* group block */
+            for (int r = 0; r < ULM_R16; r++) {
+                uint8_t *B = (uint8_t *)(back ? out : in) + (g * ULM_R16 + r) * rb + b * bs; /* plain block */
+                uint8_t *dg = G + 2 * r, *qg = G + 2 * ULM_R16;
+                if (back) memcpy(B, dg, 2);
+                else memcpy(dg, B, 2);
+                for (size_t m = 0; m < nq; m++) {
+                    uint8_t *q = qg + 64 * (m / 4) + 4 * r + m % 4;
+                    if (back) B[2 + m] = *q;
+                    else *q = B[2 + m];
+                }
+            }
+        }
+    return 0;
+}
+
+int ulm_interleave_rows(ulm_dtype plain, const void *in, uint64_t rows, uint64_t cols, void *out) {
+    return interleave(plain, in, rows, cols, out, 0);
+}
+
+int ulm_deinterleave_rows(ulm_dtype plain, const void *in, uint64_t rows, uint64_t cols, void *out) {
+    return interleave(plain, in, rows, cols, out, 1);
+}
+
+void ulm_dequantize_row_at(ulm_dtype dt, const void *data, uint64_t cols, uint64_t r, float *out) {
+    ulm_dtype plain = ulm_dtype_plain(dt);
+    if (plain == dt) {
+        ulm_dequantize_row(dt, (const uint8_t *)data + r * ulm_dtype_row_bytes(dt, cols), out, (int)cols);
+        return;
+    }
+    /* gather row r's blocks out of its group, then dequantize them as a plain row */
+    size_t bs = plain == ULM_DT_Q8 ? sizeof(block_q8) : sizeof(block_q4), nq = bs - 2, nb = cols / QK;
+    uint64_t g = r / ULM_R16;
+    int rr = (int)(r % ULM_R16);
+    for (size_t b = 0; b < nb; b++) {
+        const uint8_t *G = (const uint8_t *)data + (g * nb + b) * ULM_R16 * bs;
+        uint8_t blk[sizeof(block_q8)];
+        memcpy(blk, G + 2 * rr, 2);
+        for (size_t m = 0; m < nq; m++) blk[2 + m] = G[2 * ULM_R16 + 64 * (m / 4) + 4 * rr + m % 4];
+        ulm_dequantize_row(plain, blk, out + b * QK, QK);
     }
 }

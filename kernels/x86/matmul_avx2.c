@@ -60,7 +60,7 @@ void ulm_quantize_q8_avx2(const float *x, block_q8 *out, int k) {
 }
 
 void ulm_prepare_input_avx2(ulm_dtype dt, const float *x, int n, int k, void *out) {
-    if (dt == ULM_DT_Q8 || dt == ULM_DT_Q4) {
+    if (ulm_dtype_plain(dt) == ULM_DT_Q8 || ulm_dtype_plain(dt) == ULM_DT_Q4) {
         size_t rb = ulm_prepared_row_bytes(dt, k);
         for (int i = 0; i < n; i++) ulm_quantize_q8_avx2(x + (size_t)i * k, (block_q8 *)((char *)out + i * rb), k);
     } else {
@@ -189,6 +189,10 @@ DEFINE_TILE(tile_bf16, CALL_BF16)
 
 void ulm_matmul_avx2(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy, int r0,
                      int r1) {
+    if (dt == ULM_DT_Q8_R16 || dt == ULM_DT_Q4_R16) {
+        ulm_matmul_r16_avx2(dt, w, xprep, n, k, y, ldy, r0, r1);
+        return;
+    }
     ulm_tile_fn f = dt == ULM_DT_Q8 ? tile_q8 : dt == ULM_DT_Q4 ? tile_q4 : dt == ULM_DT_F32 ? tile_f32
                   : dt == ULM_DT_F16 ? tile_f16 : dt == ULM_DT_BF16 ? tile_bf16 : NULL;
     if (!f) return;
@@ -203,4 +207,5 @@ const ulm_kernels ulm_kernels_avx2 = {
     .prepare_size = prepare_size,
     .prepare_input = ulm_prepare_input_avx2,
     .matmul = ulm_matmul_avx2,
+    ULM_OPS_AVX2,
 };

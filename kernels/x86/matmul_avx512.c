@@ -5,10 +5,14 @@
 
 void ulm_matmul_avx512(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy, int r0,
                        int r1) {
+    if (dt == ULM_DT_Q8_R16 || dt == ULM_DT_Q4_R16) {
+        ulm_matmul_r16_avx2(dt, w, xprep, n, k, y, ldy, r0, r1);
+        return;
+    }
     ulm_tile_fn f = dt == ULM_DT_Q8 ? tile_q8 : dt == ULM_DT_Q4 ? tile_q4 : dt == ULM_DT_F32 ? tile_f32
                   : dt == ULM_DT_F16 ? tile_f16 : dt == ULM_DT_BF16 ? tile_bf16 : NULL;
     if (!f) return;
-    ulm_matmul_tiled(f, 1, NR, w, ulm_dtype_row_bytes(dt, (uint64_t)k), xprep, ulm_prepared_row_bytes(dt, k), n, k,
+    ulm_matmul_tiled(f, dt == ULM_DT_Q8 || dt == ULM_DT_Q4 ? MR : 1, NR, w, ulm_dtype_row_bytes(dt, (uint64_t)k), xprep, ulm_prepared_row_bytes(dt, k), n, k,
                      y, ldy, r0, r1);
 }
 
@@ -19,4 +23,5 @@ const ulm_kernels ulm_kernels_avx512 = {
     .prepare_size = prepare_size,
     .prepare_input = ulm_prepare_input_avx2,
     .matmul = ulm_matmul_avx512,
+    ULM_OPS_AVX2,
 };

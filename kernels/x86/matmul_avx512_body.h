@@ -13,81 +13,143 @@
 #define INLINE static inline __attribute__((always_inline))
 #define NR 4
 
-/* int32 lanes summing, per 256-bit half, to the dot of one block: w signed q8, x in [-127,127]. */
-INLINE __m512i dot2_q8(__m512i w, __m512i x) {
-    __m512i aw = _mm512_abs_epi8(w);
-    __m512i sx = _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(w), _mm512_setzero_si512(), x); /* sign of w onto x */
-#if ULM_VNNI
-    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), aw, sx);
-#else
-    return _mm512_madd_epi16(_mm512_maddubs_epi16(aw, sx), _mm512_set1_epi16(1));
-#endif
-}
-
-/* q4: n = stored nibbles 0..15, dot = sum n*x - sum 8*x. */
-INLINE __m512i dot2_q4(__m512i n, __m512i x) {
-#if ULM_VNNI
-    return _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), n, x),
-                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), x));
-#else
-    __m512i p = _mm512_sub_epi16(_mm512_maddubs_epi16(n, x), _mm512_maddubs_epi16(_mm512_set1_epi8(8), x));
-    return _mm512_madd_epi16(p, _mm512_set1_epi16(1));
-#endif
-}
+/* ---- q8 / q4 weights: tiles of up to MR weight rows x NR inputs, two blocks per register ----
+ *
+ * A register holds blocks b and b+1 of one row in element order (8 int32 lanes per block), the
+ * d_w * d_x of each block in the same lanes; q4 nibbles and all scales are picked out of a
+ * window load of the blocks with vpermw.
+ * Everything that depends only on a row (unpacked weights, d_w, correction terms) or only on an
+ * input (quants, d_x) is computed once per tile, not per (row, input) pair; a pair costs one
+ * integer dot, a conversion, one multiply (d_w * d_x, rounded as the reference rounds it) and
+ * one fused multiply-add.
+ *
+ * The integer dot, VNNI: vpdpbusd multiplies unsigned by signed bytes, so
+ *   q8: (x + 128) . w - 128 * sum(w)    (x + 128 is x ^ 0x80; the second term per row)
+ *   q4: n . x - 8 * sum(x)              (n = stored nibbles 0..15; the second term per input)
+ * and the correction is the accumulator vpdpbusd starts from. Without VNNI: maddubs, with the
+ * sign of w moved onto x for q8 (pair sums stay within int16 since |x| <= 127). All exact. */
+#define MR 4
 
 INLINE __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
-
-/* Blocks b and b+1 (or b alone, the rest zero) of a q4 row as nibbles in element order. */
-INLINE __m512i load_q4_nibbles2(const block_q4 *B, int two) {
-    __m128i q0 = _mm_loadu_si128((const __m128i *)B[0].qs);
-    __m128i q1 = two ? _mm_loadu_si128((const __m128i *)B[1].qs) : _mm_setzero_si128();
-    __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1);
-    __m256i m = _mm256_set1_epi8(15);
-    __m256i lo = _mm256_and_si256(q, m), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m);
-    __m512i v = join(lo, hi); /* [b0 lo, b1 lo, b0 hi, b1 hi] -> [b0 lo, b0 hi, b1 lo, b1 hi] */
-    v = _mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(3, 1, 2, 0));
-    if (!two) v = _mm512_zextsi256_si512(_mm512_castsi512_si256(v));
-    return v;
-}
-
 INLINE __m256i load32(const int8_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
 
-INLINE void quant_step(int q4, const uint8_t *w, const uint8_t *x, size_t xrb, int nx, int b, int two,
-                       __m512 *acc) {
-    __m512i wv;
-    float dw0, dw1 = 0;
-    if (q4) {
-        const block_q4 *B = (const block_q4 *)w + b;
-        wv = load_q4_nibbles2(B, two);
-        dw0 = _cvtsh_ss(B[0].d);
-        if (two) dw1 = _cvtsh_ss(B[1].d);
-    } else {
-        const block_q8 *B = (const block_q8 *)w + b;
-        wv = two ? join(load32(B[0].qs), load32(B[1].qs)) : _mm512_zextsi256_si512(load32(B[0].qs));
-        dw0 = _cvtsh_ss(B[0].d);
-        if (two) dw1 = _cvtsh_ss(B[1].d);
-    }
-    for (int i = 0; i < nx; i++) {
-        const block_q8 *X = (const block_q8 *)(x + i * xrb) + b;
-        __m512i xv = two ? join(load32(X[0].qs), load32(X[1].qs)) : _mm512_zextsi256_si512(load32(X[0].qs));
-        __m512i p = q4 ? dot2_q4(wv, xv) : dot2_q8(wv, xv);
-        float d0 = dw0 * _cvtsh_ss(X[0].d), d1 = two ? dw1 * _cvtsh_ss(X[1].d) : 0.0f;
-        __m512 d = _mm512_insertf32x8(_mm512_set1_ps(d0), _mm256_set1_ps(d1), 1);
-        acc[i] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc[i]);
-    }
+/* f16 words i0 (x8) then i1 (x8) of a register as 16 f32 lanes: d_b for the 8 lanes of block b,
+ * d_b+1 for the next 8 (vpermw picks the scales out of a loaded window of blocks). */
+INLINE __m512 scales_from(__m512i win, int i0, int i1) {
+    const __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_inserti128_si256(
+                            _mm256_castsi128_si256(_mm_set1_epi16((short)i0)), _mm_set1_epi16((short)i1), 1)),
+                        _mm256_setzero_si256(), 1);
+    return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(idx, win)));
 }
 
-INLINE void tile_quant(int q4, const uint8_t *w, const uint8_t *x, size_t xrb, int nx, int k, float *y, int ldy) {
-    __m512 a0[NR], a1[NR];
-    for (int i = 0; i < nx; i++) a0[i] = a1[i] = _mm512_setzero_ps();
-    int nb = k / QK, b = 0;
-    for (; b + 4 <= nb; b += 4) {
-        quant_step(q4, w, x, xrb, nx, b, 1, a0);
-        quant_step(q4, w, x, xrb, nx, b + 2, 1, a1);
+/* The bytes of blocks b (and b+1 if two) of a row, loaded without reading past them; a missing
+ * block b+1 reads as zeros (so its scale is 0 and it adds exactly 0). */
+INLINE __m512i load_window(const void *p, int bytes) {
+    return _mm512_maskz_loadu_epi8(bytes >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << bytes) - 1), p);
+}
+
+typedef struct {
+    __m512i v; /* q8: quants (VNNI) or |quants| (maddubs); q4: nibbles */
+    __m512i c; /* q8 VNNI: -128 * sum(w) per lane */
+    __mmask64 neg; /* q8 maddubs: where w < 0 */
+    __m512 d;
+} wprep;
+
+typedef struct {
+    __m512i v; /* q8 VNNI: x ^ 0x80; otherwise x */
+    __m512i c; /* q4: -8 * sum(x) per lane */
+    __m512 d;
+} xprep;
+
+INLINE wprep prep_w(int q4, const uint8_t *w, int b, int two) {
+    wprep p;
+    if (q4) {
+        /* two q4 blocks are 36 bytes: one window. Words 1-8 are block b's quants, 10-17 block
+         * b+1's; lanes become [b lo nibbles, b hi, b+1 lo, b+1 hi], i.e. elements in order. */
+        __m512i win = load_window((const block_q4 *)w + b, two ? 36 : 18);
+        const __m512i idx = _mm512_setr_epi32(0x00020001, 0x00040003, 0x00060005, 0x00080007, 0x00020001,
+                                              0x00040003, 0x00060005, 0x00080007, 0x000b000a, 0x000d000c,
+                                              0x000f000e, 0x00110010, 0x000b000a, 0x000d000c, 0x000f000e,
+                                              0x00110010);
+        const __m512i shift = _mm512_setr_epi32(0, 0, 0, 0, 0x00040004, 0x00040004, 0x00040004, 0x00040004, 0, 0,
+                                                0, 0, 0x00040004, 0x00040004, 0x00040004, 0x00040004);
+        p.v = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutexvar_epi16(idx, win), shift), _mm512_set1_epi8(15));
+        p.d = scales_from(win, 0, 9);
+    } else {
+        const block_q8 *B = (const block_q8 *)w + b;
+        __m512i v = two ? join(load32(B[0].qs), load32(B[1].qs)) : _mm512_zextsi256_si512(load32(B[0].qs));
+#if ULM_VNNI
+        p.v = v;
+        p.c = _mm512_sub_epi32(_mm512_setzero_si512(),
+                               _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)0x80), v));
+#else
+        p.v = _mm512_abs_epi8(v);
+        p.neg = _mm512_movepi8_mask(v);
+#endif
+        p.d = scales_from(load_window(B, two ? 36 : 2), 0, 17);
     }
-    if (b + 2 <= nb) quant_step(q4, w, x, xrb, nx, b, 1, a0), b += 2;
-    if (b < nb) quant_step(q4, w, x, xrb, nx, b, 0, a1);
-    for (int i = 0; i < nx; i++) y[(size_t)i * ldy] = _mm512_reduce_add_ps(_mm512_add_ps(a0[i], a1[i]));
+    return p;
+}
+
+INLINE xprep prep_x(int q4, const uint8_t *x, int b, int two) {
+    const block_q8 *X = (const block_q8 *)x + b;
+    xprep p;
+    __m512i v = two ? join(load32(X[0].qs), load32(X[1].qs)) : _mm512_zextsi256_si512(load32(X[0].qs));
+    if (q4) {
+#if ULM_VNNI
+        p.c = _mm512_sub_epi32(_mm512_setzero_si512(),
+                               _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), v));
+#else
+        p.c = _mm512_sub_epi32(_mm512_setzero_si512(),
+                               _mm512_madd_epi16(_mm512_maddubs_epi16(_mm512_set1_epi8(8), v), _mm512_set1_epi16(1)));
+#endif
+        p.v = v;
+    } else {
+#if ULM_VNNI
+        p.v = _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80));
+#else
+        p.v = v;
+#endif
+    }
+    p.d = scales_from(load_window(X, two ? 36 : 2), 0, 17);
+    return p;
+}
+
+/* int32 lanes that sum, per block, to the block's exact dot. */
+INLINE __m512i pair_dot(int q4, const wprep *w, const xprep *x) {
+#if ULM_VNNI
+    return q4 ? _mm512_dpbusd_epi32(x->c, w->v, x->v) : _mm512_dpbusd_epi32(w->c, x->v, w->v);
+#else
+    const __m512i one = _mm512_set1_epi16(1);
+    if (q4) return _mm512_add_epi32(x->c, _mm512_madd_epi16(_mm512_maddubs_epi16(w->v, x->v), one));
+    __m512i sx = _mm512_mask_sub_epi8(x->v, w->neg, _mm512_setzero_si512(), x->v); /* sign of w onto x */
+    return _mm512_madd_epi16(_mm512_maddubs_epi16(w->v, sx), one);
+#endif
+}
+
+INLINE void quant_step(int q4, const uint8_t *w, size_t wrb, int nr, const uint8_t *x, size_t xrb, int nx, int b,
+                       int two, __m512 acc[MR][NR]) {
+    wprep wp[MR];
+    xprep xp[NR];
+    for (int r = 0; r < nr; r++) wp[r] = prep_w(q4, w + r * wrb, b, two);
+    for (int i = 0; i < nx; i++) xp[i] = prep_x(q4, x + i * xrb, b, two);
+    for (int r = 0; r < nr; r++)
+        for (int i = 0; i < nx; i++) {
+            __m512 d = _mm512_mul_ps(wp[r].d, xp[i].d); /* d_w * d_x, as the reference rounds it */
+            acc[r][i] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(pair_dot(q4, &wp[r], &xp[i])), acc[r][i]);
+        }
+}
+
+INLINE void tile_quant(int q4, const uint8_t *w, size_t wrb, int nr, const uint8_t *x, size_t xrb, int nx, int k,
+                       float *y, int ldy) {
+    __m512 acc[MR][NR];
+    for (int r = 0; r < nr; r++)
+        for (int i = 0; i < nx; i++) acc[r][i] = _mm512_setzero_ps();
+    int nb = k / QK, b = 0;
+    for (; b + 2 <= nb; b += 2) quant_step(q4, w, wrb, nr, x, xrb, nx, b, 1, acc);
+    if (b < nb) quant_step(q4, w, wrb, nr, x, xrb, nx, b, 0, acc);
+    for (int r = 0; r < nr; r++)
+        for (int i = 0; i < nx; i++) y[(size_t)i * ldy + r] = _mm512_reduce_add_ps(acc[r][i]);
 }
 
 INLINE __m512 load_w16(ulm_dtype dt, const uint8_t *w, int j) {
@@ -138,10 +200,29 @@ INLINE void tile_float(ulm_dtype dt, const uint8_t *w, const uint8_t *x, size_t 
         default: call(NR); break;                                                                        \
         }                                                                                                \
     }
-#define CALL_Q8(c) tile_quant(0, w, x, xrb, c, k, y, ldy)
-#define CALL_Q4(c) tile_quant(1, w, x, xrb, c, k, y, ldy)
-DEFINE_TILE(tile_q8, CALL_Q8)
-DEFINE_TILE(tile_q4, CALL_Q4)
+/* Quant tiles: MR x {1..NR} and 1 x {1..NR} with constant trip counts (rows come in MR). */
+#define DEFINE_QTILE(name, q4)                                                                           \
+    static void name(const uint8_t *w, size_t wrb, int nr, const uint8_t *x, size_t xrb, int nx, int k,  \
+                     float *y, int ldy) {                                                                \
+        for (; nr >= MR; nr -= MR, w += MR * wrb, y += MR) {                                             \
+            switch (nx) {                                                                                \
+            case 1: tile_quant(q4, w, wrb, MR, x, xrb, 1, k, y, ldy); break;                             \
+            case 2: tile_quant(q4, w, wrb, MR, x, xrb, 2, k, y, ldy); break;                             \
+            case 3: tile_quant(q4, w, wrb, MR, x, xrb, 3, k, y, ldy); break;                             \
+            default: tile_quant(q4, w, wrb, MR, x, xrb, NR, k, y, ldy); break;                           \
+            }                                                                                            \
+        }                                                                                                \
+        for (; nr > 0; nr--, w += wrb, y++) {                                                            \
+            switch (nx) {                                                                                \
+            case 1: tile_quant(q4, w, wrb, 1, x, xrb, 1, k, y, ldy); break;                              \
+            case 2: tile_quant(q4, w, wrb, 1, x, xrb, 2, k, y, ldy); break;                              \
+            case 3: tile_quant(q4, w, wrb, 1, x, xrb, 3, k, y, ldy); break;                              \
+            default: tile_quant(q4, w, wrb, 1, x, xrb, NR, k, y, ldy); break;                            \
+            }                                                                                            \
+        }                                                                                                \
+    }
+DEFINE_QTILE(tile_q8, 0)
+DEFINE_QTILE(tile_q4, 1)
 #if !ULM_VNNI
 #define CALL_F32(c) tile_float(ULM_DT_F32, w, x, xrb, c, k, y, ldy)
 #define CALL_F16(c) tile_float(ULM_DT_F16, w, x, xrb, c, k, y, ldy)

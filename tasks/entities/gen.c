@@ -1,7 +1,7 @@
 /* gen-entities: data for the entity extractor task (tasks/entities/task.json).
  *
- *   gen-entities [--split train|valid|golden] [--n N] [--seed S] [--data tasks/entities/data]
- *                [-o FILE]
+ *   gen-entities [--split train|valid|golden] [--n N] [--seed S] [--novel PERCENT]
+ *                [--data tasks/entities/data] [-o FILE]
  *
  * Writes JSONL, one {"input": "...", "output": "..."} per line. The input is one or two
  * sentences made from templates (data/templates.txt) whose slots are filled with people,
@@ -177,8 +177,43 @@ static void en_date(gen_rng *r, char kind, char *buf, size_t cap) {
     }
 }
 
+/* --novel P (train and valid only; 0 by default, which draws nothing extra, so the default
+ * output is unchanged): a name, organization root or place is, with probability P%, an
+ * invented word instead of a list entry. A model that can recall a closed list of ~200 names
+ * has little reason to learn copying; invented words leave it no other way, which is what the
+ * held-out golden names need. */
+static int en_novel_pct = 0;
+
+/* A pronounceable capitalized word of 2-3 syllables that is no held-out entry. */
+static const char *en_novel_word(const en_data *d, int kind, gen_rng *r) {
+    static char ring[4][32];
+    static int slot;
+    static const char *const on[] = {"b", "br", "c", "ch", "d", "dr", "f", "g", "gr", "h", "j", "k", "kr", "l", "m",
+                                     "n", "p", "r", "s", "sh", "st", "t", "tr", "v", "w", "z"};
+    static const char *const nu[] = {"a", "e", "i", "o", "u", "ai", "ei", "ou", "ia", "y"};
+    static const char *const co[] = {"", "", "", "n", "r", "l", "s", "m", "th", "x", "nd", "rk"};
+    char *w = ring[slot++ & 3];
+    for (;;) {
+        int n = 0, syl = 2 + (int)gen_rng_below(r, 2);
+        w[0] = 0;
+        for (int k = 0; k < syl; k++) {
+            if (k == 0 ? gen_rng_chance(r, 80, 100) : 1) strcat(w, on[gen_rng_below(r, sizeof on / sizeof *on)]);
+            strcat(w, nu[gen_rng_below(r, sizeof nu / sizeof *nu)]);
+            if (k == syl - 1 || gen_rng_chance(r, 30, 100)) strcat(w, co[gen_rng_below(r, sizeof co / sizeof *co)]);
+        }
+        n = (int)strlen(w);
+        if (w[0] >= 'a' && w[0] <= 'z') w[0] = (char)(w[0] - 'a' + 'A');
+        int held = 0;
+        const en_list *g = &d->list[kind][1];
+        for (int i = 0; i < g->n && !held; i++) held = !strcmp(g->s[i], w);
+        if (!held && n >= 3) return w;
+    }
+}
+
 static const char *en_pick(const en_data *d, int kind, int g, gen_rng *r) {
     const en_list *l = &d->list[kind][g];
+    if (!g && en_novel_pct && kind != EN_TEMPLATE && gen_rng_chance(r, (uint32_t)en_novel_pct, 100))
+        return en_novel_word(d, kind, r);
     return l->s[gen_rng_below(r, (uint32_t)l->n)];
 }
 
@@ -315,7 +350,8 @@ static int en_generate(const en_data *d, en_split split, long n, uint64_t seed, 
 
 #ifndef GEN_NO_MAIN
 static int usage(void) {
-    fprintf(stderr, "usage: gen-entities [--split train|valid|golden] [--n N] [--seed S] [--data DIR] [-o FILE]\n");
+    fprintf(stderr, "usage: gen-entities [--split train|valid|golden] [--n N] [--seed S] [--novel PERCENT] [--data DIR]\n"
+                    "                    [-o FILE]\n");
     return 2;
 }
 
@@ -333,6 +369,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "-o")) out_path = v;
         else if (!strcmp(a, "--n")) { n = strtol(v, &end, 10); if (*end || n < 0) return usage(); }
         else if (!strcmp(a, "--seed")) { seed = strtoull(v, &end, 10); if (*end) return usage(); }
+        else if (!strcmp(a, "--novel")) { en_novel_pct = (int)strtol(v, &end, 10); if (*end || en_novel_pct < 0 || en_novel_pct > 100) return usage(); }
         else return usage();
     }
     en_split split;

@@ -4,11 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "bpe_train.h"
 #include "train_loop.h"
 
 static void usage(void) {
     fprintf(stderr,
             "usage: ulm train --data TRAIN.jsonl --out MODEL.ulm [options]\n"
+            "       ulm train bpe --vocab N --out TOK.ulm DATA.jsonl...   (the task BPE tokenizer)\n"
             "  data     --val VAL.jsonl  --val-examples N (256)  --eval-every N (100)\n"
             "  model    --arch llama|gemma3|qwen3 (llama)  --dim N  --layers N  --heads N  --kv-heads N\n"
             "           --head-dim N  --ffn N  --ctx N (256)  --tied 0|1  (vocab comes from the tokenizer)\n"
@@ -18,11 +20,73 @@ static void usage(void) {
             "  optim    --steps N (1000)  --batch N examples (32)  --lr X (3e-3)  --min-lr X (lr/10)\n"
             "           --warmup N (100)  --wd X (0.1)  --clip X (1.0)  --seed N (1)  --threads N (2)\n"
             "  output   --type f32|q8|q4 (f32)  --checkpoint FILE  --checkpoint-every N  --resume FILE\n"
+            "           --stop-after N  stop at step N of the --steps schedule (checkpoint, write)\n"
             "           --log-every N (10)\n"
-            "Prompt format: <|in|> input <|out|> output <|end|>; the loss is on output and <|end|>.\n");
+            "Prompt format: [BOS] <|in|> input <|out|> output <|end|> (<|end|> else the EOS); the loss\n"
+            "is on output and the end token.\n");
+}
+
+/* ulm train bpe --vocab N --out TOK.ulm DATA.jsonl...: learns the task BPE (bpe_train.h) on the
+ * inputs and outputs of the JSONL files (each a separate text) and writes a tensor-free .ulm
+ * that holds only the tokenizer.* keys, for `ulm train --tokenizer TOK.ulm`. */
+static int train_bpe_cmd(int argc, char **argv) {
+    const char *out = NULL;
+    int vocab = 2048;
+    char **texts = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 1;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--out") && i + 1 < argc) { out = argv[++i]; continue; }
+        if (!strcmp(argv[i], "--vocab") && i + 1 < argc) { vocab = atoi(argv[++i]); continue; }
+        if (argv[i][0] == '-') { fprintf(stderr, "ulm train bpe: unknown option %s\n", argv[i]); goto done; }
+        FILE *f = fopen(argv[i], "rb");
+        if (!f) { fprintf(stderr, "ulm train bpe: cannot open %s\n", argv[i]); goto done; }
+        char *line = NULL;
+        size_t lcap = 0;
+        ssize_t len;
+        int lineno = 0;
+        while ((len = getline(&line, &lcap, f)) >= 0) {
+            lineno++;
+            while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
+            if (!len) continue;
+            char *in, *o, msg[128];
+            if (train_parse_jsonl_line(line, (size_t)len, &in, &o, msg, sizeof msg)) {
+                fprintf(stderr, "ulm train bpe: %s:%d: %s\n", argv[i], lineno, msg);
+                free(line);
+                fclose(f);
+                goto done;
+            }
+            if (n + 2 > cap) {
+                cap = cap ? cap * 2 : 4096;
+                char **nt = realloc(texts, cap * sizeof *nt);
+                if (!nt) { free(in); free(o); free(line); fclose(f); goto done; }
+                texts = nt;
+            }
+            texts[n++] = in;
+            texts[n++] = o;
+        }
+        free(line);
+        fclose(f);
+    }
+    if (!out || !n) { fprintf(stderr, "usage: ulm train bpe --vocab N --out TOK.ulm DATA.jsonl...\n"); goto done; }
+    ulm_error err;
+    ulmw *w = ulmw_new();
+    if (!w) goto done;
+    if (bpe_train((const char *const *)texts, n, vocab, w, &err) || ulmw_write(w, out, &err))
+        fprintf(stderr, "ulm train bpe: %s\n", err.msg);
+    else {
+        fprintf(stderr, "wrote %s (byte-level BPE, %d tokens, %zu texts)\n", out, vocab, n);
+        rc = 0;
+    }
+    ulmw_free(w);
+done:
+    for (size_t i = 0; i < n; i++) free(texts[i]);
+    free(texts);
+    return rc;
 }
 
 int cmd_train(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "bpe")) return train_bpe_cmd(argc, argv);
     const char *data = NULL, *val = NULL, *out = NULL, *init = NULL, *resume = NULL, *ckpt = NULL, *tokf = NULL;
     const char *arch = "llama", *type = "f32";
     train_config cfg;
@@ -60,7 +124,7 @@ int cmd_train(int argc, char **argv) {
         INT("--ctx", cfg.max_ctx); INT("--tied", tied); INT("--steps", o.steps); INT("--batch", o.batch);
         INT("--warmup", o.opt.warmup); INT("--threads", o.threads); INT("--log-every", o.log_every);
         INT("--eval-every", o.eval_every); INT("--val-examples", o.val_examples);
-        INT("--checkpoint-every", o.checkpoint_every);
+        INT("--checkpoint-every", o.checkpoint_every); INT("--stop-after", o.stop_after);
         FLT("--lr", o.opt.lr); FLT("--min-lr", min_lr); FLT("--wd", o.opt.weight_decay); FLT("--clip", o.opt.clip);
         else { fprintf(stderr, "ulm train: unknown option %s (ulm train --help)\n", a); return 2; }
 #undef INT

@@ -61,6 +61,7 @@ void train_tok_bytes(train_tok *t) {
     t->bos = 256;
     t->sep = 257;
     t->eos = 258;
+    t->prefix = -1;
     t->encode = bytes_encode;
     t->write_meta = bytes_write_meta;
 }
@@ -114,6 +115,8 @@ ulm_status train_tok_from_ulm(train_tok *t, const char *path, ulm_error *err) {
     t->sep = find_piece(u->tk, "<|out|>");
     t->eos = find_piece(u->tk, "<|end|>");
     if (t->eos < 0) t->eos = tok_eos(u->tk);
+    /* the BOS the engine prepends (ULM_TOK_ADD_BOS), unless <|in|> already is that BOS */
+    t->prefix = tok_add_bos(u->tk) && tok_bos(u->tk) >= 0 && tok_bos(u->tk) != t->bos ? tok_bos(u->tk) : -1;
     t->encode = ulm_tok_encode;
     t->write_meta = ulm_tok_write_meta;
     if (t->bos < 0 || t->sep < 0 || t->eos < 0) {
@@ -136,12 +139,14 @@ void train_tok_free(train_tok *t) {
 
 /* ---- prompt format ---- */
 int train_format_prompt(const train_tok *t, const char *input, size_t in_len, int32_t *out, int cap) {
-    if (cap < 2) return -1;
-    out[0] = t->bos;
-    int n = t->encode(t, input, in_len, out + 1, cap - 2);
-    if (n < 0 || n > cap - 2) return -1;
-    out[1 + n] = t->sep;
-    return n + 2;
+    int k = 0;
+    if (cap < 3) return -1;
+    if (t->prefix >= 0) out[k++] = t->prefix;
+    out[k++] = t->bos;
+    int n = t->encode(t, input, in_len, out + k, cap - k - 1);
+    if (n < 0 || n > cap - k - 1) return -1;
+    out[k + n] = t->sep;
+    return k + n + 1;
 }
 
 int train_format_example(const train_tok *t, const char *input, size_t in_len, const char *output,

@@ -12,6 +12,7 @@
 typedef struct train_tok {
     int n_vocab;
     int bos, sep, eos; /* "<|in|>", "<|out|>", "<|end|>" in the byte vocabulary */
+    int prefix;        /* the tokenizer's BOS when it asks for one (tokenizer.add_bos), else -1 */
     /* Encodes plain text (no specials); returns the number of ids (writes at most cap), -1 on error. */
     int (*encode)(const struct train_tok *t, const char *s, size_t len, int32_t *out, int cap);
     /* Adds the tokenizer.* keys so the engine can load the vocabulary from the .ulm. */
@@ -19,7 +20,7 @@ typedef struct train_tok {
     void *impl;
 } train_tok;
 
-/* Byte-level fallback: ids 0..255 are bytes, then <|in|> 256, <|out|> 257, <|end|> 258. */
+/* Byte-level fallback: ids 0..255 are bytes, then <|in|> 256, <|out|> 257, <|end|> 258; no BOS. */
 void train_tok_bytes(train_tok *t);
 /* The engine's tokenizer over the vocabulary stored in any .ulm (the BPE trained for the
  * tasks, or a family tokenizer); its tokenizer.* keys are copied into the models written.
@@ -28,7 +29,12 @@ ulm_status train_tok_from_ulm(train_tok *t, const char *path, ulm_error *err);
 void train_tok_free(train_tok *t); /* no-op for the byte tokenizer */
 
 /* The SFT prompt format, shared with the task runtime:
- *     <|in|> input <|out|> output <|end|>
+ *     [BOS] <|in|> input <|out|> output <|end|>
+ * BOS only when the tokenizer asks for one (add_bos); <|end|> is the EOS when the vocabulary
+ * has no <|end|>. With the task BPE (tools/train/bpe_train.h) this is exactly what the task
+ * runtime encodes for "instruction": "<|in|>{input}<|out|>" (task_encode_prompt in
+ * engine/task.h: BOS, the instruction's specials parsed, the input as plain text), so a task
+ * model sees the same ids in training and at inference (tests/test_train_engine.c).
  * The prompt a model sees at inference is everything up to and including <|out|>; the loss
  * is on predicting each output token and <|end|>. Returns the number of ids written to out
  * (at most cap), or -1 if they do not fit. */
