@@ -20,4 +20,5 @@ int cmd_eval(int argc, char **argv);
 int task_cli_run(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_mkmodel(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 #endif

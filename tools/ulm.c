@@ -15,6 +15,7 @@ static const cli_command commands[] = {
     {"version", cmd_version, "print the version and the kernel ISA picked"},
     {"train", cmd_train, "train a task model on JSONL input/output pairs, write a .ulm"},
     {"mkmodel", cmd_mkmodel, "write a random-weight model of a real shape (--preset)"},
+    {"bench", cmd_bench, "prefill / decode tok/s, time to first token, peak RSS (--duration: sustained)"},
 };
 
 int main(int argc, char **argv) {
