@@ -133,8 +133,8 @@ for (const m of models) {
   for (const eng of ENGINES) { const c = cmdFirstToken(eng, m, THREADS[THREADS.length - 1]); run(c.cmd, c.argv, { env: c.env }); }
 }
 for (let r = 0; r < ROUNDS; r++) {
-  if (r) report(r);
-  for (const m of models) {
+  for (const [mi, m] of models.entries()) {
+    if (r || mi) report(r, mi);
     execSync(`cat ${shq(m.gguf)} ${shq(m.ulm)} > /dev/null`);
     for (const t of THREADS) {
       for (const eng of ENGINES) {
@@ -162,7 +162,7 @@ for (let r = 0; r < ROUNDS; r++) {
 }
 
 // ---- report (rewritten after every round, so a cut-off run leaves its rounds so far) ----
-function report(roundsDone) {
+function report(roundsDone, modelsInRound = 0) {
 const stat1 = cpuStat(), elapsedMin = (Date.now() - t0run) / 60000;
 const lscpu = (() => { try { return execSync("lscpu", { encoding: "utf8" }); } catch { return ""; } })();
 const lsc = (k) => (lscpu.match(new RegExp(`^${k}:\\s*(.*)$`, "m")) || [])[1] || "?";
@@ -177,7 +177,7 @@ const cell = (v, d) => (v.length ? `${fmt(median(v), d)} (${fmt(Math.min(...v), 
 
 let md = `# ulm vs llama.cpp — ${date}\n\n`;
 md += `Written by \`bench/compare.mjs\` (ulm ${gitRev}). **These figures are noisy**: the machine has ${os.cpus().length} cores shared with other jobs `;
-md += `(other helpers' builds, tests and a training run), so each figure is the median over ${roundsDone} interleaved rounds${roundsDone < ROUNDS ? ` (of ${ROUNDS} planned; partial)` : ""}, with min–max.\n\n`;
+md += `(other helpers' builds, tests and a training run), so each figure is the median over ${roundsDone} interleaved rounds${roundsDone < ROUNDS ? ` (of ${ROUNDS} planned; partial: round ${roundsDone + 1} has done ${modelsInRound} of ${models.length} models so far)` : ""}, with min–max.\n\n`;
 md += `## Machine\n\n- CPU: ${lsc("Model name")}, ${lsc("CPU\\(s\\)")} cores (${lsc("Thread\\(s\\) per core")} thread/core), ISA flags: ${isa}\n`;
 md += `- ulm: ${ulmVersion}; llama.cpp: the peer kit's source build (release v0.5.0, ${PEER}/llama.cpp-src/build), AMX ggml-cpu (default) and the AVX-512-only one (build-noamx)\n`;
 md += `- load average (1 min) over the ${fmt(elapsedMin, 0)} min run, sampled before each command: median ${fmt(median(loads), 2)}, min ${fmt(Math.min(...loads), 2)}, max ${fmt(Math.max(...loads), 2)}\n`;
