@@ -1,4 +1,5 @@
 /* Tokenizer importers shared code + the llama2.c tokenizer.bin reader. */
+#include "mapped_file.h"
 #include "tok_import.h"
 #include <errno.h>
 #include <stdio.h>
@@ -97,19 +98,21 @@ done:
     return st;
 }
 
-ulm_status tok_import_llama2c(const char *path, ulmw *w, ulm_error *err) {
+/* Reads path whole and runs an in-memory importer on it; errors name the path. */
+static ulm_status import_file(const char *path, ulm_status (*import_mem)(const void *, size_t, ulmw *, ulm_error *),
+                              ulmw *w, ulm_error *err) {
     char *buf;
     size_t n;
     ulm_status st = tok_read_file(path, &buf, &n, err);
     if (st) return st;
-    st = tok_import_llama2c_mem(buf, n, w, err);
-    if (st && err) {
-        char m[sizeof err->msg];
-        snprintf(m, sizeof m, "%s", err->msg);
-        ulm_set_error(err, st, "%s: %s", path, m);
-    }
+    st = import_mem(buf, n, w, err);
+    if (st) error_prefix_path(err, path);
     free(buf);
     return st;
+}
+
+ulm_status tok_import_llama2c(const char *path, ulmw *w, ulm_error *err) {
+    return import_file(path, tok_import_llama2c_mem, w, err);
 }
 
 /* ---- SentencePiece tokenizer.model ---- */
@@ -151,18 +154,7 @@ done:
 }
 
 ulm_status tok_import_spm_model(const char *path, ulmw *w, ulm_error *err) {
-    char *buf;
-    size_t n;
-    ulm_status st = tok_read_file(path, &buf, &n, err);
-    if (st) return st;
-    st = tok_import_spm_model_mem(buf, n, w, err);
-    if (st && err) {
-        char m[sizeof err->msg];
-        snprintf(m, sizeof m, "%s", err->msg);
-        ulm_set_error(err, st, "%s: %s", path, m);
-    }
-    free(buf);
-    return st;
+    return import_file(path, tok_import_spm_model_mem, w, err);
 }
 
 static int ends_with(const char *s, const char *suffix) {
