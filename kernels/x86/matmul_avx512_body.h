@@ -131,6 +131,8 @@ INLINE void quant_step(int q4, const uint8_t *w, size_t wrb, int nr, const uint8
                        int two, __m512 acc[MR][NR]) {
     wprep wp[MR];
     xprep xp[NR];
+    size_t bs = q4 ? sizeof(block_q4) : sizeof(block_q8);
+    for (int r = 0; r < nr; r++) ulm_prefetch_ahead(w + r * wrb + b * bs, ULM_PREFETCH_AHEAD_ROWS, 1);
     for (int r = 0; r < nr; r++) wp[r] = prep_w(q4, w + r * wrb, b, two);
     for (int i = 0; i < nx; i++) xp[i] = prep_x(q4, x + i * xrb, b, two);
     for (int r = 0; r < nr; r++)

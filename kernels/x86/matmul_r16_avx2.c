@@ -38,6 +38,7 @@ INLINE void group_tile(int q4, const uint8_t *G, size_t gbs, const uint8_t *x, s
     __m256 acc[NX][2];
     for (int i = 0; i < nx; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++, G += gbs) {
+        ulm_prefetch_ahead(G, ULM_PREFETCH_AHEAD, gbs);
         __m256 dw[2] = {_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)G)),
                         _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(G + 16)))};
         const uint8_t *qs = G + 32;

@@ -41,6 +41,7 @@ INLINE void group_tile(int q4, const uint8_t *G, size_t gbs, const uint8_t *x, s
     __m512 acc[NX];
     for (int i = 0; i < nx; i++) acc[i] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++, G += gbs) {
+        ulm_prefetch_ahead(G, ULM_PREFETCH_AHEAD, gbs);
         __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)G));
         const uint8_t *qs = G + 32;
         __m512i lo[NX], hi[NX]; /* two chains per input */
