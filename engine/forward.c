@@ -40,7 +40,8 @@ struct ulm_ctx {
     float *gate;   /* [n_batch][ffn]     */
     float *up;     /* [n_batch][ffn]     */
     float *scores; /* [n_threads][att_scratch] per-thread attention scratch */
-    size_t att_scratch; /* floats per thread: scores [group][cap_max], probs [cap_max], v row [hd], q prep */
+    int att_qb;         /* query tokens per attention work item */
+    size_t att_scratch; /* floats per thread: scores and weights [att_qb*group][cap_max] each, value rows, q prep */
     float *logits; /* [vocab]            last position, when the caller wants none */
     float *rope_cs; /* [head_dim]        cos | sin of the current position's RoPE angles */
     void *xprep;   /* prepared matmul input */
@@ -100,70 +101,83 @@ static void add_bias(const ulm_ctx *c, float *y, const tensor_ref *b, int n, int
     for (int i = 0; i < n; i++) c->kern->add(y + (size_t)i * width, b->data, width);
 }
 
-/* f16 -> f32 of a row without branches, so the compiler vectorizes it (ulm_dequantize_row's
- * scalar ulm_f16_to_f32 per element was 10-15% of prefill instructions). Exact for every
- * half: the 15 low bits shifted into f32 position and scaled by 2^112 renormalize subnormals;
- * exponent 31 lands >= 65536 and becomes inf/NaN with its payload. */
-static void f16_row_to_f32(const uint16_t *restrict h, float *restrict out, int n) {
-    for (int i = 0; i < n; i++) {
-        union { uint32_t u; float f; } o;
-        o.u = (uint32_t)(h[i] & 0x7fff) << 13;
-        o.f *= 0x1.0p+112f;
-        o.u |= o.f >= 65536.0f ? 255u << 23 : 0;
-        o.u |= (uint32_t)(h[i] & 0x8000) << 16;
-        out[i] = o.f;
-    }
-}
-
-/* ---- attention over the pool: one (token, kv head) pair per work item ----
- * The group of query heads sharing a kv head are contiguous in q, so their scores against
- * the cached keys are one small matmul with the keys as weight rows; each cached value row is
- * then converted once and added into every head of the group (not once per head). */
+/* ---- attention over the pool: one (block of query tokens, kv head) per work item ----
+ * The query heads sharing a kv head (GQA group), for qb consecutive tokens, are the inputs of
+ * one matmul with the cached keys as weight rows, so a key row is read once per block rather
+ * than once per token; each cached value row is converted to f32 once per block and added
+ * into every query row that sees it. The tokens of a block see nested causal ranges, so the
+ * block's keys run from its first token's window start to its last token, and each row masks
+ * the rest (weight 0, skipped). */
+#define ATT_SCRATCH_BYTES (1 << 20) /* per thread: bounds qb for long contexts */
+#define ATT_QB_MAX 16               /* tokens per block */
+#define ATT_VCHUNK 32               /* value rows converted at a time */
 typedef struct {
     ulm_ctx *c;
     int layer, n, pos0;
 } attn_job;
 
+/* First position a query at pos sees: the window start on sliding-window layers. */
+static int attn_first_pos(const model_config *cfg, int local, int pos) {
+    return local && pos - cfg->sliding_window + 1 > 0 ? pos - cfg->sliding_window + 1 : 0;
+}
+
 static void attn_worker(void *p, int ith, int nth) {
     const attn_job *j = p;
     ulm_ctx *c = j->c;
     const model_config *cfg = &c->m->cfg;
+    const ulm_kernels *K = c->kern;
     int hd = cfg->head_dim, nh = cfg->n_heads, nkv = cfg->n_kv_heads, group = nh / nkv, qd = nh * hd;
     const kv_layer *L = &c->kv_layers[j->layer];
-    int cap = L->cap, local = c->m->layers[j->layer].is_local;
+    int cap = L->cap, local = c->m->layers[j->layer].is_local, qb = c->att_qb;
     size_t esz = c->kv_dt == ULM_DT_F16 ? 2 : 4, head_bytes = (size_t)cap * hd * esz;
-    float *sc = c->scores + (size_t)ith * c->att_scratch; /* [group][cap] scores in slot order */
-    float *pr = sc + (size_t)group * cap;                  /* [group][cap] probabilities in position order */
-    float *vrow = pr + (size_t)group * cap;                 /* [hd] */
-    void *qprep = vrow + hd;
-    int items = j->n * nkv;
+    size_t qrow = K->prepare_size(c->kv_dt, 1, hd);
+    float *sc = c->scores + (size_t)ith * c->att_scratch; /* [qb*group][cap] scores by slot */
+    float *pr = sc + (size_t)qb * group * cap;           /* [qb*group][len] weights by position */
+    float *vbuf = pr + (size_t)qb * group * cap;         /* [ATT_VCHUNK][hd] value rows in f32 */
+    char *qprep = (char *)(vbuf + (size_t)ATT_VCHUNK * hd); /* qb*group prepared query rows */
+    int nblk = (j->n + qb - 1) / qb, items = nblk * nkv;
     for (int it = ith; it < items; it += nth) {
-        int i = it / nkv, kvh = it % nkv, pos = j->pos0 + i;
-        int t0 = local && pos - cfg->sliding_window + 1 > 0 ? pos - cfg->sliding_window + 1 : 0;
-        int len = pos - t0 + 1, s0 = t0 % cap, s1 = pos % cap; /* slots [s0..s1], maybe wrapping */
-        int n1 = s0 <= s1 ? len : cap - s0; /* positions t0.. are slots s0..s0+n1-1, then 0.. */
+        int i0 = it / nkv * qb, kvh = it % nkv, nt = j->n - i0 < qb ? j->n - i0 : qb, nq = nt * group;
+        int p_last = j->pos0 + i0 + nt - 1, t_lo = attn_first_pos(cfg, local, j->pos0 + i0);
+        int len = p_last - t_lo + 1, s0 = t_lo % cap;
+        int n1 = s0 + len <= cap ? len : cap - s0; /* positions t_lo.. are slots s0..s0+n1-1, then 0.. */
         const char *kb = (const char *)L->k + kvh * head_bytes, *vb = (const char *)L->v + kvh * head_bytes;
-        const float *q = c->q + (size_t)i * qd + (size_t)kvh * group * hd;
-        c->kern->prepare_input(c->kv_dt, q, group, hd, qprep);
-        c->kern->matmul(c->kv_dt, kb, qprep, group, hd, sc, cap, s0, s0 + n1);
-        if (n1 < len) c->kern->matmul(c->kv_dt, kb, qprep, group, hd, sc, cap, 0, len - n1);
-        float *out = c->att + (size_t)i * qd + (size_t)kvh * group * hd; /* [group][hd] */
-        for (int g = 0; g < group; g++) {
-            const float *sg = sc + (size_t)g * cap;
-            float *pg = pr + (size_t)g * cap;
-            for (int t = 0; t < n1; t++) pg[t] = sg[s0 + t] * cfg->query_scale;
-            for (int t = n1; t < len; t++) pg[t] = sg[t - n1] * cfg->query_scale;
-            c->kern->softmax(pg, len);
+        /* scores [nq][cap]: row i*group + g is query head kvh*group + g of token i0 + i */
+        for (int i = 0; i < nt; i++)
+            K->prepare_input(c->kv_dt, c->q + (size_t)(i0 + i) * qd + (size_t)kvh * group * hd, group, hd,
+                             qprep + (size_t)i * group * qrow);
+        K->matmul(c->kv_dt, kb, qprep, nq, hd, sc, cap, s0, s0 + n1);
+        if (n1 < len) K->matmul(c->kv_dt, kb, qprep, nq, hd, sc, cap, 0, len - n1);
+        /* weights [nq][len] in position order: softmax over each row's own range [a, b] */
+        for (int r = 0; r < nq; r++) {
+            int pos = j->pos0 + i0 + r / group, a = attn_first_pos(cfg, local, pos) - t_lo, b = pos - t_lo;
+            const float *sr = sc + (size_t)r * cap;
+            float *pw = pr + (size_t)r * len;
+            for (int t = 0; t < a; t++) pw[t] = 0;
+            for (int t = a; t <= b; t++) pw[t] = sr[t < n1 ? s0 + t : t - n1] * cfg->query_scale;
+            for (int t = b + 1; t < len; t++) pw[t] = 0;
+            K->softmax(pw + a, b - a + 1);
         }
-        memset(out, 0, (size_t)group * hd * sizeof *out);
-        for (int t = 0; t < len; t++) {
-            const char *vr = vb + (size_t)(t < n1 ? s0 + t : t - n1) * hd * esz;
-            const float *v = (const float *)vr;
-            if (c->kv_dt == ULM_DT_F16) {
-                f16_row_to_f32((const uint16_t *)vr, vrow, hd);
-                v = vrow;
+        /* out[r] = sum_t w[r][t] v[t], the value rows converted a chunk at a time */
+        for (int i = 0; i < nt; i++) memset(c->att + (size_t)(i0 + i) * qd + (size_t)kvh * group * hd, 0, (size_t)group * hd * 4);
+        for (int t0 = 0; t0 < len; t0 += ATT_VCHUNK) {
+            int nc = len - t0 < ATT_VCHUNK ? len - t0 : ATT_VCHUNK;
+            const float *vrow[ATT_VCHUNK];
+            for (int t = 0; t < nc; t++) {
+                const char *vr = vb + (size_t)(t0 + t < n1 ? s0 + t0 + t : t0 + t - n1) * hd * esz;
+                if (c->kv_dt == ULM_DT_F16) {
+                    K->f16_to_f32(vbuf + (size_t)t * hd, (const uint16_t *)vr, hd);
+                    vrow[t] = vbuf + (size_t)t * hd;
+                } else {
+                    vrow[t] = (const float *)vr;
+                }
             }
-            for (int g = 0; g < group; g++) c->kern->axpy(out + (size_t)g * hd, pr[(size_t)g * cap + t], v, hd);
+            for (int r = 0; r < nq; r++) {
+                float *out = c->att + (size_t)(i0 + r / group) * qd + (size_t)(kvh * group + r % group) * hd;
+                const float *pw = pr + (size_t)r * len + t0;
+                for (int t = 0; t < nc; t++)
+                    if (pw[t] != 0) K->axpy(out, pw[t], vrow[t], hd);
+            }
         }
     }
 }
@@ -349,8 +363,11 @@ ulm_status ulm_ctx_new(const ulm_model *m, const ulm_ctx_params *p, ulm_ctx **ou
         if (L->cap > cap_max) cap_max = L->cap;
     }
     int group = cfg->n_heads / cfg->n_kv_heads, hd = cfg->head_dim;
-    size_t qprep = k->prepare_size(c->kv_dt, group, hd);
-    c->att_scratch = ((size_t)2 * group * cap_max + hd + (qprep + 3) / 4 + 15) / 16 * 16;
+    size_t qb = ATT_SCRATCH_BYTES / ((size_t)2 * group * cap_max * 4);
+    c->att_qb = qb < 1 ? 1 : qb > ATT_QB_MAX ? ATT_QB_MAX : (int)qb;
+    if (c->att_qb > c->n_batch) c->att_qb = c->n_batch;
+    size_t qprep = k->prepare_size(c->kv_dt, c->att_qb * group, hd);
+    c->att_scratch = ((size_t)2 * c->att_qb * group * cap_max + (size_t)ATT_VCHUNK * hd + (qprep + 3) / 4 + 15) / 16 * 16;
     c->x = xalloc(B * D * 4, &f);
     c->xb = xalloc(B * (D > qd ? D : qd) * 4, &f);
     c->q = xalloc(B * qd * 4, &f);

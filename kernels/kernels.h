@@ -30,7 +30,8 @@
 typedef struct ulm_kernels {
     const char *isa; /* "scalar", "avx2", "avx512", "avx512vnni", "amx", "neon", "neon-dotprod", ... */
 
-    /* Bytes of prepared input for n rows of k values of a weight of dtype dt. */
+    /* Bytes of prepared input for n rows of k values of a weight of dtype dt: n times the bytes
+     * of one row, so rows prepared by separate calls can be laid side by side. */
     size_t (*prepare_size)(ulm_dtype dt, int n, int k);
     void (*prepare_input)(ulm_dtype dt, const float *x, int n, int k, void *out);
     /* y[i*ldy + r] for r in [r0,r1), i in [0,n). */
@@ -52,6 +53,9 @@ typedef struct ulm_kernels {
     void (*geglu)(float *out, const float *g, const float *u, int n);
     /* k_rope with the angles precomputed by k_rope_cs (once per position, for every head). */
     void (*rope_apply)(float *x, int hd, int rot_dim, int interleaved, const float *cs);
+    /* out[i] = x[i] as f32 (exact; a NaN stays NaN, maybe quieted): the f16 KV cache rows
+     * attention reads. */
+    void (*f16_to_f32)(float *out, const uint16_t *x, int n);
 } ulm_kernels;
 
 /* Tables. Only those of the build's architecture exist (kernels/x86 or kernels/arm is linked);
@@ -90,6 +94,7 @@ void k_add(float *y, const float *x, int n);          /* y += x */
 void k_scale(float *y, float s, int n);               /* y *= s */
 float k_dot_f32(const float *a, const float *b, int n);
 void k_axpy(float *y, float a, const float *x, int n); /* y += a*x */
+void k_f16_to_f32(float *out, const uint16_t *x, int n);
 
 /* f16 / bf16 scalar conversions (IEEE half: subnormals, inf and NaN kept). */
 float ulm_f16_to_f32(uint16_t h);

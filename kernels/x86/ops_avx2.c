@@ -196,3 +196,10 @@ void ulm_rope_apply_avx2(float *x, int hd, int rot_dim, int interleaved, const f
         x[i1] = x0 * s + x1 * c;
     }
 }
+
+/* F16C conversion is exact, like the reference. */
+void ulm_f16_to_f32_avx2(float *out, const uint16_t *x, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
+    k_f16_to_f32(out + i, x + i, n - i);
+}
