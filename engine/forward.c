@@ -174,9 +174,12 @@ static void attn_worker(void *p, int ith, int nth) {
             }
             for (int r = 0; r < nq; r++) {
                 float *out = c->att + (size_t)(i0 + r / group) * qd + (size_t)(kvh * group + r % group) * hd;
-                const float *pw = pr + (size_t)r * len + t0;
+                const float *pw = pr + (size_t)r * len + t0, *rows[ATT_VCHUNK];
+                float wt[ATT_VCHUNK];
+                int m = 0;
                 for (int t = 0; t < nc; t++)
-                    if (pw[t] != 0) K->axpy(out, pw[t], vrow[t], hd);
+                    if (pw[t] != 0) wt[m] = pw[t], rows[m++] = vrow[t]; /* masked rows skipped */
+                if (m) K->axpy_rows(out, wt, rows, m, hd);
             }
         }
     }

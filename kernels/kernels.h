@@ -53,6 +53,10 @@ typedef struct ulm_kernels {
     void (*geglu)(float *out, const float *g, const float *u, int n);
     /* k_rope with the angles precomputed by k_rope_cs (once per position, for every head). */
     void (*rope_apply)(float *x, int hd, int rot_dim, int interleaved, const float *cs);
+    /* y += w[t] * x[t] for t = 0..m-1 in that order, each a rounded multiply then add (m axpy
+     * calls, bit for bit; the y values stay in registers across the m rows): attention's
+     * weights times value rows. */
+    void (*axpy_rows)(float *y, const float *w, const float *const *x, int m, int n);
     /* out[i] = x[i] as f32 (exact; a NaN stays NaN, maybe quieted): the f16 KV cache rows
      * attention reads. */
     void (*f16_to_f32)(float *out, const uint16_t *x, int n);
@@ -95,6 +99,7 @@ void k_scale(float *y, float s, int n);               /* y *= s */
 float k_dot_f32(const float *a, const float *b, int n);
 void k_axpy(float *y, float a, const float *x, int n); /* y += a*x */
 void k_f16_to_f32(float *out, const uint16_t *x, int n);
+void k_axpy_rows(float *y, const float *w, const float *const *x, int m, int n);
 
 /* f16 / bf16 scalar conversions (IEEE half: subnormals, inf and NaN kept). */
 float ulm_f16_to_f32(uint16_t h);

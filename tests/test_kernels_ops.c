@@ -68,6 +68,26 @@ static void test_elementwise_exact(void **state) {
             }
 }
 
+static void test_axpy_rows(void **state) {
+    static float rows[40][600], y0[600], y[600], r[600];
+    const float *ptr[40];
+    float w[40];
+    for (int t = 0; t < ntables; t++)
+        for (int l = 0; l < NLENS; l++) {
+            int n = lens[l] < 600 ? lens[l] : 577;
+            for (int m = 0; m <= 33; m += (m < 4 ? 1 : 7)) {
+                for (int j = 0; j < m; j++) fill(rows[j], n, j % 3), ptr[j] = rows[m - 1 - j], w[j] = rnd_unit() * 3;
+                if (m > 2) w[1] = 0.0f;
+                fill(y0, n, 1);
+                y0[n] = 777.0f;
+                memcpy(y, y0, (n + 1) * 4), memcpy(r, y0, (n + 1) * 4);
+                tables[t]->axpy_rows(y, w, ptr, m, n);
+                for (int j = 0; j < m; j++) k_axpy(r, w[j], ptr[j], n); /* the definition: m axpy calls */
+                if (memcmp(y, r, (n + 1) * 4)) fail_msg("%s axpy_rows n=%d m=%d differs from %d axpy calls", tables[t]->isa, n, m, m);
+            }
+        }
+}
+
 static void test_dot_rmsnorm(void **state) {
     float x[2048], w[2048], o[2048], r[2048];
     for (int t = 0; t < ntables; t++)
@@ -188,7 +208,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_elementwise_exact), cmocka_unit_test(test_dot_rmsnorm), cmocka_unit_test(test_softmax),
         cmocka_unit_test(test_glu),               cmocka_unit_test(test_rope),
-        cmocka_unit_test(test_f16_to_f32),
+        cmocka_unit_test(test_f16_to_f32),        cmocka_unit_test(test_axpy_rows),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -66,6 +66,10 @@ void k_add(float *y, const float *x, int n) { for (int i = 0; i < n; i++) y[i] +
 void k_scale(float *y, float s, int n) { for (int i = 0; i < n; i++) y[i] *= s; }
 void k_axpy(float *y, float a, const float *x, int n) { for (int i = 0; i < n; i++) y[i] += a * x[i]; }
 
+void k_axpy_rows(float *y, const float *w, const float *const *x, int m, int n) {
+    for (int t = 0; t < m; t++) k_axpy(y, w[t], x[t], n);
+}
+
 /* Exact for every half, without branches: the 15 low bits shifted into f32 position and scaled
  * by 2^112 renormalize subnormals; exponent 31 lands >= 65536 and becomes inf/NaN with its
  * payload. */
