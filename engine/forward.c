@@ -200,8 +200,8 @@ static void kv_store(ulm_ctx *c, int layer, int n, int pos0) {
                 memcpy((char *)L->k + off, k, (size_t)hd * 4);
                 memcpy((char *)L->v + off, v, (size_t)hd * 4);
             } else {
-                ulm_quantize_row(ULM_DT_F16, k, (char *)L->k + off, hd);
-                ulm_quantize_row(ULM_DT_F16, v, (char *)L->v + off, hd);
+                c->kern->f32_to_f16((uint16_t *)((char *)L->k + off), k, hd);
+                c->kern->f32_to_f16((uint16_t *)((char *)L->v + off), v, hd);
             }
         }
     }

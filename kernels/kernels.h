@@ -60,6 +60,8 @@ typedef struct ulm_kernels {
     /* out[i] = x[i] as f32 (exact; a NaN stays NaN, maybe quieted): the f16 KV cache rows
      * attention reads. */
     void (*f16_to_f32)(float *out, const uint16_t *x, int n);
+    /* out[i] = x[i] rounded to f16, to nearest even (a NaN stays NaN): KV cache stores. */
+    void (*f32_to_f16)(uint16_t *out, const float *x, int n);
 } ulm_kernels;
 
 /* Tables. Only those of the build's architecture exist (kernels/x86 or kernels/arm is linked);
@@ -99,6 +101,7 @@ void k_scale(float *y, float s, int n);               /* y *= s */
 float k_dot_f32(const float *a, const float *b, int n);
 void k_axpy(float *y, float a, const float *x, int n); /* y += a*x */
 void k_f16_to_f32(float *out, const uint16_t *x, int n);
+void k_f32_to_f16(uint16_t *out, const float *x, int n);
 void k_axpy_rows(float *y, const float *w, const float *const *x, int m, int n);
 
 /* f16 / bf16 scalar conversions (IEEE half: subnormals, inf and NaN kept). */

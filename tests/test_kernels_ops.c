@@ -68,6 +68,41 @@ static void test_elementwise_exact(void **state) {
             }
 }
 
+/* Random bit patterns (every exponent, subnormals, NaN), the rounding ties and the overflow
+ * edge, exactly as ulm_f32_to_f16; NaN only needs to stay NaN. */
+static void test_f32_to_f16(void **state) {
+    enum { N = 1 << 16 };
+    static float x[N + 8];
+    static uint16_t a[N + 8], e[N + 8];
+    for (int i = 0; i < N; i++) {
+        uint32_t u = rnd() << 16 ^ rnd();
+        if (i % 4 == 1) u = (u & 0x80000000u) | ((uint32_t)(102 + i % 40) << 23) | (u & 0x3fe000u) | 0x1000u; /* ties */
+        if (i % 4 == 2) u = (u & 0x80000000u) | (0x477fe000u + (u & 0x3fffu));             /* near 65504..65520 */
+        memcpy(&x[i], &u, 4);
+    }
+    for (int i = 0; i < N; i++) e[i] = ulm_f32_to_f16(x[i]);
+    for (int t = 0; t < ntables; t++) {
+        for (int l = 0; l < NLENS; l++) {
+            int n = lens[l], off = (int)(rnd() % (N - 2048));
+            a[n] = 0xabcd;
+            tables[t]->f32_to_f16(a, x + off, n);
+            assert_true(a[n] == 0xabcd);
+            for (int i = 0; i < n; i++) {
+                int nan_e = (e[off + i] & 0x7c00) == 0x7c00 && (e[off + i] & 0x3ff);
+                int nan_a = (a[i] & 0x7c00) == 0x7c00 && (a[i] & 0x3ff);
+                if (nan_e ? !nan_a : a[i] != e[off + i])
+                    fail_msg("%s f32_to_f16(%a) = 0x%04x, expected 0x%04x", tables[t]->isa, x[off + i], a[i], e[off + i]);
+            }
+        }
+        tables[t]->f32_to_f16(a, x, N);
+        for (int i = 0; i < N; i++) {
+            int nan_e = (e[i] & 0x7c00) == 0x7c00 && (e[i] & 0x3ff);
+            if (nan_e ? !((a[i] & 0x7c00) == 0x7c00 && (a[i] & 0x3ff)) : a[i] != e[i])
+                fail_msg("%s f32_to_f16(%a) = 0x%04x, expected 0x%04x", tables[t]->isa, x[i], a[i], e[i]);
+        }
+    }
+}
+
 static void test_axpy_rows(void **state) {
     static float rows[40][600], y0[600], y[600], r[600];
     const float *ptr[40];
@@ -209,6 +244,7 @@ int main(void) {
         cmocka_unit_test(test_elementwise_exact), cmocka_unit_test(test_dot_rmsnorm), cmocka_unit_test(test_softmax),
         cmocka_unit_test(test_glu),               cmocka_unit_test(test_rope),
         cmocka_unit_test(test_f16_to_f32),        cmocka_unit_test(test_axpy_rows),
+        cmocka_unit_test(test_f32_to_f16),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

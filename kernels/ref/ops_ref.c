@@ -70,6 +70,10 @@ void k_axpy_rows(float *y, const float *w, const float *const *x, int m, int n) 
     for (int t = 0; t < m; t++) k_axpy(y, w[t], x[t], n);
 }
 
+void k_f32_to_f16(uint16_t *out, const float *x, int n) {
+    for (int i = 0; i < n; i++) out[i] = ulm_f32_to_f16(x[i]);
+}
+
 /* Exact for every half, without branches: the 15 low bits shifted into f32 position and scaled
  * by 2^112 renormalize subnormals; exponent 31 lands >= 65536 and becomes inf/NaN with its
  * payload. */

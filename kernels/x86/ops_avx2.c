@@ -230,3 +230,12 @@ void ulm_f16_to_f32_avx2(float *out, const uint16_t *x, int n) {
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
     k_f16_to_f32(out + i, x + i, n - i);
 }
+
+/* F16C rounds to nearest even like the reference (NaN payloads may differ). */
+void ulm_f32_to_f16_avx2(uint16_t *out, const float *x, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(out + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    k_f32_to_f16(out + i, x + i, n - i);
+}
