@@ -8,8 +8,8 @@
 #   refusals      (140 of golden.jsonl): NOT_A_HAIKU >= REFUSAL_MIN, every output valid
 #   golden_oov.jsonl (inputs with words never seen in training): reported, no gate
 ULM=${ULM:-build/ulm}
-HAIKU_MIN=${HAIKU_MIN:-0.86}
-REFUSAL_MIN=${REFUSAL_MIN:-0.80}
+HAIKU_MIN=${HAIKU_MIN:-0.90}
+REFUSAL_MIN=${REFUSAL_MIN:-0.90}
 T=tasks/haiku
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
