@@ -38,7 +38,9 @@
  * (code-point boundaries; characters needing escapes appear escaped; minLength >= 1 excludes
  * the empty string). "strings_from_input": "words" narrows that to spans from a word start to
  * a word end (word characters: ASCII letters, digits, anything non-ASCII), so a string is
- * never part of a word: what an extractor copies.
+ * never part of a word: what an extractor copies. "words_in_order" also makes the items of
+ * an array of strings follow each other in the input: each starts after the previous one
+ * ends (no repeats, no overlaps, in order of appearance), minItems/maxItems kept.
  *
  * Regex subset (full match): literals (UTF-8), escapes \d \w \s \D \W \S \n \t \r and escaped
  * punctuation, classes [a-z0-9_] and [^...] (ASCII ranges; single non-ASCII characters in
@@ -68,7 +70,7 @@ typedef struct constraint constraint;
 
 typedef struct cons_opts {
     int leading_space;      /* accept one optional ' ' before the output */
-    int strings_from_input; /* JSON Schema: free strings are substrings of the input (2: word spans) */
+    int strings_from_input; /* JSON Schema: free strings are substrings of the input (2: word spans, 3: in order) */
     size_t max_states;      /* NFA state limit; 0 = default (4M) */
     size_t mask_cache_bytes;/* bound on cached masks; 0 = default (256 MiB) */
 } cons_opts;

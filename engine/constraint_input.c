@@ -167,6 +167,95 @@ frag words_substr_build(nfa_b *b, const char *input, size_t len) {
     return (frag){s, e, lo, b->n};
 }
 
+/* A JSON array of word spans in order of appearance: each item starts after the previous one
+ * ends, so no item repeats or overlaps another; min_items..max_items items (max < 0: no
+ * limit). Output bytes: ["span","span"], no spaces, as array_frag writes arrays.
+ * One copy of the states per item number c (only as many as the input has words):
+ *   k[c][i]   skipping: the item starts at a word start at boundary >= i (eps k -> k+1);
+ *   in[c][i]  inside the item's span at character boundary i (reads the input's bytes);
+ *   q[c][i]   after the closing quote of an item that ended at word end i: ']' ends the
+ *             array, ',"' enters k[c+1][i], so the next item starts after this one.
+ * Linear in the input for a fixed max_items. */
+frag words_in_order_array_build(nfa_b *b, const char *input, size_t len, int min_items, int max_items) {
+    if (len > MAX_SUBSTR_INPUT) {
+        nb_fail(b, ULM_ERR_CONTEXT, "input over %d bytes for a substring constraint", MAX_SUBSTR_INPUT);
+        return nb_empty(b);
+    }
+    const uint8_t *p = (const uint8_t *)input;
+    int nch = 0, words = 0;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        int l = utf8_dec(p + i, len - i, &cp);
+        if (!l) {
+            nb_fail(b, ULM_ERR_UTF8, "input is not valid UTF-8 (byte %zu)", i);
+            return nb_empty(b);
+        }
+        i += (size_t)l, nch++;
+    }
+    uint8_t *flags = calloc((size_t)nch + 1, 1); /* per boundary: 1 a word starts, 2 a word ends */
+    size_t *off = malloc(((size_t)nch + 1) * sizeof *off);
+    if (!flags || !off) {
+        free(flags), free(off);
+        nb_fail(b, ULM_ERR_NOMEM, "out of memory building a substring constraint");
+        return nb_empty(b);
+    }
+    int prev_word = 0, ci = 0;
+    for (size_t i = 0; i < len; ci++) {
+        uint32_t cp;
+        off[ci] = i;
+        i += (size_t)utf8_dec(p + i, len - i, &cp);
+        int word = is_word_cp(cp);
+        if (word && !prev_word) flags[ci] |= 1, words++;
+        if (!word && prev_word) flags[ci] |= 2;
+        prev_word = word;
+    }
+    off[nch] = len;
+    if (prev_word) flags[nch] |= 2;
+    int copies = max_items < 0 || max_items > words ? words : max_items;
+    int32_t lo = b->n, s = nb_state(b), e = nb_state(b), open = nb_state(b);
+    nb_range(b, s, '[', '[', open);
+    if (min_items == 0) nb_range(b, open, ']', ']', e);
+    int32_t base = b->n, per = 3 * (nch + 1); /* copy c: k at base + c*per, in at +nch+1, q at +2(nch+1) */
+    for (int64_t t = 0; t < (int64_t)copies * per && !b->failed; t++) nb_state(b);
+#define K(c, i) (base + (c) * per + (i))
+#define IN(c, i) (base + (c) * per + (nch + 1) + (i))
+#define Q(c, i) (base + (c) * per + 2 * (nch + 1) + (i))
+    if (copies > 0 && !b->failed) nb_range(b, open, '"', '"', K(0, 0));
+    for (int c = 0; c < copies && !b->failed; c++) {
+        for (int i = 0; i < nch; i++) nb_eps(b, K(c, i), K(c, i + 1));
+        for (int i = 0; i <= nch; i++) {
+            if (flags[i] & 1) nb_eps(b, K(c, i), IN(c, i));
+            if (flags[i] & 2) {
+                nb_range(b, IN(c, i), '"', '"', Q(c, i));
+                if (c + 1 >= min_items) nb_range(b, Q(c, i), ']', ']', e);
+                if (c + 1 < copies) {
+                    int32_t comma = nb_state(b);
+                    nb_range(b, Q(c, i), ',', ',', comma);
+                    nb_range(b, comma, '"', '"', K(c + 1, i));
+                }
+            }
+        }
+        for (int i = 0; i < nch && !b->failed; i++) {
+            uint32_t cp;
+            utf8_dec(p + off[i], len - off[i], &cp);
+            uint8_t o[4];
+            int n = json_bytes(cp, o);
+            int32_t cur = IN(c, i);
+            for (int j = 0; j < n - 1; j++) {
+                int32_t nx = nb_state(b);
+                nb_range(b, cur, o[j], o[j], nx);
+                cur = nx;
+            }
+            if (n) nb_range(b, cur, o[n - 1], o[n - 1], IN(c, i + 1));
+        }
+    }
+#undef K
+#undef IN
+#undef Q
+    free(flags), free(off);
+    return (frag){s, e, lo, b->n};
+}
+
 frag substr_build(nfa_b *b, const char *input, size_t len, int nonempty) {
     if (len > MAX_SUBSTR_INPUT) {
         nb_fail(b, ULM_ERR_CONTEXT, "input over %d bytes for a substring constraint", MAX_SUBSTR_INPUT);

@@ -67,6 +67,8 @@ frag lines_build(nfa_b *b, const char *input, size_t len, int n_breaks);
 frag substr_build(nfa_b *b, const char *input, size_t len, int nonempty);
 /* JSON string body: a span of the input from a word start to a word end. */
 frag words_substr_build(nfa_b *b, const char *input, size_t len);
+/* A JSON array of such spans, each after the previous one in the input (constraint_input.c). */
+frag words_in_order_array_build(nfa_b *b, const char *input, size_t len, int min_items, int max_items);
 
 /* Finishes: the automaton for fragment f (constraint.c). Frees nothing of b. */
 ulm_status cons_from_nfa(const cons_vocab *v, nfa_b *b, frag f, const cons_opts *o, constraint **out,

@@ -188,7 +188,7 @@ static frag string_frag(schema_ctx *x, const json_value *s) {
         b->use_excl = 1;
         body = re_build(b, pat, plen);
         b->use_excl = 0;
-    } else if (x->sfi == 2) { /* word spans: never empty; lengths are the input's */
+    } else if (x->sfi >= 2) { /* word spans: never empty; lengths are the input's */
         body = words_substr_build(b, x->input, x->input_len);
     } else if (x->sfi) { /* minLength >= 1 keeps out the empty string; lengths are otherwise the input's */
         if (get_count(s, "minLength", 0, &minl, b)) return open;
@@ -216,6 +216,10 @@ static frag array_frag(schema_ctx *x, const json_value *s, int depth) {
         nb_fail(b, ULM_ERR_UNSUPPORTED, "schema: an array needs an \"items\" schema object");
         return nb_empty(b);
     }
+    const char *ty;
+    if (x->sfi == 3 && json_get_str(items, "type", &ty, NULL) == 0 && !strcmp(ty, "string") &&
+        !json_get(items, "pattern"))
+        return words_in_order_array_build(b, x->input, x->input_len, mn, mx);
     frag open = nb_lit(b, "[", 1);
     frag f = open;
     if (mx != 0) {
@@ -366,13 +370,14 @@ ulm_status cons_compile_schema(const cons_vocab *v, const json_value *schema, co
 
 /* ---- constraint spec objects (task files) ---- */
 
-/* "strings_from_input": false (0), true (1, any substring) or "words" (2, word spans);
- * -1 for any other value. */
+/* "strings_from_input": false (0), true (1, any substring), "words" (2, word spans) or
+ * "words_in_order" (3: word spans, and the items of an array of strings in order of
+ * appearance without overlap); -1 for any other value. */
 static int spec_sfi(const json_value *spec) {
     const json_value *v = json_get(spec, "strings_from_input");
     int x = 0;
     if (!v) return 0;
-    if (json_is_str(v)) return !strcmp(json_str(v, NULL), "words") ? 2 : -1;
+    if (json_is_str(v)) return !strcmp(json_str(v, NULL), "words") ? 2 : !strcmp(json_str(v, NULL), "words_in_order") ? 3 : -1;
     return json_bool(v, &x) == 0 ? x : -1;
 }
 
@@ -414,7 +419,7 @@ static frag spec_frag(nfa_b *b, const json_value *spec, const char *input, size_
     }
     int sfi = spec_sfi(spec);
     if (sfi < 0) {
-        nb_fail(b, ULM_ERR_SPEC, "constraint: \"strings_from_input\" must be true, false or \"words\"");
+        nb_fail(b, ULM_ERR_SPEC, "constraint: \"strings_from_input\" must be true, false, \"words\" or \"words_in_order\"");
         return nb_empty(b);
     }
     if (!strcmp(kind, "any_of")) {

@@ -849,6 +849,49 @@ static void test_any_of(void **state) {
     }
     cons_free(c);
     json_free(d);
+    /* "words_in_order": array items follow each other in the input, minItems/maxItems kept;
+     * a lone string property is a plain word span */
+    d = parse("{\"type\":\"json_schema\",\"strings_from_input\":\"words_in_order\",\"schema\":{\"type\":\"object\","
+              "\"properties\":{\"a\":{\"type\":\"array\",\"maxItems\":2,\"items\":{\"type\":\"string\"}},"
+              "\"b\":{\"type\":\"array\",\"minItems\":1,\"items\":{\"type\":\"string\"}},\"c\":{\"type\":\"string\"}},"
+              "\"required\":[\"a\",\"b\",\"c\"]}}");
+    assert_true(cons_spec_needs_input(json_root(d)));
+    assert_int_equal(cons_check_spec(json_root(d), &err), ULM_OK);
+    const char *oin = "Ann met Bo Li in Oslo, then Ann left.";
+    assert_int_equal(cons_compile_spec(t.v, json_root(d), oin, strlen(oin), &c, &err), ULM_OK);
+    static const struct { const char *text; int ok; } oc[] = {
+        {"{\"a\":[\"Ann\",\"Bo Li\"],\"b\":[\"Oslo\"],\"c\":\"Ann\"}", 1},
+        {"{\"a\":[],\"b\":[\"Ann\",\"Ann\"],\"c\":\"left\"}", 1},        /* two occurrences, in order */
+        {"{\"a\":[\"Ann\",\"Bo\"],\"b\":[\"Li in Oslo\",\"left\"],\"c\":\"Bo Li\"}", 1},
+        {"{\"a\":[\"Bo Li\",\"Ann\"],\"b\":[\"Oslo\"],\"c\":\"Ann\"}", 1}, /* the later Ann */
+        {"{\"a\":[\"Oslo\",\"Bo Li\"],\"b\":[\"Oslo\"],\"c\":\"Ann\"}", 0}, /* out of order */
+        {"{\"a\":[\"Bo Li\",\"Li\"],\"b\":[\"Oslo\"],\"c\":\"Ann\"}", 0},  /* overlaps */
+        {"{\"a\":[\"Bo\",\"Bo\"],\"b\":[\"Oslo\"],\"c\":\"Ann\"}", 0},     /* repeat of one occurrence */
+        {"{\"a\":[\"Ann\",\"Bo\",\"Oslo\"],\"b\":[\"Oslo\"],\"c\":\"Ann\"}", 0}, /* maxItems 2 */
+        {"{\"a\":[],\"b\":[],\"c\":\"Ann\"}", 0},                              /* minItems 1 */
+        {"{\"a\":[\"Os\"],\"b\":[\"Oslo\"],\"c\":\"Ann\"}", 0},              /* not a word span */
+        {"{\"a\":[],\"b\":[\"Oslo\"],\"c\":\"Oslo, then\"}", 1},
+        {"{\"a\":[],\"b\":[\"Oslo,\"],\"c\":\"Ann\"}", 0},
+    };
+    for (size_t i = 0; i < sizeof oc / sizeof *oc; i++) {
+        if (cons_matches(c, oc[i].text, strlen(oc[i].text)) != oc[i].ok) fail_msg("words_in_order: %s", oc[i].text);
+    }
+    for (int k = 0; k < 20; k++) {
+        size_t n;
+        char *s = random_decode(c, &t, 120, &n);
+        assert_non_null(s);
+        assert_true(cons_matches(c, s, n));
+        free(s);
+    }
+    cons_free(c);
+    /* invalid UTF-8 input and an input with no words (only empty arrays can close) */
+    assert_int_equal(cons_compile_spec(t.v, json_root(d), "a\xff b", 4, &c, &err), ULM_ERR_UTF8);
+    /* no words: "b" (minItems 1) and "c" have nothing to copy, so nothing is accepted */
+    assert_int_equal(cons_compile_spec(t.v, json_root(d), "...", 3, &c, &err), ULM_OK);
+    assert_false(cons_matches(c, "{\"a\":[],\"b\":[],\"c\":\"...\"}", 26));
+    assert_false(cons_matches(c, "{\"a\":[],\"b\":[\"...\"],\"c\":\"...\"}", 31));
+    cons_free(c);
+    json_free(d);
     d = parse("{\"type\":\"json_schema\",\"strings_from_input\":\"all\",\"schema\":{\"type\":\"string\"}}");
     assert_int_equal(cons_compile_spec(t.v, json_root(d), "x", 1, &c, &err), ULM_ERR_SPEC);
     json_free(d);
