@@ -12,7 +12,7 @@ void ulm_matmul_avx512(ulm_dtype dt, const void *w, const void *xprep, int n, in
     ulm_tile_fn f = dt == ULM_DT_Q8 ? tile_q8 : dt == ULM_DT_Q4 ? tile_q4 : dt == ULM_DT_F32 ? tile_f32
                   : dt == ULM_DT_F16 ? tile_f16 : dt == ULM_DT_BF16 ? tile_bf16 : NULL;
     if (!f) return;
-    ulm_matmul_tiled(f, dt == ULM_DT_Q8 || dt == ULM_DT_Q4 ? MR : 1, NR, w, ulm_dtype_row_bytes(dt, (uint64_t)k), xprep, ulm_prepared_row_bytes(dt, k), n, k,
+    ulm_matmul_tiled(f, MR, NR, w, ulm_dtype_row_bytes(dt, (uint64_t)k), xprep, ulm_prepared_row_bytes(dt, k), n, k,
                      y, ldy, r0, r1);
 }
 
