@@ -82,6 +82,10 @@ void ulm_prepare_input_neon(ulm_dtype dt, const float *x, int n, int k, void *ou
 void ulm_matmul_neon(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy, int r0, int r1);
 void ulm_matmul_neon_dotprod(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy,
                              int r0, int r1);
+void ulm_matmul_r16_neon(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy, int r0,
+                         int r1);
+void ulm_matmul_r16_dotprod(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy,
+                            int r0, int r1);
 #endif
 
 #endif

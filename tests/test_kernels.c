@@ -18,6 +18,9 @@
 #include "test_util.h"
 #include "kernels.h"
 #include "ulm.h"
+#if defined(__aarch64__)
+#include "matmul_tiled.h" /* ulm_matmul_r16_neon, ulm_matmul_r16_dotprod */
+#endif
 
 static const ulm_kernels *tables[8];
 static int ntables;
@@ -480,9 +483,51 @@ static void test_matmul_r16(void **state) {
             check_r16_case(dt, mode, 32, 352, 9, 5, 32);
             check_r16_case(dt, mode, 80, 32 * 11, 17, 16, 79);
             check_r16_case(dt, mode, 32, 1056, 70, 0, 32); /* AMX: super-strip of 64, then 6 */
+            /* 1, 3 and many blocks; 1..7 inputs (tiles of 4 and every remainder); one group,
+             * three, and 17 with ranges cut inside groups */
+            static const int shapes[][2] = {{16, 32}, {48, 96}, {16, 32 * 3}, {48, 32}};
+            for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+                for (int n = 1; n <= 7; n++) {
+                    int rows = shapes[s][0];
+                    check_r16_case(dt, mode, rows, shapes[s][1], n, 0, rows);
+                    check_r16_case(dt, mode, rows, shapes[s][1], n, n % 5, rows - n % 3);
+                }
+            for (int n = 1; n <= 7; n += 3) check_r16_case(dt, mode, 272, 32 * 40, n, 7, 265);
         }
     }
 }
+
+#if defined(__aarch64__)
+/* The NEON r16 kernels called directly (the tables route Q8_R16/Q4_R16 to them: neon ->
+ * matmul_r16_neon.c, neon-dotprod and neon-i8mm -> matmul_r16_dotprod.c), so they stay tested
+ * against the plain reference whatever the tables do. */
+static void test_matmul_r16_neon_direct(void **state) {
+    enum { ROWS = 48, K = 32 * 5, N = 7 };
+    int dot = ulm_kernels_by_name("neon-dotprod") != NULL;
+    print_message("r16 kernels called directly: neon%s\n", dot ? ", dotprod" : " (no dotprod on this CPU)");
+    for (int q4 = 0; q4 < 2; q4++)
+        for (int mode = DATA_RANDOM; mode <= DATA_EXTREME; mode++) {
+            ulm_dtype plain = q4 ? ULM_DT_Q4 : ULM_DT_Q8, dt = ulm_dtype_interleaved(plain);
+            size_t wsz = (size_t)ROWS * ulm_dtype_row_bytes(plain, K), psz = ulm_kernels_scalar.prepare_size(dt, N, K);
+            void *w = malloc(wsz), *wil = malloc(wsz), *xp = malloc(psz);
+            float *x = malloc(N * K * sizeof(float)), yref[N * ROWS], y[N * ROWS];
+            make_weights(plain, mode, ROWS, K, w);
+            make_inputs(mode, N, K, x);
+            assert_int_equal(ulm_interleave_rows(plain, w, ROWS, K, wil), 0);
+            ulm_kernels_scalar.prepare_input(dt, x, N, K, xp);
+            ulm_kernels_scalar.matmul(plain, w, xp, N, K, yref, ROWS, 0, ROWS);
+            for (int f = 0; f < 1 + dot; f++) {
+                memset(y, 0, sizeof y);
+                (f ? ulm_matmul_r16_dotprod : ulm_matmul_r16_neon)(dt, wil, xp, N, K, y, ROWS, 0, ROWS);
+                for (int i = 0; i < N * ROWS; i++)
+                    if (!same_float(y[i], yref[i]))
+                        fail_msg("%s %s mode=%d: y[%d][%d] = %.9g, plain reference %.9g", f ? "r16_dotprod" : "r16_neon",
+                                 ulm_dtype_name(dt), mode, i / ROWS, i % ROWS, y[i], yref[i]);
+            }
+            free(w), free(wil), free(xp), free(x);
+        }
+}
+#endif
 
 static void test_isa_selection(void **state) {
     setenv("ULM_ISA", "scalar", 1);
@@ -512,6 +557,9 @@ int main(void) {
         cmocka_unit_test(test_matmul_random),       cmocka_unit_test(test_matmul_extreme),
         cmocka_unit_test(test_matmul_saturation),   cmocka_unit_test(test_interleave_layout),
         cmocka_unit_test(test_matmul_r16),          cmocka_unit_test(test_isa_selection),
+#if defined(__aarch64__)
+        cmocka_unit_test(test_matmul_r16_neon_direct),
+#endif
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

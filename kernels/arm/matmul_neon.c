@@ -1,12 +1,13 @@
 /* Plain NEON (ARMv8.0) matmul for every weight dtype (body: matmul_neon_body.h; reference:
- * kernels/ref/matmul_ref.c). The fallback on cores without dot product, e.g. cortex-a53. */
+ * kernels/ref/matmul_ref.c; Q8_R16/Q4_R16: matmul_r16_neon.c). The fallback on cores without dot
+ * product, e.g. cortex-a53. */
 #define ULM_DOTPROD 0
 #include "matmul_neon_body.h"
 
 void ulm_matmul_neon(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy, int r0,
                      int r1) {
-    if (dt == ULM_DT_Q8_R16 || dt == ULM_DT_Q4_R16) { /* interleaved rows: no NEON kernel yet */
-        ulm_kernels_scalar.matmul(dt, w, xprep, n, k, y, ldy, r0, r1);
+    if (dt == ULM_DT_Q8_R16 || dt == ULM_DT_Q4_R16) { /* interleaved rows: matmul_r16_neon.c */
+        ulm_matmul_r16_neon(dt, w, xprep, n, k, y, ldy, r0, r1);
         return;
     }
     ulm_tile_fn f = dt == ULM_DT_Q8 ? tile_q8 : dt == ULM_DT_Q4 ? tile_q4 : dt == ULM_DT_F32 ? tile_f32
