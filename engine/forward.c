@@ -153,9 +153,13 @@ static void attn_worker(void *p, int ith, int nth) {
             int pos = j->pos0 + i0 + r / group, a = attn_first_pos(cfg, local, pos) - t_lo, b = pos - t_lo;
             const float *sr = sc + (size_t)r * cap;
             float *pw = pr + (size_t)r * len;
-            for (int t = 0; t < a; t++) pw[t] = 0;
-            for (int t = a; t <= b; t++) pw[t] = sr[t < n1 ? s0 + t : t - n1] * cfg->query_scale;
-            for (int t = b + 1; t < len; t++) pw[t] = 0;
+            int m1 = b + 1 < n1 ? b + 1 : n1; /* [a, m1) from slots s0 + t, [max(a, n1), b] wrapped */
+            memset(pw, 0, (size_t)a * sizeof *pw);
+            if (a < m1) memcpy(pw + a, sr + s0 + a, (size_t)(m1 - a) * sizeof *pw);
+            int w0 = a > n1 ? a : n1;
+            if (w0 <= b) memcpy(pw + w0, sr + w0 - n1, (size_t)(b + 1 - w0) * sizeof *pw);
+            memset(pw + b + 1, 0, (size_t)(len - b - 1) * sizeof *pw);
+            K->scale(pw + a, cfg->query_scale, b - a + 1);
             K->softmax(pw + a, b - a + 1);
         }
         /* out[r] = sum_t w[r][t] v[t], the value rows converted a chunk at a time */

@@ -45,11 +45,13 @@ static inline void ulm_prefetch_ahead(const void *p, size_t dist, size_t bytes) 
     .rmsnorm = k_rmsnorm, .softmax = k_softmax, .dot = k_dot_f32, .axpy = k_axpy, .add = k_add,       \
     .scale = k_scale, .swiglu = k_swiglu, .geglu = k_geglu, .rope_apply = k_rope_apply,              \
     .f16_to_f32 = k_f16_to_f32, .axpy_rows = k_axpy_rows, .f32_to_f16 = k_f32_to_f16
-#define ULM_OPS_AVX2                                                                                  \
+#define ULM_OPS_AVX2_COMMON                                                                           \
     .rmsnorm = ulm_rmsnorm_avx2, .softmax = ulm_softmax_avx2, .dot = ulm_dot_avx2, .axpy = ulm_axpy_avx2, \
     .add = ulm_add_avx2, .scale = ulm_scale_avx2, .swiglu = ulm_swiglu_avx2, .geglu = ulm_geglu_avx2,     \
-    .rope_apply = ulm_rope_apply_avx2, .f16_to_f32 = ulm_f16_to_f32_avx2,   \
-    .axpy_rows = ulm_axpy_rows_avx2, .f32_to_f16 = ulm_f32_to_f16_avx2
+    .rope_apply = ulm_rope_apply_avx2, .f16_to_f32 = ulm_f16_to_f32_avx2, .f32_to_f16 = ulm_f32_to_f16_avx2
+#define ULM_OPS_AVX2 ULM_OPS_AVX2_COMMON, .axpy_rows = ulm_axpy_rows_avx2
+/* The AVX-512 tables: the same, with the ops that gain from 16 lanes (ops_avx512.c). */
+#define ULM_OPS_AVX512 ULM_OPS_AVX2_COMMON, .axpy_rows = ulm_axpy_rows_avx512
 void ulm_rmsnorm_avx2(float *out, const float *x, const float *w, int n, float eps, float w_offset);
 void ulm_softmax_avx2(float *x, int n);
 float ulm_dot_avx2(const float *a, const float *b, int n);
@@ -62,6 +64,7 @@ void ulm_rope_apply_avx2(float *x, int hd, int rot_dim, int interleaved, const f
 void ulm_f16_to_f32_avx2(float *out, const uint16_t *x, int n);
 void ulm_f32_to_f16_avx2(uint16_t *out, const float *x, int n);
 void ulm_axpy_rows_avx2(float *y, const float *w, const float *const *x, int m, int n);
+void ulm_axpy_rows_avx512(float *y, const float *w, const float *const *x, int m, int n);
 
 /* Pieces one ISA's table borrows from another (a wider ISA always implies the narrower). */
 #include "quant.h"

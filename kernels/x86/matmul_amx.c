@@ -313,5 +313,5 @@ const ulm_kernels ulm_kernels_amx = {
     .prepare_size = prepare_size,
     .prepare_input = ulm_prepare_input_avx2,
     .matmul = matmul_amx,
-    ULM_OPS_AVX2,
+    ULM_OPS_AVX512,
 };

@@ -23,5 +23,5 @@ const ulm_kernels ulm_kernels_avx512 = {
     .prepare_size = prepare_size,
     .prepare_input = ulm_prepare_input_avx2,
     .matmul = ulm_matmul_avx512,
-    ULM_OPS_AVX2,
+    ULM_OPS_AVX512,
 };

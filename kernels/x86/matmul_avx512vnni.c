@@ -25,5 +25,5 @@ const ulm_kernels ulm_kernels_avx512vnni = {
     .prepare_size = prepare_size,
     .prepare_input = ulm_prepare_input_avx2,
     .matmul = ulm_matmul_avx512vnni,
-    ULM_OPS_AVX2,
+    ULM_OPS_AVX512,
 };
