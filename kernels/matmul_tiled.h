@@ -40,7 +40,8 @@ static inline void ulm_prefetch_ahead(const void *p, size_t dist, size_t bytes) 
     for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch((const char *)p + dist + o, 0, 3);
 }
 
-/* Small-op fields of a table: the references, or the AVX2 ones (kernels/x86/ops_avx2.c). */
+/* Small-op fields of a table: the references, or the AVX2 ones (kernels/x86/ops_avx2.c); the
+ * NEON ones (ULM_OPS_NEON) are in the aarch64 block below. */
 #define ULM_OPS_REF                                                                                   \
     .rmsnorm = k_rmsnorm, .softmax = k_softmax, .dot = k_dot_f32, .axpy = k_axpy, .add = k_add,       \
     .scale = k_scale, .swiglu = k_swiglu, .geglu = k_geglu, .rope_apply = k_rope_apply,              \
@@ -81,6 +82,24 @@ void ulm_matmul_r16_vnni(ulm_dtype dt, const void *w, const void *xprep, int n, 
 void ulm_matmul_avx512vnni(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy, int r0,
                            int r1);
 #elif defined(__aarch64__)
+/* Small-op fields of every ARM table: kernels/arm/ops_neon.c (plain ARMv8.0 NEON). */
+#define ULM_OPS_NEON                                                                                  \
+    .rmsnorm = ulm_rmsnorm_neon, .softmax = ulm_softmax_neon, .dot = ulm_dot_neon, .axpy = ulm_axpy_neon, \
+    .add = ulm_add_neon, .scale = ulm_scale_neon, .swiglu = ulm_swiglu_neon, .geglu = ulm_geglu_neon,     \
+    .rope_apply = ulm_rope_apply_neon, .f16_to_f32 = ulm_f16_to_f32_neon,   \
+    .axpy_rows = ulm_axpy_rows_neon, .f32_to_f16 = ulm_f32_to_f16_neon
+void ulm_rmsnorm_neon(float *out, const float *x, const float *w, int n, float eps, float w_offset);
+void ulm_softmax_neon(float *x, int n);
+float ulm_dot_neon(const float *a, const float *b, int n);
+void ulm_axpy_neon(float *y, float a, const float *x, int n);
+void ulm_add_neon(float *y, const float *x, int n);
+void ulm_scale_neon(float *y, float s, int n);
+void ulm_swiglu_neon(float *out, const float *g, const float *u, int n);
+void ulm_geglu_neon(float *out, const float *g, const float *u, int n);
+void ulm_rope_apply_neon(float *x, int hd, int rot_dim, int interleaved, const float *cs);
+void ulm_f16_to_f32_neon(float *out, const uint16_t *x, int n);
+void ulm_f32_to_f16_neon(uint16_t *out, const float *x, int n);
+void ulm_axpy_rows_neon(float *y, const float *w, const float *const *x, int m, int n);
 void ulm_prepare_input_neon(ulm_dtype dt, const float *x, int n, int k, void *out);
 void ulm_matmul_neon(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy, int r0, int r1);
 void ulm_matmul_neon_dotprod(ulm_dtype dt, const void *w, const void *xprep, int n, int k, float *y, int ldy,

@@ -26,5 +26,5 @@ const ulm_kernels ulm_kernels_neon_dotprod = {
     .prepare_size = prepare_size,
     .prepare_input = ulm_prepare_input_neon,
     .matmul = ulm_matmul_neon_dotprod,
-    ULM_OPS_REF,
+    ULM_OPS_NEON,
 };

@@ -90,5 +90,5 @@ const ulm_kernels ulm_kernels_neon_i8mm = {
     .prepare_size = prepare_size,
     .prepare_input = ulm_prepare_input_neon,
     .matmul = matmul_i8mm,
-    ULM_OPS_REF,
+    ULM_OPS_NEON,
 };

@@ -24,5 +24,5 @@ const ulm_kernels ulm_kernels_neon = {
     .prepare_size = prepare_size,
     .prepare_input = ulm_prepare_input_neon,
     .matmul = ulm_matmul_neon,
-    ULM_OPS_REF,
+    ULM_OPS_NEON,
 };

@@ -4,7 +4,7 @@
  * Scalar reference: dot_row() in kernels/ref/matmul_ref.c. Per q8/q4 block the int32 dot is
  * exact as in the reference; the per-lane float terms are summed in another order.
  * Tile: 1 weight row x up to 4 inputs; each weight block is loaded (and, for q4, unpacked)
- * once for all of them. */
+ * once for all of them, and the q8/q4 row is prefetched ULM_PREFETCH_AHEAD bytes ahead. */
 #include <arm_neon.h>
 #include <string.h>
 #include "kernels.h"
@@ -61,7 +61,11 @@ INLINE void tile_quant(int q4, const uint8_t *w, const uint8_t *x, size_t xrb, i
     float32x4_t a0[NR], a1[NR];
     for (int i = 0; i < nx; i++) a0[i] = a1[i] = vdupq_n_f32(0);
     int nb = k / QK, b = 0;
+    size_t bs = q4 ? sizeof(block_q4) : sizeof(block_q8);
     for (; b + 2 <= nb; b += 2) {
+        /* the row ULM_PREFETCH_AHEAD bytes on (matmul_tiled.h): decode streams each weight row
+         * from memory once, faster than the hardware prefetcher alone follows it */
+        ulm_prefetch_ahead(w + b * bs, ULM_PREFETCH_AHEAD, 2 * bs);
         quant_block(q4, w, x, xrb, nx, b, a0);
         quant_block(q4, w, x, xrb, nx, b + 1, a1);
     }

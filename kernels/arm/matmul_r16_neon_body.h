@@ -98,6 +98,7 @@ INLINE void quad_tile(int q4, const uint8_t *G, size_t gbs, int v, const uint8_t
     for (int i = 0; i < nx; i++) a[i] = acc[i];
     G += (size_t)b0 * gbs;
     for (int b = b0; b < b1; b++, G += gbs) {
+        if (v == 0) ulm_prefetch_ahead(G, ULM_PREFETCH_AHEAD, gbs); /* quad 0 reads the chunk from memory */
         const uint8_t *qs = G + 32 + 16 * v;
         float32x4_t dw = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)G + 4 * v)));
         int8x16_t w[8];
