@@ -44,10 +44,11 @@ ulm_status conv_tensor(converter *cv, const char *name, ulm_dtype src, uint32_t 
     if (ndim == 1) dst = ULM_DT_F32; /* norms and biases: small and sensitive */
     else if (cv->target >= 0) dst = (ulm_dtype)cv->target;
     /* q8r16/q4r16 targets: matrices are quantized to q8/q4, then rows interleaved by 16 for
-     * the SIMD kernels. The embedding table stays plain: it is read one row per token. */
+     * the SIMD kernels. The embedding table too: a tied model's output projection is the
+     * largest matmul (262144 x 640 in Gemma 3), and one row per token is gathered just as
+     * cheaply from a group (ulm_dequantize_row_at). */
     int repack = dst == ULM_DT_Q8_R16 || dst == ULM_DT_Q4_R16;
     if (repack) dst = dst == ULM_DT_Q8_R16 ? ULM_DT_Q8 : ULM_DT_Q4;
-    if (repack && !strcmp(name, "token_embd")) repack = 0;
     if ((dst == ULM_DT_Q8 || dst == ULM_DT_Q4) && cols % QK) {
         if (!cv->quiet) fprintf(stderr, "ulm convert: %s has %llu columns (not a multiple of %d): kept as f16\n", name, (unsigned long long)cols, QK);
         dst = ULM_DT_F16;
