@@ -3,10 +3,10 @@
 //
 //   export PEER_DIR=$HOME/.ulm-peer            # the peer kit's llama.cpp (../shared/peer/setup.sh)
 //   node bench/compare.mjs [--presets smollm2-135m,gemma3-270m] [--quants q8,q4] [--threads 1,2]
-//        [--rounds 3] [--models DIR] [--out bench/results/DATE.md] [--no-noamx] [--no-amx] [--r16]
+//        [--rounds 3] [--models DIR] [--out bench/results/DATE.md] [--no-noamx] [--no-amx] [--plain]
 //
-// --r16: convert to ulm's 16-row interleaved layouts (`ulm convert --type q8r16|q4r16`: the same
-// quantized values, repacked once), the layout ulm's decode kernels read fastest.
+// `ulm convert` stores q8/q4 with 16 rows interleaved (q8r16/q4r16: the same quantized values,
+// repacked once), the layout ulm's decode kernels read fastest; --plain keeps the GGUF layout.
 //
 // For each preset and quant it writes a random-weight GGUF with the peer's make_gguf.py (Q8_0 or
 // Q4_0) and converts it with `ulm convert` (quantized blocks are used as they are), so both engines
@@ -53,7 +53,7 @@ const PP = opt("--pp", "128,512");
 const TG = Number(opt("--tg", "128"));
 const TIMEOUT_S = Number(opt("--timeout", "1800"));
 const date = new Date().toISOString().slice(0, 10);
-const R16 = flag("--r16");
+const PLAIN = flag("--plain");
 const OUT = opt("--out", path.join(REPO, `bench/results/${date}.md`));
 const ENGINES = ["ulm", ...(flag("--no-amx") ? [] : ["llama-amx"]), ...(flag("--no-noamx") ? [] : ["llama-noamx"])];
 const GGUF_TYPE = { q8: "q8_0", q4: "q4_0" };
@@ -82,9 +82,9 @@ const median = (v) => { const s = [...v].sort((a, b) => a - b), n = s.length; re
 // ---- models: GGUF by make_gguf.py, .ulm by ulm convert ----
 const models = [];
 for (const p of PRESETS) for (const q of QUANTS) {
-  const gguf = path.join(MODELS, `${p}-${GGUF_TYPE[q]}.gguf`), ulm = path.join(MODELS, `${p}-${GGUF_TYPE[q]}${R16 ? "-r16" : ""}.ulm`);
+  const gguf = path.join(MODELS, `${p}-${GGUF_TYPE[q]}.gguf`), ulm = path.join(MODELS, `${p}-${GGUF_TYPE[q]}${PLAIN ? "-plain" : "-r16"}.ulm`);
   if (!fs.existsSync(gguf)) { log(`make_gguf.py ${gguf}`); run("/usr/bin/python3", [path.join(KIT, "make_gguf.py"), gguf, "--preset", p, "--type", GGUF_TYPE[q]]); }
-  if (!fs.existsSync(ulm) || fs.statSync(ulm).mtimeMs < fs.statSync(gguf).mtimeMs) { log(`ulm convert ${ulm}`); run(ULM, ["convert", gguf, "-o", ulm, ...(R16 ? ["--type", `${q}r16`] : [])]); }
+  if (!fs.existsSync(ulm) || fs.statSync(ulm).mtimeMs < fs.statSync(gguf).mtimeMs) { log(`ulm convert ${ulm}`); run(ULM, ["convert", gguf, "-o", ulm, ...(PLAIN ? ["--plain"] : [])]); }
   models.push({ preset: p, quant: q, gguf, ulm, mib: { gguf: fs.statSync(gguf).size / 1048576, ulm: fs.statSync(ulm).size / 1048576 } });
 }
 
@@ -180,7 +180,7 @@ const fmt = (v, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : "—");
 const cell = (v, d) => (v.length ? `${fmt(median(v), d)} (${fmt(Math.min(...v), d)}–${fmt(Math.max(...v), d)})` : "—");
 
 let md = `# ulm vs llama.cpp — ${date}\n\n`;
-md += `Written by \`bench/compare.mjs\` (ulm ${gitRev}${R16 ? ", models converted to the r16 layouts" : ""}). The machine has ${os.cpus().length} cores and may be shared `;
+md += `Written by \`bench/compare.mjs\` (ulm ${gitRev}, .ulm files in the ${PLAIN ? "GGUF block (--plain)" : "16-row interleaved (default)"} layout). The machine has ${os.cpus().length} cores and may be shared `;
 md += `(see the load average below), so each figure is the median over ${roundsDone} interleaved rounds${roundsDone < ROUNDS ? ` (of ${ROUNDS} planned; partial: round ${roundsDone + 1} has done ${modelsInRound} of ${models.length} models so far)` : ""}, with min–max.\n\n`;
 md += `## Machine\n\n- CPU: ${lsc("Model name")}, ${lsc("CPU\\(s\\)")} cores (${lsc("Thread\\(s\\) per core")} thread/core), ISA flags: ${isa}\n`;
 md += `- ulm: ${ulmVersion}; llama.cpp: the peer kit's source build (release v0.5.0, ${PEER}/llama.cpp-src/build), AMX ggml-cpu (default) and the AVX-512-only one (build-noamx)\n`;

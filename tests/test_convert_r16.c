@@ -11,15 +11,16 @@
 
 #define REF "models/stories260K/"
 
-static void convert(const char *type, char *out, size_t n) {
+/* plain: --plain (the GGUF block layout), else the default (interleaved where rows allow) */
+static void convert(const char *type, int plain, char *out, size_t n) {
     char bin[512], tok[512];
     assert_int_equal(test_shared_path(bin, sizeof bin, REF "stories260K.bin"), 0);
     assert_int_equal(test_shared_path(tok, sizeof tok, REF "tok512.bin"), 0);
     char name[64];
-    snprintf(name, sizeof name, "s260k-%s.ulm", type);
+    snprintf(name, sizeof name, "s260k-%s%s.ulm", type, plain ? "-plain" : "");
     test_tmp_path(out, n, name);
-    char *argv[] = {"convert", bin, "--tokenizer", tok, "--type", (char *)type, "-o", out, NULL};
-    assert_int_equal(cmd_convert(8, argv), 0);
+    char *argv[] = {"convert", bin, "--tokenizer", tok, "--type", (char *)type, "-o", out, "--plain", NULL};
+    assert_int_equal(cmd_convert(plain ? 9 : 8, argv), 0);
 }
 
 static int argmax(const float *x, int n) {
@@ -47,15 +48,22 @@ static float *logits(const char *path, int *n_out) {
 
 static void check_pair(const char *plain, const char *r16) {
     char a[256], b[256];
-    convert(plain, a, sizeof a);
-    convert(r16, b, sizeof b);
-    /* the repacked file really holds interleaved matrices, the embedding table included */
-    ulmf *f;
-    ulm_error err;
-    assert_int_equal(ulmf_open(b, 1, &f, &err), ULM_OK);
-    assert_int_equal(ulmf_find_tensor(f, "blk.0.attn_q")->dtype, ulm_dtype_from_name(r16));
-    assert_int_equal(ulmf_find_tensor(f, "token_embd")->dtype, ulm_dtype_from_name(r16)); /* 512 rows */
-    ulmf_close(f);
+    char c[256];
+    convert(plain, 1, a, sizeof a);
+    convert(r16, 0, b, sizeof b);
+    convert(plain, 0, c, sizeof c); /* --type q8 without --plain: interleaved too */
+    /* the repacked files really hold interleaved matrices, the embedding table included, and
+     * the --plain one the GGUF layout */
+    const char *files[] = {a, b, c};
+    for (int i = 0; i < 3; i++) {
+        ulmf *f;
+        ulm_error err;
+        const char *want = i ? r16 : plain;
+        assert_int_equal(ulmf_open(files[i], 1, &f, &err), ULM_OK);
+        assert_int_equal(ulmf_find_tensor(f, "blk.0.attn_q")->dtype, ulm_dtype_from_name(want));
+        assert_int_equal(ulmf_find_tensor(f, "token_embd")->dtype, ulm_dtype_from_name(want)); /* 512 rows */
+        ulmf_close(f);
+    }
     int n;
     char *saved = getenv("ULM_ISA") ? strdup(getenv("ULM_ISA")) : NULL;
     setenv("ULM_ISA", "scalar", 1);

@@ -49,6 +49,9 @@ ulm_status conv_tensor(converter *cv, const char *name, ulm_dtype src, uint32_t 
      * cheaply from a group (ulm_dequantize_row_at). */
     int repack = dst == ULM_DT_Q8_R16 || dst == ULM_DT_Q4_R16;
     if (repack) dst = dst == ULM_DT_Q8_R16 ? ULM_DT_Q8 : ULM_DT_Q4;
+    /* q8/q4 matrices are interleaved unless --plain asks for the GGUF layout: the same values,
+     * read 1.3-2x faster by the decode kernels (bench/results/kernels-*.md) */
+    if (!cv->plain && (dst == ULM_DT_Q8 || dst == ULM_DT_Q4)) repack = 1;
     if ((dst == ULM_DT_Q8 || dst == ULM_DT_Q4) && cols % QK) {
         if (!cv->quiet) fprintf(stderr, "ulm convert: %s has %llu columns (not a multiple of %d): kept as f16\n", name, (unsigned long long)cols, QK);
         dst = ULM_DT_F16;

@@ -12,6 +12,7 @@ typedef struct converter {
     int target;      /* ulm_dtype for matrices, or -1 = keep the source dtype */
     int n_fallback;  /* matrices kept wider because cols % 32 != 0 */
     int quiet;
+    int plain;       /* keep q8/q4 in the GGUF block layout; else they are interleaved by 16 rows */
     /* what must outlive ulmw_write: malloc'd buffers and the mapped source file */
     void **bufs;
     int n_bufs, cap_bufs;
