@@ -43,7 +43,7 @@ struct ulm_ctx {
     int att_qb;         /* query tokens per attention work item */
     size_t att_scratch; /* floats per thread: scores and weights [att_qb*group][cap_max] each, value rows, q prep */
     float *logits; /* [vocab]            last position, when the caller wants none */
-    float *rope_cs; /* [head_dim]        cos | sin of the current position's RoPE angles */
+    float *rope_cs; /* [n_threads][head_dim] cos | sin of a position's RoPE angles */
     void *xprep;   /* prepared matmul input */
     size_t xprep_size;
 };
@@ -73,6 +73,29 @@ static void matmul_worker(void *p, int ith, int nth) {
     }
 }
 
+/* The matmul input in the kernels' form (q8 blocks for quantized weights): rows are independent
+ * and laid side by side, so a prefill batch is split across the pool. */
+typedef struct {
+    ulm_ctx *c;
+    ulm_dtype dt;
+    const float *x;
+    int n, cols;
+} prep_job;
+
+static void prep_worker(void *p, int ith, int nth) {
+    const prep_job *j = p;
+    int i0 = (int)((int64_t)j->n * ith / nth), i1 = (int)((int64_t)j->n * (ith + 1) / nth);
+    size_t rb = j->c->kern->prepare_size(j->dt, 1, j->cols);
+    if (i0 < i1)
+        j->c->kern->prepare_input(j->dt, j->x + (size_t)i0 * j->cols, i1 - i0, j->cols, (char *)j->c->xprep + (size_t)i0 * rb);
+}
+
+static void prepare_rows(ulm_ctx *c, ulm_dtype dt, const float *x, int n, int cols) {
+    prep_job j = {c, dt, x, n, cols};
+    if (n >= 8 && c->n_threads > 1) tp_run(c->tp, prep_worker, &j);
+    else prep_worker(&j, 0, 1);
+}
+
 /* y_m = x W_m^T for nw matrices sharing input x [n][cols]. */
 static void matmul_n(ulm_ctx *c, int nw, const tensor_ref *const *w, const float *x, int n, float *const *y,
                      const int *ldy) {
@@ -82,7 +105,7 @@ static void matmul_n(ulm_ctx *c, int nw, const tensor_ref *const *w, const float
             for (int i = 0; i < nw; i++) matmul_n(c, 1, &w[i], x, n, &y[i], &ldy[i]);
             return;
         }
-    c->kern->prepare_input(w[0]->dtype, x, n, w[0]->cols, c->xprep);
+    prepare_rows(c, w[0]->dtype, x, n, w[0]->cols);
     matmul_job j = {.k = c->kern, .nw = nw, .n = n, .xprep = c->xprep};
     for (int m = 0; m < nw; m++) {
         j.w[m] = w[m];
@@ -94,11 +117,6 @@ static void matmul_n(ulm_ctx *c, int nw, const tensor_ref *const *w, const float
 
 static void matmul(ulm_ctx *c, const tensor_ref *w, const float *x, int n, float *y, int ldy) {
     matmul_n(c, 1, &w, x, n, &y, &ldy);
-}
-
-static void add_bias(const ulm_ctx *c, float *y, const tensor_ref *b, int n, int width) {
-    if (!b->data) return;
-    for (int i = 0; i < n; i++) c->kern->add(y + (size_t)i * width, b->data, width);
 }
 
 /* ---- attention over the pool: one (block of query tokens, kv head) per work item ----
@@ -189,26 +207,89 @@ static void attn_worker(void *p, int ith, int nth) {
     }
 }
 
-/* Stores the new keys/values of tokens pos0..pos0+n-1 at their slots. */
-static void kv_store(ulm_ctx *c, int layer, int n, int pos0) {
-    const model_config *cfg = &c->m->cfg;
-    int hd = cfg->head_dim, nkv = cfg->n_kv_heads, kvd = nkv * hd;
-    const kv_layer *L = &c->kv_layers[layer];
-    size_t esz = c->kv_dt == ULM_DT_F16 ? 2 : 4;
-    for (int i = 0; i < n; i++) {
+/* ---- the elementwise work between matmuls, one token at a time ----
+ * In prefill these stages run over the pool, tokens split across threads (they were the serial
+ * part of a 2-thread prefill); a single token (decode) runs them on the calling thread. */
+enum { ST_ATTN_IN, ST_QKV, ST_ATTN_OUT, ST_FFN_ACT, ST_FFN_OUT };
+
+/* Token i (position pos0 + i) of a step over n tokens at stage st of layer l; cs: [head_dim]
+ * scratch for the RoPE angles. */
+static void token_stage(ulm_ctx *c, int st, int l, int i, int n, int pos0, float *cs) {
+    const ulm_model *m = c->m;
+    const model_config *cfg = &m->cfg;
+    const arch_desc *a = cfg->arch;
+    const layer_weights *w = &m->layers[l];
+    const ulm_kernels *K = c->kern;
+    int D = cfg->dim, hd = cfg->head_dim, nh = cfg->n_heads, nkv = cfg->n_kv_heads, F = cfg->ffn_dim;
+    int qd = nh * hd, kvd = nkv * hd;
+    float eps = cfg->norm_eps, *x = c->x + (size_t)i * D, *o = c->o + (size_t)i * D;
+    switch (st) {
+    case ST_ATTN_IN: /* xb = norm(x) */
+        K->rmsnorm(c->xb + (size_t)i * D, x, w->attn_norm.data, D, eps, 0);
+        break;
+    case ST_QKV: { /* biases, q/k norms, RoPE; k and v into the cache at slot pos % cap */
+        float *q = c->q + (size_t)i * qd, *k = c->kv + (size_t)i * kvd, *v = c->kv + (size_t)(n + i) * kvd;
+        if (w->bq.data) K->add(q, w->bq.data, qd);
+        if (w->bk.data) K->add(k, w->bk.data, kvd);
+        if (w->bv.data) K->add(v, w->bv.data, kvd);
+        if (a->qk_norm) {
+            for (int h = 0; h < nh; h++) K->rmsnorm(q + h * hd, q + h * hd, w->q_norm.data, hd, eps, 0);
+            for (int h = 0; h < nkv; h++) K->rmsnorm(k + h * hd, k + h * hd, w->k_norm.data, hd, eps, 0);
+        }
+        /* llama 3 frequency scaling applies to global layers only (llama has no local ones) */
+        k_rope_cs(cs, hd, pos0 + i, w->is_local ? cfg->rope_theta_local : cfg->rope_theta,
+                  w->is_local ? NULL : m->rope_freq_factors); /* angles once per position */
+        for (int h = 0; h < nh; h++) K->rope_apply(q + h * hd, hd, hd, a->rope_interleaved, cs);
+        for (int h = 0; h < nkv; h++) K->rope_apply(k + h * hd, hd, hd, a->rope_interleaved, cs);
+        const kv_layer *L = &c->kv_layers[l];
         int slot = (pos0 + i) % L->cap;
         for (int h = 0; h < nkv; h++) {
-            size_t off = ((size_t)h * L->cap + slot) * hd * esz;
-            const float *k = c->kv + (size_t)i * kvd + h * hd, *v = c->kv + (size_t)(n + i) * kvd + h * hd;
+            size_t off = ((size_t)h * L->cap + slot) * hd;
             if (c->kv_dt == ULM_DT_F32) {
-                memcpy((char *)L->k + off, k, (size_t)hd * 4);
-                memcpy((char *)L->v + off, v, (size_t)hd * 4);
+                memcpy((float *)L->k + off, k + h * hd, (size_t)hd * 4);
+                memcpy((float *)L->v + off, v + h * hd, (size_t)hd * 4);
             } else {
-                c->kern->f32_to_f16((uint16_t *)((char *)L->k + off), k, hd);
-                c->kern->f32_to_f16((uint16_t *)((char *)L->v + off), v, hd);
+                K->f32_to_f16((uint16_t *)L->k + off, k + h * hd, hd);
+                K->f32_to_f16((uint16_t *)L->v + off, v + h * hd, hd);
             }
         }
+        break;
     }
+    case ST_ATTN_OUT: /* x += (norm(o)); xb = norm(x) for the FFN */
+        if (a->post_norms) K->rmsnorm(o, o, w->post_attn_norm.data, D, eps, 0);
+        K->add(x, o, D);
+        K->rmsnorm(c->xb + (size_t)i * D, x, w->ffn_norm.data, D, eps, 0);
+        break;
+    case ST_FFN_ACT: { /* gate = act(gate) * up */
+        float *g = c->gate + (size_t)i * F, *u = c->up + (size_t)i * F;
+        if (a->gelu) K->geglu(g, g, u, F);
+        else K->swiglu(g, g, u, F);
+        break;
+    }
+    case ST_FFN_OUT: /* x += norm(o) */
+        if (a->post_norms) K->rmsnorm(o, o, w->post_ffn_norm.data, D, eps, 0);
+        K->add(x, o, D);
+        break;
+    }
+}
+
+typedef struct {
+    ulm_ctx *c;
+    int st, layer, n, pos0;
+} token_job;
+
+static void token_worker(void *p, int ith, int nth) {
+    const token_job *j = p;
+    int i0 = (int)((int64_t)j->n * ith / nth), i1 = (int)((int64_t)j->n * (ith + 1) / nth);
+    for (int i = i0; i < i1; i++)
+        token_stage(j->c, j->st, j->layer, i, j->n, j->pos0, j->c->rope_cs + (size_t)ith * j->c->m->cfg.head_dim);
+}
+
+#define PAR_TOKENS 4 /* fewer tokens: one thread (a fork-join costs more than the work) */
+static void per_token(ulm_ctx *c, int st, int layer, int n, int pos0) {
+    token_job j = {c, st, layer, n, pos0};
+    if (n >= PAR_TOKENS && c->n_threads > 1) tp_run(c->tp, token_worker, &j);
+    else token_worker(&j, 0, 1);
 }
 
 /* One forward step over n tokens at positions pos0..pos0+n-1. Logits of the rows selected by
@@ -230,61 +311,31 @@ static void forward(ulm_ctx *c, const int32_t *tokens, int n, int all_logits, fl
 
     for (int l = 0; l < cfg->n_layers; l++) {
         const layer_weights *w = &m->layers[l];
-        float theta = w->is_local ? cfg->rope_theta_local : cfg->rope_theta;
-        /* llama 3 frequency scaling applies to global layers only (llama has no local ones) */
-        const float *ff = w->is_local ? NULL : m->rope_freq_factors;
 
         /* attention block: xb = norm(x); q, k, v = xb Wq, xb Wk, xb Wv */
-        for (int i = 0; i < n; i++) c->kern->rmsnorm(c->xb + (size_t)i * D, c->x + (size_t)i * D, w->attn_norm.data, D, eps, 0);
+        per_token(c, ST_ATTN_IN, l, n, pos0);
         {   /* q [n][qd], k [n][kvd], v [n][kvd] */
             const tensor_ref *ws[3] = {&w->wq, &w->wk, &w->wv};
             float *ys[3] = {c->q, c->kv, c->kv + (size_t)n * kvd};
             int lds[3] = {qd, kvd, kvd};
             matmul_n(c, 3, ws, c->xb, n, ys, lds);
         }
-        add_bias(c, c->q, &w->bq, n, qd);
-        add_bias(c, c->kv, &w->bk, n, kvd);
-        add_bias(c, c->kv + (size_t)n * kvd, &w->bv, n, kvd);
-        for (int i = 0; i < n; i++) {
-            float *q = c->q + (size_t)i * qd, *k = c->kv + (size_t)i * kvd;
-            if (a->qk_norm) {
-                for (int h = 0; h < nh; h++) c->kern->rmsnorm(q + h * hd, q + h * hd, w->q_norm.data, hd, eps, 0);
-                for (int h = 0; h < nkv; h++) c->kern->rmsnorm(k + h * hd, k + h * hd, w->k_norm.data, hd, eps, 0);
-            }
-            k_rope_cs(c->rope_cs, hd, pos0 + i, theta, ff); /* angles once per position */
-            for (int h = 0; h < nh; h++) c->kern->rope_apply(q + h * hd, hd, hd, a->rope_interleaved, c->rope_cs);
-            for (int h = 0; h < nkv; h++) c->kern->rope_apply(k + h * hd, hd, hd, a->rope_interleaved, c->rope_cs);
-        }
-        /* append k, v to the cache at positions pos0.. */
-        kv_store(c, l, n, pos0);
+        per_token(c, ST_QKV, l, n, pos0);                /* biases, norms, RoPE; k, v cached */
         attn_job aj = {c, l, n, pos0};
         tp_run(c->tp, attn_worker, &aj);                 /* att [n][qd] */
         matmul(c, &w->wo, c->att, n, c->o, D);           /* o   [n][D]  */
-        for (int i = 0; i < n; i++) {
-            float *o = c->o + (size_t)i * D;
-            if (a->post_norms) c->kern->rmsnorm(o, o, w->post_attn_norm.data, D, eps, 0);
-            c->kern->add(c->x + (size_t)i * D, o, D);
-        }
+        per_token(c, ST_ATTN_OUT, l, n, pos0);           /* x += o; xb = norm(x) */
 
-        /* FFN block: x += down(act(xb Wgate) * (xb Wup)), xb = norm(x) */
-        for (int i = 0; i < n; i++) c->kern->rmsnorm(c->xb + (size_t)i * D, c->x + (size_t)i * D, w->ffn_norm.data, D, eps, 0);
+        /* FFN block: x += down(act(xb Wgate) * (xb Wup)) */
         {   /* gate [n][F], up [n][F] */
             const tensor_ref *ws[2] = {&w->w_gate, &w->w_up};
             float *ys[2] = {c->gate, c->up};
             int lds[2] = {F, F};
             matmul_n(c, 2, ws, c->xb, n, ys, lds);
         }
-        for (int i = 0; i < n; i++) {
-            float *g = c->gate + (size_t)i * F, *u = c->up + (size_t)i * F;
-            if (a->gelu) c->kern->geglu(g, g, u, F);
-            else c->kern->swiglu(g, g, u, F);
-        }
+        per_token(c, ST_FFN_ACT, l, n, pos0);
         matmul(c, &w->w_down, c->gate, n, c->o, D);      /* o    [n][D] */
-        for (int i = 0; i < n; i++) {
-            float *o = c->o + (size_t)i * D;
-            if (a->post_norms) c->kern->rmsnorm(o, o, w->post_ffn_norm.data, D, eps, 0);
-            c->kern->add(c->x + (size_t)i * D, o, D);
-        }
+        per_token(c, ST_FFN_OUT, l, n, pos0);            /* x += o */
     }
 
     /* logits = norm(x) Wout, only for the rows asked for */
@@ -385,7 +436,7 @@ ulm_status ulm_ctx_new(const ulm_model *m, const ulm_ctx_params *p, ulm_ctx **ou
     c->up = xalloc(B * F * 4, &f);
     c->scores = xalloc((size_t)nt * c->att_scratch * 4, &f);
     c->logits = xalloc((size_t)cfg->vocab_size * 4, &f);
-    c->rope_cs = xalloc((size_t)cfg->head_dim * 4, &f);
+    c->rope_cs = xalloc((size_t)nt * cfg->head_dim * 4, &f);
     /* prepared input: the widest matmul input (dim, q_dim or ffn) in the largest form */
     int widest = D > qd ? D : qd;
     widest = widest > F ? widest : F;
