@@ -122,6 +122,20 @@ static int json_bytes(uint32_t cp, uint8_t *o) {
     return 4;
 }
 
+/* from --cp--> to, as the bytes of cp inside a JSON string (a chain of new states between);
+ * no edge for a character that would need a \u escape. */
+static void json_char_edge(nfa_b *b, int32_t from, uint32_t cp, int32_t to) {
+    uint8_t o[4];
+    int n = json_bytes(cp, o);
+    if (!n) return;
+    for (int j = 0; j < n - 1; j++) {
+        int32_t nx = nb_state(b);
+        nb_range(b, from, o[j], o[j], nx);
+        from = nx;
+    }
+    nb_range(b, from, o[n - 1], o[n - 1], to);
+}
+
 /* Word characters for word spans: ASCII letters and digits, and every non-ASCII character
  * (the letters of names such as Chloé or Łukasz). */
 static int is_word_cp(uint32_t cp) {
@@ -150,16 +164,7 @@ frag words_substr_build(nfa_b *b, const char *input, size_t len) {
         if (word && !prev_word) nb_eps(b, s, prev);      /* a word starts here */
         if (!word && prev_word) nb_eps(b, prev, e);      /* a word ended here */
         int32_t next = nb_state(b);
-        uint8_t o[4];
-        int n = json_bytes(cp, o), cur = prev;
-        if (n) {
-            for (int j = 0; j < n - 1; j++) {
-                int32_t nx = nb_state(b);
-                nb_range(b, cur, o[j], o[j], nx);
-                cur = nx;
-            }
-            nb_range(b, cur, o[n - 1], o[n - 1], next);
-        }
+        json_char_edge(b, prev, cp, next);
         prev = next;
         prev_word = word;
     }
@@ -193,23 +198,22 @@ frag words_in_order_array_build(nfa_b *b, const char *input, size_t len, int min
         i += (size_t)l, nch++;
     }
     uint8_t *flags = calloc((size_t)nch + 1, 1); /* per boundary: 1 a word starts, 2 a word ends */
-    size_t *off = malloc(((size_t)nch + 1) * sizeof *off);
-    if (!flags || !off) {
-        free(flags), free(off);
+    uint32_t *cps = malloc(((size_t)nch + 1) * sizeof *cps); /* the characters, decoded once */
+    if (!flags || !cps) {
+        free(flags), free(cps);
         nb_fail(b, ULM_ERR_NOMEM, "out of memory building a substring constraint");
         return nb_empty(b);
     }
     int prev_word = 0, ci = 0;
     for (size_t i = 0; i < len; ci++) {
         uint32_t cp;
-        off[ci] = i;
         i += (size_t)utf8_dec(p + i, len - i, &cp);
+        cps[ci] = cp;
         int word = is_word_cp(cp);
         if (word && !prev_word) flags[ci] |= 1, words++;
         if (!word && prev_word) flags[ci] |= 2;
         prev_word = word;
     }
-    off[nch] = len;
     if (prev_word) flags[nch] |= 2;
     int copies = max_items < 0 || max_items > words ? words : max_items;
     int32_t lo = b->n, s = nb_state(b), e = nb_state(b), open = nb_state(b);
@@ -235,24 +239,12 @@ frag words_in_order_array_build(nfa_b *b, const char *input, size_t len, int min
                 }
             }
         }
-        for (int i = 0; i < nch && !b->failed; i++) {
-            uint32_t cp;
-            utf8_dec(p + off[i], len - off[i], &cp);
-            uint8_t o[4];
-            int n = json_bytes(cp, o);
-            int32_t cur = IN(c, i);
-            for (int j = 0; j < n - 1; j++) {
-                int32_t nx = nb_state(b);
-                nb_range(b, cur, o[j], o[j], nx);
-                cur = nx;
-            }
-            if (n) nb_range(b, cur, o[n - 1], o[n - 1], IN(c, i + 1));
-        }
+        for (int i = 0; i < nch && !b->failed; i++) json_char_edge(b, IN(c, i), cps[i], IN(c, i + 1));
     }
 #undef K
 #undef IN
 #undef Q
-    free(flags), free(off);
+    free(flags), free(cps);
     return (frag){s, e, lo, b->n};
 }
 
@@ -320,18 +312,7 @@ frag substr_build(nfa_b *b, const char *input, size_t len, int nonempty) {
         int32_t e = nb_state(b);
         for (int32_t s = 0; s < a.n && !b->failed; s++) {
             if (s > 0 || !nonempty) nb_eps(b, base + s, e);
-            for (int32_t k = a.head[s]; k >= 0; k = a.tr[k].next) {
-                uint8_t o[4];
-                int n = json_bytes(a.tr[k].cp, o);
-                if (!n) continue;
-                int32_t cur = base + s;
-                for (int j = 0; j < n - 1; j++) {
-                    int32_t nx = nb_state(b);
-                    nb_range(b, cur, o[j], o[j], nx);
-                    cur = nx;
-                }
-                nb_range(b, cur, o[n - 1], o[n - 1], base + a.tr[k].to);
-            }
+            for (int32_t k = a.head[s]; k >= 0; k = a.tr[k].next) json_char_edge(b, base + s, a.tr[k].cp, base + a.tr[k].to);
         }
         free(a.len); free(a.link); free(a.head); free(a.tr);
         return (frag){base, e, lo, b->n};

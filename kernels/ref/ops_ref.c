@@ -74,18 +74,8 @@ void k_f32_to_f16(uint16_t *out, const float *x, int n) {
     for (int i = 0; i < n; i++) out[i] = ulm_f32_to_f16(x[i]);
 }
 
-/* Exact for every half, without branches: the 15 low bits shifted into f32 position and scaled
- * by 2^112 renormalize subnormals; exponent 31 lands >= 65536 and becomes inf/NaN with its
- * payload. */
 void k_f16_to_f32(float *out, const uint16_t *x, int n) {
-    for (int i = 0; i < n; i++) {
-        union { uint32_t u; float f; } o;
-        o.u = (uint32_t)(x[i] & 0x7fff) << 13;
-        o.f *= 0x1.0p+112f;
-        o.u |= o.f >= 65536.0f ? 255u << 23 : 0;
-        o.u |= (uint32_t)(x[i] & 0x8000) << 16;
-        out[i] = o.f;
-    }
+    for (int i = 0; i < n; i++) out[i] = ulm_f16_to_f32(x[i]);
 }
 
 float k_dot_f32(const float *a, const float *b, int n) {

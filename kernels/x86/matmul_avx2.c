@@ -13,7 +13,6 @@
 #include "matmul_tiled.h"
 
 #define INLINE static inline __attribute__((always_inline))
-#define UNROLL _Pragma("GCC unroll 4") /* keeps the tile accumulators in registers at -O2 */
 #define NR 4 /* inputs per tile */
 
 INLINE float hsum8(__m256 v) {
@@ -105,7 +104,7 @@ INLINE void quant_block(int q4, const uint8_t *w, const uint8_t *x, size_t xrb, 
         wv = _mm256_loadu_si256((const __m256i *)B->qs);
         dw = _cvtsh_ss(B->d);
     }
-    UNROLL for (int i = 0; i < nx; i++) {
+    ULM_UNROLL for (int i = 0; i < nx; i++) {
         const block_q8 *X = (const block_q8 *)(x + i * xrb) + b;
         __m256i xv = _mm256_loadu_si256((const __m256i *)X->qs);
         __m256i p = q4 ? dot_q4(wv, xv) : dot_q8(wv, xv);
@@ -116,14 +115,14 @@ INLINE void quant_block(int q4, const uint8_t *w, const uint8_t *x, size_t xrb, 
 
 INLINE void tile_quant(int q4, const uint8_t *w, const uint8_t *x, size_t xrb, int nx, int k, float *y, int ldy) {
     __m256 a0[NR], a1[NR]; /* two chains hide the FMA latency when nx is 1 */
-    UNROLL for (int i = 0; i < nx; i++) a0[i] = a1[i] = _mm256_setzero_ps();
+    ULM_UNROLL for (int i = 0; i < nx; i++) a0[i] = a1[i] = _mm256_setzero_ps();
     int nb = k / QK, b = 0;
     for (; b + 2 <= nb; b += 2) {
         quant_block(q4, w, x, xrb, nx, b, a0);
         quant_block(q4, w, x, xrb, nx, b + 1, a1);
     }
     if (b < nb) quant_block(q4, w, x, xrb, nx, b, a0);
-    UNROLL for (int i = 0; i < nx; i++) y[(size_t)i * ldy] = hsum8(_mm256_add_ps(a0[i], a1[i]));
+    ULM_UNROLL for (int i = 0; i < nx; i++) y[(size_t)i * ldy] = hsum8(_mm256_add_ps(a0[i], a1[i]));
 }
 
 /* ---- f32 / f16 / bf16 weights ---- */
@@ -144,11 +143,11 @@ INLINE float w_at(ulm_dtype dt, const uint8_t *w, int j) {
 INLINE void tile_float(ulm_dtype dt, const uint8_t *w, const uint8_t *x, size_t xrb, int nx, int k, float *y,
                        int ldy) {
     __m256 a0[NR], a1[NR];
-    UNROLL for (int i = 0; i < nx; i++) a0[i] = a1[i] = _mm256_setzero_ps();
+    ULM_UNROLL for (int i = 0; i < nx; i++) a0[i] = a1[i] = _mm256_setzero_ps();
     int j = 0;
     for (; j + 16 <= k; j += 16) {
         __m256 w0 = load_w8(dt, w, j), w1 = load_w8(dt, w, j + 8);
-        UNROLL for (int i = 0; i < nx; i++) {
+        ULM_UNROLL for (int i = 0; i < nx; i++) {
             const float *xi = (const float *)(x + i * xrb);
             a0[i] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xi + j), a0[i]);
             a1[i] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xi + j + 8), a1[i]);
@@ -156,9 +155,9 @@ INLINE void tile_float(ulm_dtype dt, const uint8_t *w, const uint8_t *x, size_t 
     }
     for (; j + 8 <= k; j += 8) {
         __m256 w0 = load_w8(dt, w, j);
-        UNROLL for (int i = 0; i < nx; i++) a0[i] = _mm256_fmadd_ps(w0, _mm256_loadu_ps((const float *)(x + i * xrb) + j), a0[i]);
+        ULM_UNROLL for (int i = 0; i < nx; i++) a0[i] = _mm256_fmadd_ps(w0, _mm256_loadu_ps((const float *)(x + i * xrb) + j), a0[i]);
     }
-    UNROLL for (int i = 0; i < nx; i++) {
+    ULM_UNROLL for (int i = 0; i < nx; i++) {
         const float *xi = (const float *)(x + i * xrb);
         float s = hsum8(_mm256_add_ps(a0[i], a1[i]));
         for (int jj = j; jj < k; jj++) s += w_at(dt, w, jj) * xi[jj];

@@ -11,9 +11,6 @@
 #include "matmul_tiled.h"
 
 #define INLINE static inline __attribute__((always_inline))
-/* Full unrolling of the small tile loops keeps the accumulators in registers (GCC -O2 left
- * the float tile's in memory: a load and a store per FMA). */
-#define UNROLL _Pragma("GCC unroll 4")
 #define NR 4
 
 /* ---- q8 / q4 weights: tiles of up to MR weight rows x NR inputs, two blocks per register ----
@@ -135,11 +132,11 @@ INLINE void quant_step(int q4, const uint8_t *w, size_t wrb, int nr, const uint8
     wprep wp[MR];
     xprep xp[NR];
     size_t bs = q4 ? sizeof(block_q4) : sizeof(block_q8);
-    UNROLL for (int r = 0; r < nr; r++) ulm_prefetch_ahead(w + r * wrb + b * bs, ULM_PREFETCH_AHEAD_ROWS, 1);
-    UNROLL for (int r = 0; r < nr; r++) wp[r] = prep_w(q4, w + r * wrb, b, two);
-    UNROLL for (int i = 0; i < nx; i++) xp[i] = prep_x(q4, x + i * xrb, b, two);
-    UNROLL for (int r = 0; r < nr; r++)
-        UNROLL for (int i = 0; i < nx; i++) {
+    ULM_UNROLL for (int r = 0; r < nr; r++) ulm_prefetch_ahead(w + r * wrb + b * bs, ULM_PREFETCH_AHEAD_ROWS, 1);
+    ULM_UNROLL for (int r = 0; r < nr; r++) wp[r] = prep_w(q4, w + r * wrb, b, two);
+    ULM_UNROLL for (int i = 0; i < nx; i++) xp[i] = prep_x(q4, x + i * xrb, b, two);
+    ULM_UNROLL for (int r = 0; r < nr; r++)
+        ULM_UNROLL for (int i = 0; i < nx; i++) {
             __m512 d = _mm512_mul_ps(wp[r].d, xp[i].d); /* d_w * d_x, as the reference rounds it */
             acc[r][i] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(pair_dot(q4, &wp[r], &xp[i])), acc[r][i]);
         }
@@ -148,13 +145,13 @@ INLINE void quant_step(int q4, const uint8_t *w, size_t wrb, int nr, const uint8
 INLINE void tile_quant(int q4, const uint8_t *w, size_t wrb, int nr, const uint8_t *x, size_t xrb, int nx, int k,
                        float *y, int ldy) {
     __m512 acc[MR][NR];
-    UNROLL for (int r = 0; r < nr; r++)
-        UNROLL for (int i = 0; i < nx; i++) acc[r][i] = _mm512_setzero_ps();
+    ULM_UNROLL for (int r = 0; r < nr; r++)
+        ULM_UNROLL for (int i = 0; i < nx; i++) acc[r][i] = _mm512_setzero_ps();
     int nb = k / QK, b = 0;
     for (; b + 2 <= nb; b += 2) quant_step(q4, w, wrb, nr, x, xrb, nx, b, 1, acc);
     if (b < nb) quant_step(q4, w, wrb, nr, x, xrb, nx, b, 0, acc);
-    UNROLL for (int r = 0; r < nr; r++)
-        UNROLL for (int i = 0; i < nx; i++) y[(size_t)i * ldy + r] = _mm512_reduce_add_ps(acc[r][i]);
+    ULM_UNROLL for (int r = 0; r < nr; r++)
+        ULM_UNROLL for (int i = 0; i < nx; i++) y[(size_t)i * ldy + r] = _mm512_reduce_add_ps(acc[r][i]);
 }
 
 INLINE __m512 load_w16(ulm_dtype dt, const uint8_t *w, int j) {
@@ -223,19 +220,19 @@ INLINE void tile_float4(ulm_dtype dt, const uint8_t *w, size_t wrb, const uint8_
     int j = 0;
     for (; j + 16 <= k; j += 16) {
         __m512 wv[4];
-        UNROLL for (int r = 0; r < 4; r++) wv[r] = load_w16(dt, w + r * wrb, j);
-        UNROLL for (int i = 0; i < nx; i++) {
+        ULM_UNROLL for (int r = 0; r < 4; r++) wv[r] = load_w16(dt, w + r * wrb, j);
+        ULM_UNROLL for (int i = 0; i < nx; i++) {
             __m512 xv = _mm512_loadu_ps((const float *)(x + i * xrb) + j);
-            UNROLL for (int r = 0; r < 4; r++) acc[r][i] = _mm512_fmadd_ps(wv[r], xv, acc[r][i]);
+            ULM_UNROLL for (int r = 0; r < 4; r++) acc[r][i] = _mm512_fmadd_ps(wv[r], xv, acc[r][i]);
         }
     }
     if (j < k) {
         __mmask16 m = (__mmask16)((1u << (k - j)) - 1);
         __m512 wv[4];
-        UNROLL for (int r = 0; r < 4; r++) wv[r] = load_w16_mask(dt, w + r * wrb, j, m);
-        UNROLL for (int i = 0; i < nx; i++) {
+        ULM_UNROLL for (int r = 0; r < 4; r++) wv[r] = load_w16_mask(dt, w + r * wrb, j, m);
+        ULM_UNROLL for (int i = 0; i < nx; i++) {
             __m512 xv = _mm512_maskz_loadu_ps(m, (const float *)(x + i * xrb) + j);
-            UNROLL for (int r = 0; r < 4; r++) acc[r][i] = _mm512_fmadd_ps(wv[r], xv, acc[r][i]);
+            ULM_UNROLL for (int r = 0; r < 4; r++) acc[r][i] = _mm512_fmadd_ps(wv[r], xv, acc[r][i]);
         }
     }
     for (int i = 0; i < nx; i++) _mm_storeu_ps(y + (size_t)i * ldy, hsum4(acc[0][i], acc[1][i], acc[2][i], acc[3][i]));
