@@ -175,6 +175,87 @@ static void test_entities_train_disjoint_from_golden(void **state) {
     gen_set_free(&train_inputs);
 }
 
+/* The sentence grammar (--grammar): every expansion is a well-formed template that is not a
+ * held-out one, it gives many more sentence shapes than the template list, it changes the
+ * training data, and golden inputs and entity strings stay out of that data (checked above
+ * for the plain data, here for --grammar 70 --novel 50, the data the shipped model uses). */
+static void test_entities_grammar(void **state) {
+    gen_rng r;
+    gen_rng_seed(&r, 11);
+    gen_str raw = {0};
+    gen_set shapes = {0};
+    char t[240];
+    int n_ok = 0;
+    for (int i = 0; i < 20000; i++) {
+        if (en_grammar_template(&ed, &r, &raw, t, sizeof t)) continue; /* too long: drawn again */
+        n_ok++;
+        assert_true(en_template_ok(t));
+        assert_true((t[0] >= 'A' && t[0] <= 'Z') || t[0] == '{');
+        assert_int_equal(t[strlen(t) - 1], '.');
+        assert_null(strstr(t, "  "));
+        assert_null(strstr(t, " ,"));
+        assert_null(strstr(t, " ."));
+        assert_null(strstr(t, ",."));
+        const en_list *gl = &ed.list[EN_TEMPLATE][1];
+        for (int j = 0; j < gl->n; j++)
+            if (!strcmp(gl->s[j], t)) fail_msg("the grammar made the held-out template '%s'", t);
+        gen_set_add(&shapes, gen_hash(t, strlen(t)));
+    }
+    assert_true(n_ok > 19000);
+    assert_true(shapes.n > 15000); /* far more shapes than the 89 listed templates */
+    gen_set_free(&shapes);
+    gen_str_free(&raw);
+
+    char *plain, *gram;
+    size_t np, ng;
+    en_novel_pct = 50;
+    CAPTURE(plain, np, en_generate(&ed, EN_TRAIN, 5000, 1, MEM));
+    en_grammar_pct = 70;
+    CAPTURE(gram, ng, en_generate(&ed, EN_TRAIN, 5000, 1, MEM));
+    en_grammar_pct = 0;
+    en_novel_pct = 0;
+    assert_true(np != ng || memcmp(plain, gram, np) != 0);
+    gen_set train_vals = {0}, train_inputs = {0};
+    pairs_t ps = parse_jsonl(gram);
+    assert_int_equal(ps.n, 5000);
+    int empty = 0, two = 0;
+    for (int i = 0; i < ps.n; i++) {
+        check_entity_case(ps.v[i].in, ps.v[i].out, &empty, &two);
+        gen_set_add(&train_inputs, gen_hash(ps.v[i].in, strlen(ps.v[i].in)));
+        char *vals[EN_N_FIELDS][EN_MAX_ENT];
+        int nv[EN_N_FIELDS];
+        assert_int_equal(parse_entities(ps.v[i].out, vals, nv), 0);
+        for (int k = 0; k < EN_N_FIELDS; k++)
+            for (int j = 0; j < nv[k]; j++) {
+                if (k != EN_DATES) gen_set_add(&train_vals, gen_hash(vals[k][j], strlen(vals[k][j])));
+                free(vals[k][j]);
+            }
+    }
+    assert_true(empty > 0 && two > ps.n / 4);
+    pairs_free(&ps);
+    char *file = read_text("tasks/entities/golden.jsonl", NULL);
+    ps = parse_jsonl(file);
+    for (int i = 0; i < ps.n; i++) {
+        assert_false(gen_set_has(&train_inputs, gen_hash(ps.v[i].in, strlen(ps.v[i].in))));
+        char *vals[EN_N_FIELDS][EN_MAX_ENT];
+        int nv[EN_N_FIELDS];
+        assert_int_equal(parse_entities(ps.v[i].out, vals, nv), 0);
+        for (int k = 0; k < EN_N_FIELDS; k++)
+            for (int j = 0; j < nv[k]; j++) {
+                int acronym = k == EN_ORGS && strlen(vals[k][j]) <= 4;
+                if (k != EN_DATES && !acronym && gen_set_has(&train_vals, gen_hash(vals[k][j], strlen(vals[k][j]))))
+                    fail_msg("golden %s '%s' also appears in grammar training data", en_fields[k], vals[k][j]);
+                free(vals[k][j]);
+            }
+    }
+    pairs_free(&ps);
+    free(file);
+    free(plain);
+    free(gram);
+    gen_set_free(&train_vals);
+    gen_set_free(&train_inputs);
+}
+
 static void test_entities_dates(void **state) {
     assert_int_equal(en_weekday(2024, 1, 1), 1);   /* Monday */
     assert_int_equal(en_weekday(2000, 2, 29), 2);  /* Tuesday */
@@ -223,8 +304,47 @@ static void test_entities_bad_data(void **state) {
     f = fopen(path, "wb");
     fputs("{P} met {L}.\n## golden\n{P} left {O} on {D}.\n", f);
     fclose(f);
+    assert_int_equal(en_data_load(dir, &d, err, sizeof err), -1); /* no grammar.txt */
+    assert_non_null(strstr(err, "grammar.txt"));
+    static const char *const bad_grammar[] = {
+        "<sentence> = {P} <verb> {L} .\n",         /* <verb> undefined */
+        "<sentence> = {P} left {Q} .\n",           /* unknown slot */
+        "sentence = {P} left .\n",                 /* not a <name> */
+        "<sentence> = {P} left | | {P} stayed .\n", /* empty alternative (use ~) */
+        "<clause> = {P} left\n",                   /* no <sentence> */
+        "<sentence> = {P} said \"hi\" .\n",        /* quote */
+    };
+    snprintf(path, sizeof path, "%s/grammar.txt", dir);
+    for (size_t i = 0; i < sizeof bad_grammar / sizeof *bad_grammar; i++) {
+        f = fopen(path, "wb");
+        fputs(bad_grammar[i], f);
+        fclose(f);
+        err[0] = 0;
+        if (en_data_load(dir, &d, err, sizeof err) != -1) fail_msg("accepted grammar %s", bad_grammar[i]);
+        assert_non_null(strstr(err, "grammar.txt"));
+    }
+    f = fopen(path, "wb");
+    fputs("# ok\n<sentence> = <who> left . | {P} stayed in {L} .\n<who> = {P} | ~\n<who> = Dr. {P}\n", f);
+    fclose(f);
     assert_int_equal(en_data_load(dir, &d, err, sizeof err), 0);
+    assert_int_equal(d.n_rule, 2);
+    assert_int_equal(en_rule_find(&d, "<who>", 5)->alt.n, 3);
+    gen_rng r;
+    gen_rng_seed(&r, 1);
+    gen_str raw = {0};
+    char t[240];
+    int seen[3] = {0, 0, 0};
+    for (int i = 0; i < 200; i++) {
+        assert_int_equal(en_grammar_template(&d, &r, &raw, t, sizeof t), 0);
+        if (!strcmp(t, "{P} left.")) seen[0]++;
+        else if (!strcmp(t, "Left.")) seen[1]++;
+        else if (!strcmp(t, "Dr. {P} left.")) seen[2]++;
+        else if (strcmp(t, "{P} stayed in {L}.")) fail_msg("unexpected expansion '%s'", t);
+    }
+    assert_true(seen[0] && seen[1] && seen[2]);
+    gen_str_free(&raw);
     en_data_free(&d);
+    unlink(path);
     for (int k = 0; k < EN_N_LISTS; k++) {
         snprintf(path, sizeof path, "%s/%s", dir, en_files[k]);
         unlink(path);
@@ -238,6 +358,7 @@ int main(void) {
         cmocka_unit_test(test_entities_deterministic),
         cmocka_unit_test(test_entities_golden_committed),
         cmocka_unit_test(test_entities_train_disjoint_from_golden),
+        cmocka_unit_test(test_entities_grammar),
         cmocka_unit_test(test_entities_dates),
         cmocka_unit_test(test_entities_bad_data),
     };

@@ -1,7 +1,7 @@
 /* gen-entities: data for the entity extractor task (tasks/entities/task.json).
  *
  *   gen-entities [--split train|valid|golden] [--n N] [--seed S] [--novel PERCENT]
- *                [--data tasks/entities/data] [-o FILE]
+ *                [--grammar PERCENT] [--data tasks/entities/data] [-o FILE]
  *
  * Writes JSONL, one {"input": "...", "output": "..."} per line. The input is one or two
  * sentences made from templates (data/templates.txt) whose slots are filled with people,
@@ -44,9 +44,18 @@ typedef struct {
     int n;
 } en_list;
 
+/* One grammar rule: <name> and its alternatives (space-separated words, <names>, slots). */
+typedef struct {
+    const char *name; /* "<name>" */
+    en_list alt;
+} en_rule;
+
 typedef struct {
     char *text[EN_N_LISTS];       /* file contents, entries point into them */
     en_list list[EN_N_LISTS][2];  /* [kind][0 train, 1 golden] */
+    char *gram_text;              /* data/grammar.txt, rules point into it */
+    en_rule *rule;
+    int n_rule;
 } en_data;
 
 typedef enum { EN_TRAIN, EN_VALID, EN_GOLDEN } en_split;
@@ -58,7 +67,146 @@ static void en_data_free(en_data *d) {
         free(d->text[k]);
         for (int g = 0; g < 2; g++) free(d->list[k][g].s);
     }
+    for (int i = 0; i < d->n_rule; i++) free(d->rule[i].alt.s);
+    free(d->rule);
+    free(d->gram_text);
     memset(d, 0, sizeof *d);
+}
+
+static int en_list_push(en_list *l, int *cap, char *s) {
+    if (l->n == *cap) {
+        *cap = *cap ? 2 * *cap : 16;
+        char **ns = realloc(l->s, (size_t)*cap * sizeof *ns);
+        if (!ns) return -1;
+        l->s = ns;
+    }
+    l->s[l->n++] = s;
+    return 0;
+}
+
+static int en_is_name(const char *w, size_t n) {
+    if (n < 3 || w[0] != '<' || w[n - 1] != '>') return 0;
+    for (size_t i = 1; i + 1 < n; i++)
+        if (!((w[i] >= 'a' && w[i] <= 'z') || w[i] == '_')) return 0;
+    return 1;
+}
+
+static en_rule *en_rule_find(const en_data *d, const char *w, size_t n) {
+    for (int i = 0; i < d->n_rule; i++)
+        if (strlen(d->rule[i].name) == n && !memcmp(d->rule[i].name, w, n)) return &d->rule[i];
+    return NULL;
+}
+
+static int en_template_ok(const char *t);
+
+/* Loads dir/grammar.txt: "<name> = alt | alt"; every <name> used must be defined, <sentence>
+ * must exist, and slots must be well formed. */
+static int en_grammar_load(const char *dir, en_data *d, char *err, size_t errcap) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/grammar.txt", dir);
+    char *text = d->gram_text = gen_read_file(path, NULL);
+    if (!text) { snprintf(err, errcap, "%.400s: cannot read: %.80s", path, strerror(errno)); return -1; }
+    int rcap = 0, *acap = NULL, line_no = 0;
+    for (char *line = text, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = 0;
+        line_no++;
+        size_t len = strlen(line);
+        while (len && (line[len - 1] == '\r' || line[len - 1] == ' ')) line[--len] = 0;
+        if (line[0] == '#' || len == 0) continue;
+        char *eq = strstr(line, " = ");
+        if (!eq || !en_is_name(line, (size_t)(eq - line)) || strchr(line, '"') || strchr(line, '\\') ||
+            strchr(line, '\t')) {
+            snprintf(err, errcap, "%.400s:%d: bad rule", path, line_no);
+            goto fail;
+        }
+        *eq = 0;
+        en_rule *r = en_rule_find(d, line, strlen(line));
+        if (!r) {
+            if (d->n_rule == rcap) {
+                rcap = rcap ? 2 * rcap : 64;
+                en_rule *nr = realloc(d->rule, (size_t)rcap * sizeof *nr);
+                int *nc = realloc(acap, (size_t)rcap * sizeof *nc);
+                if (nc) acap = nc;
+                if (!nr || !nc) { if (nr) d->rule = nr; snprintf(err, errcap, "out of memory"); goto fail; }
+                d->rule = nr;
+            }
+            r = &d->rule[d->n_rule];
+            memset(r, 0, sizeof *r);
+            r->name = line;
+            acap[d->n_rule++] = 0;
+        }
+        for (char *a = eq + 3, *bar; a; a = bar) {
+            bar = strstr(a, " | ");
+            if (bar) { *bar = 0; bar += 3; }
+            while (*a == ' ') a++;
+            size_t an = strlen(a);
+            while (an && a[an - 1] == ' ') a[--an] = 0;
+            if (!an || strchr(a, '|') || !en_template_ok(a)) {
+                snprintf(err, errcap, "%.400s:%d: bad alternative", path, line_no);
+                goto fail;
+            }
+            if (!strcmp(a, "~")) a[0] = 0;
+            if (en_list_push(&r->alt, &acap[r - d->rule], a)) { snprintf(err, errcap, "out of memory"); goto fail; }
+        }
+    }
+    for (int i = 0; i < d->n_rule; i++)
+        for (int j = 0; j < d->rule[i].alt.n; j++)
+            for (const char *w = d->rule[i].alt.s[j]; *w;) {
+                size_t n = strcspn(w, " ");
+                if (n && w[0] == '<' && (!en_is_name(w, n) || !en_rule_find(d, w, n))) {
+                    snprintf(err, errcap, "%.300s: %.100s uses an undefined or malformed name", path, d->rule[i].name);
+                    goto fail;
+                }
+                w += n;
+                while (*w == ' ') w++;
+            }
+    if (!en_rule_find(d, "<sentence>", 10)) { snprintf(err, errcap, "%.400s: no <sentence> rule", path); goto fail; }
+    free(acap);
+    return 0;
+fail:
+    free(acap);
+    return -1;
+}
+
+/* Appends a random expansion of rule r to out (words joined by single spaces). Depth-bounded,
+ * so a recursive grammar cannot run away. */
+static int en_expand(const en_data *d, const en_rule *r, gen_rng *rng, gen_str *out, int depth) {
+    if (depth > 24) return -1;
+    const char *a = r->alt.s[gen_rng_below(rng, (uint32_t)r->alt.n)];
+    for (const char *w = a; *w;) {
+        size_t n = strcspn(w, " ");
+        if (w[0] == '<') {
+            if (en_expand(d, en_rule_find(d, w, n), rng, out, depth + 1)) return -1;
+        } else {
+            if (out->n && out->p[out->n - 1] != ' ') gen_str_add(out, " ", 1);
+            gen_str_add(out, w, n);
+        }
+        w += n;
+        while (*w == ' ') w++;
+    }
+    return 0;
+}
+
+/* A template from the grammar: <sentence> expanded, spaces before , . 's dropped, doubled
+ * commas merged, first letter capitalized. Returns -1 when it came out too long. */
+static int en_grammar_template(const en_data *d, gen_rng *rng, gen_str *raw, char *t, size_t cap) {
+    gen_str_clear(raw);
+    if (en_expand(d, en_rule_find(d, "<sentence>", 10), rng, raw, 0) || raw->oom) return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < raw->n; i++) {
+        char c = raw->p[i];
+        if (c == ' ' && (n == 0 || t[n - 1] == ' ')) continue;
+        if (c == ',' && n && t[n - 1] == ',') continue;
+        if ((c == ',' || c == '.' || (c == '\'' && i + 1 < raw->n && raw->p[i + 1] == 's')) && n && t[n - 1] == ' ') n--;
+        if ((c == ',' || c == '.') && n && t[n - 1] == ',') n--; /* ", ." from an empty tail */
+        if (n + 2 >= cap) return -1;
+        t[n++] = c;
+    }
+    while (n && t[n - 1] == ' ') n--;
+    t[n] = 0;
+    if (t[0] >= 'a' && t[0] <= 'z') t[0] = (char)(t[0] - 'a' + 'A');
+    return 0;
 }
 
 /* Validates one template: known slots only, braces balanced. */
@@ -112,6 +260,7 @@ static int en_data_load(const char *dir, en_data *d, char *err, size_t errcap) {
             goto fail;
         }
     }
+    if (en_grammar_load(dir, d, err, errcap)) goto fail;
     return 0;
 fail:
     en_data_free(d);
@@ -271,9 +420,23 @@ static int en_fill(const en_data *d, int g, const char *t, gen_rng *r, gen_str *
     return 0;
 }
 
+/* --grammar P (train and valid only; 0 by default, which draws nothing extra): each sentence
+ * is, with probability P%, expanded from data/grammar.txt instead of taken from the template
+ * list, so training sees many more sentence shapes than the 89 templates. */
+static int en_grammar_pct = 0;
+
+/* The template for one sentence: the listed one, or (see --grammar) a grammar expansion. */
+static const char *en_sentence(const en_data *d, int g, const char *listed, gen_rng *r, char *buf, size_t cap) {
+    static gen_str raw; /* scratch, kept between calls (the generator is single-threaded) */
+    if (g || !en_grammar_pct || !gen_rng_chance(r, (uint32_t)en_grammar_pct, 100)) return listed;
+    while (en_grammar_template(d, r, &raw, buf, cap)) {}
+    return buf;
+}
+
 /* One example: 1 template (60%) or 2 distinct ones. */
 static int en_example(const en_data *d, int g, gen_rng *r, gen_str *in, gen_str *out) {
     const en_list *tl = &d->list[EN_TEMPLATE][g];
+    char gt[2][240]; /* a grammar sentence longer than this is drawn again */
     for (;;) {
         en_found f;
         memset(f.n, 0, sizeof f.n);
@@ -281,10 +444,10 @@ static int en_example(const en_data *d, int g, gen_rng *r, gen_str *in, gen_str 
         int nt = gen_rng_chance(r, 40, 100) && tl->n > 1 ? 2 : 1;
         uint32_t t0 = gen_rng_below(r, (uint32_t)tl->n), t1 = t0;
         if (nt == 2) while (t1 == t0) t1 = gen_rng_below(r, (uint32_t)tl->n);
-        if (en_fill(d, g, tl->s[t0], r, in, &f)) continue;
+        if (en_fill(d, g, en_sentence(d, g, tl->s[t0], r, gt[0], sizeof gt[0]), r, in, &f)) continue;
         if (nt == 2) {
             gen_str_add(in, " ", 1);
-            if (en_fill(d, g, tl->s[t1], r, in, &f)) continue;
+            if (en_fill(d, g, en_sentence(d, g, tl->s[t1], r, gt[1], sizeof gt[1]), r, in, &f)) continue;
         }
         gen_str_clear(out);
         gen_str_add(out, "{", 1);
@@ -351,7 +514,7 @@ static int en_generate(const en_data *d, en_split split, long n, uint64_t seed, 
 #ifndef GEN_NO_MAIN
 static int usage(void) {
     fprintf(stderr, "usage: gen-entities [--split train|valid|golden] [--n N] [--seed S] [--novel PERCENT] [--data DIR]\n"
-                    "                    [-o FILE]\n");
+                    "                    [--grammar PERCENT] [-o FILE]\n");
     return 2;
 }
 
@@ -369,6 +532,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "-o")) out_path = v;
         else if (!strcmp(a, "--n")) { n = strtol(v, &end, 10); if (*end || n < 0) return usage(); }
         else if (!strcmp(a, "--seed")) { seed = strtoull(v, &end, 10); if (*end) return usage(); }
+        else if (!strcmp(a, "--grammar")) { en_grammar_pct = (int)strtol(v, &end, 10); if (*end || en_grammar_pct < 0 || en_grammar_pct > 100) return usage(); }
         else if (!strcmp(a, "--novel")) { en_novel_pct = (int)strtol(v, &end, 10); if (*end || en_novel_pct < 0 || en_novel_pct > 100) return usage(); }
         else return usage();
     }
