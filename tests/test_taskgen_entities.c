@@ -211,7 +211,9 @@ static void test_entities_grammar(void **state) {
     en_novel_pct = 50;
     CAPTURE(plain, np, en_generate(&ed, EN_TRAIN, 5000, 1, MEM));
     en_grammar_pct = 70;
+    en_shape_pct = 30;
     CAPTURE(gram, ng, en_generate(&ed, EN_TRAIN, 5000, 1, MEM));
+    en_shape_pct = 0;
     en_grammar_pct = 0;
     en_novel_pct = 0;
     assert_true(np != ng || memcmp(plain, gram, np) != 0);
@@ -254,6 +256,39 @@ static void test_entities_grammar(void **state) {
     free(gram);
     gen_set_free(&train_vals);
     gen_set_free(&train_inputs);
+}
+
+/* --shapes: invented words take real-name shapes, each kind its own, and stay valid UTF-8
+ * words of letters (the tokenizer and the input constraint see them as the golden names). */
+static void test_entities_shapes(void **state) {
+    gen_rng r;
+    gen_rng_seed(&r, 3);
+    en_shape_pct = 100;
+    int accent = 0, hyphen = 0, oprefix = 0, two_words = 0;
+    for (int i = 0; i < 4000; i++) {
+        int kind = (int[]){EN_FIRST, EN_LAST, EN_PLACE, EN_ORG}[i % 4];
+        const char *w = en_novel_word(&ed, kind, &r);
+        size_t n = strlen(w);
+        assert_true(n >= 3 && n < 96 && w[0] >= 'A' && w[0] <= 'Z');
+        for (size_t j = 0; j < n; j++) {
+            unsigned char c = (unsigned char)w[j];
+            if (c >= 0x80) { /* a two-byte UTF-8 letter */
+                assert_true(c == 0xc3 || c == 0xc5);
+                assert_true(j + 1 < n && ((unsigned char)w[j + 1] & 0xc0) == 0x80);
+                j++;
+                accent += kind != EN_ORG;
+                if (kind == EN_ORG) fail_msg("organization root '%s' got a shape", w);
+            }
+        }
+        hyphen += kind == EN_FIRST && strchr(w, '-') != NULL;
+        oprefix += kind == EN_LAST && (!strncmp(w, "O'", 2) || !strncmp(w, "Mc", 2));
+        two_words += kind == EN_PLACE && strchr(w, ' ') != NULL;
+        if (kind != EN_PLACE) assert_null(strchr(w, ' '));
+        const en_list *g = &ed.list[kind][1];
+        for (int j = 0; j < g->n; j++) assert_true(strcmp(g->s[j], w) != 0);
+    }
+    en_shape_pct = 0;
+    assert_true(accent > 400 && hyphen > 200 && oprefix > 200 && two_words > 200);
 }
 
 static void test_entities_dates(void **state) {
@@ -359,6 +394,7 @@ int main(void) {
         cmocka_unit_test(test_entities_golden_committed),
         cmocka_unit_test(test_entities_train_disjoint_from_golden),
         cmocka_unit_test(test_entities_grammar),
+        cmocka_unit_test(test_entities_shapes),
         cmocka_unit_test(test_entities_dates),
         cmocka_unit_test(test_entities_bad_data),
     };

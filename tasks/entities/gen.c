@@ -1,7 +1,7 @@
 /* gen-entities: data for the entity extractor task (tasks/entities/task.json).
  *
  *   gen-entities [--split train|valid|golden] [--n N] [--seed S] [--novel PERCENT]
- *                [--grammar PERCENT] [--data tasks/entities/data] [-o FILE]
+ *                [--shapes PERCENT] [--grammar PERCENT] [--data tasks/entities/data] [-o FILE]
  *
  * Writes JSONL, one {"input": "...", "output": "..."} per line. The input is one or two
  * sentences made from templates (data/templates.txt) whose slots are filled with people,
@@ -333,29 +333,81 @@ static void en_date(gen_rng *r, char kind, char *buf, size_t cap) {
  * held-out golden names need. */
 static int en_novel_pct = 0;
 
-/* A pronounceable capitalized word of 2-3 syllables that is no held-out entry. */
-static const char *en_novel_word(const en_data *d, int kind, gen_rng *r) {
-    static char ring[4][32];
-    static int slot;
+/* --shapes P (with --novel): an invented word gets, with probability P%, one of the shapes
+ * real names have and plain syllables lack: an accented letter, a hyphenated first name
+ * ("Xa-lo"), an O' or Mc last name, a place of two words ("Port X", "X Bay", "X de Y"). */
+static int en_shape_pct = 0;
+
+/* 2-3 pronounceable syllables, lowercase, into w (at least 32 bytes). */
+static void en_syllables(gen_rng *r, char *w) {
     static const char *const on[] = {"b", "br", "c", "ch", "d", "dr", "f", "g", "gr", "h", "j", "k", "kr", "l", "m",
                                      "n", "p", "r", "s", "sh", "st", "t", "tr", "v", "w", "z"};
     static const char *const nu[] = {"a", "e", "i", "o", "u", "ai", "ei", "ou", "ia", "y"};
     static const char *const co[] = {"", "", "", "n", "r", "l", "s", "m", "th", "x", "nd", "rk"};
-    char *w = ring[slot++ & 3];
+    int syl = 2 + (int)gen_rng_below(r, 2);
+    w[0] = 0;
+    for (int k = 0; k < syl; k++) {
+        if (k == 0 ? gen_rng_chance(r, 80, 100) : 1) strcat(w, on[gen_rng_below(r, sizeof on / sizeof *on)]);
+        strcat(w, nu[gen_rng_below(r, sizeof nu / sizeof *nu)]);
+        if (k == syl - 1 || gen_rng_chance(r, 30, 100)) strcat(w, co[gen_rng_below(r, sizeof co / sizeof *co)]);
+    }
+}
+
+static void en_capitalize(char *w) {
+    if (w[0] >= 'a' && w[0] <= 'z') w[0] = (char)(w[0] - 'a' + 'A');
+}
+
+/* Replaces one vowel after the first letter of w (ASCII) with an accented one (UTF-8). */
+static void en_accent(gen_rng *r, char *w, size_t cap) {
+    static const char *const vow = "aeioun";
+    static const char *const acc[6][3] = {{"\xc3\xa1", "\xc3\xa4", "\xc3\xa3"}, {"\xc3\xa9", "\xc3\xab", "\xc3\xa8"},
+                                          {"\xc3\xad", "\xc3\xaf", "\xc3\xae"}, {"\xc3\xb3", "\xc3\xb6", "\xc3\xb8"},
+                                          {"\xc3\xba", "\xc3\xbc", "\xc3\xbb"}, {"\xc3\xb1", "\xc3\xb1", "\xc5\x84"}};
+    size_t n = strlen(w), cand[32];
+    int nc = 0;
+    for (size_t i = 1; i < n && nc < 32; i++)
+        if (strchr(vow, w[i])) cand[nc++] = i;
+    if (!nc || n + 2 >= cap) return;
+    size_t i = cand[gen_rng_below(r, (uint32_t)nc)];
+    const char *a = acc[strchr(vow, w[i]) - vow][gen_rng_below(r, 3)];
+    memmove(w + i + 2, w + i + 1, n - i); /* with the NUL */
+    memcpy(w + i, a, 2);
+}
+
+/* An invented capitalized name of kind (first, last, organization root, place) that is no
+ * held-out entry: syllables, and with --shapes a real-name shape. */
+static const char *en_novel_word(const en_data *d, int kind, gen_rng *r) {
+    static const char *const pre[] = {"Port", "San", "Santa", "Saint", "New", "Mount", "Cape", "Lake", "La", "North"};
+    static const char *const suf[] = {"Bay", "City", "Island", "Valley", "Springs", "Falls", "Heights", "Beach"};
+    static char ring[4][96];
+    static int slot;
+    char *w = ring[slot++ & 3], a[32], b[32];
     for (;;) {
-        int n = 0, syl = 2 + (int)gen_rng_below(r, 2);
-        w[0] = 0;
-        for (int k = 0; k < syl; k++) {
-            if (k == 0 ? gen_rng_chance(r, 80, 100) : 1) strcat(w, on[gen_rng_below(r, sizeof on / sizeof *on)]);
-            strcat(w, nu[gen_rng_below(r, sizeof nu / sizeof *nu)]);
-            if (k == syl - 1 || gen_rng_chance(r, 30, 100)) strcat(w, co[gen_rng_below(r, sizeof co / sizeof *co)]);
+        en_syllables(r, a);
+        en_capitalize(a);
+        snprintf(w, 96, "%s", a);
+        if (en_shape_pct && kind != EN_ORG && gen_rng_chance(r, (uint32_t)en_shape_pct, 100)) {
+            uint32_t u = gen_rng_below(r, 100);
+            if (u < 40) {
+                en_accent(r, w, 96);
+            } else if (kind == EN_FIRST) {
+                en_syllables(r, b);
+                b[gen_rng_below(r, 2) + 2] = 0; /* a short second part */
+                snprintf(w, 96, "%s-%s", a, b);
+            } else if (kind == EN_LAST) {
+                snprintf(w, 96, "%s%s", u < 75 ? "O'" : "Mc", a);
+            } else {
+                en_syllables(r, b);
+                en_capitalize(b);
+                if (u < 65) snprintf(w, 96, "%s %s", pre[gen_rng_below(r, sizeof pre / sizeof *pre)], a);
+                else if (u < 90) snprintf(w, 96, "%s %s", a, suf[gen_rng_below(r, sizeof suf / sizeof *suf)]);
+                else snprintf(w, 96, "%s de %s", a, b);
+            }
         }
-        n = (int)strlen(w);
-        if (w[0] >= 'a' && w[0] <= 'z') w[0] = (char)(w[0] - 'a' + 'A');
         int held = 0;
         const en_list *g = &d->list[kind][1];
         for (int i = 0; i < g->n && !held; i++) held = !strcmp(g->s[i], w);
-        if (!held && n >= 3) return w;
+        if (!held && strlen(a) >= 3) return w;
     }
 }
 
@@ -514,7 +566,7 @@ static int en_generate(const en_data *d, en_split split, long n, uint64_t seed, 
 #ifndef GEN_NO_MAIN
 static int usage(void) {
     fprintf(stderr, "usage: gen-entities [--split train|valid|golden] [--n N] [--seed S] [--novel PERCENT] [--data DIR]\n"
-                    "                    [--grammar PERCENT] [-o FILE]\n");
+                    "                    [--shapes PERCENT] [--grammar PERCENT] [-o FILE]\n");
     return 2;
 }
 
@@ -532,6 +584,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "-o")) out_path = v;
         else if (!strcmp(a, "--n")) { n = strtol(v, &end, 10); if (*end || n < 0) return usage(); }
         else if (!strcmp(a, "--seed")) { seed = strtoull(v, &end, 10); if (*end) return usage(); }
+        else if (!strcmp(a, "--shapes")) { en_shape_pct = (int)strtol(v, &end, 10); if (*end || en_shape_pct < 0 || en_shape_pct > 100) return usage(); }
         else if (!strcmp(a, "--grammar")) { en_grammar_pct = (int)strtol(v, &end, 10); if (*end || en_grammar_pct < 0 || en_grammar_pct > 100) return usage(); }
         else if (!strcmp(a, "--novel")) { en_novel_pct = (int)strtol(v, &end, 10); if (*end || en_novel_pct < 0 || en_novel_pct > 100) return usage(); }
         else return usage();
