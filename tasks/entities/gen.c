@@ -353,6 +353,34 @@ static void en_syllables(gen_rng *r, char *w) {
     }
 }
 
+/* --shapes: a broader inventory (every letter, clusters of many languages) and common surname
+ * endings, so the invented names exercise the tokenizer pieces real names are made of. */
+static void en_syllables_broad(gen_rng *r, char *w, int last_name) {
+    static const char *const on[] = {"b", "c", "d", "f", "g", "h", "j", "k", "l", "m", "n", "p", "q", "r", "s", "t",
+                                     "v", "w", "x", "y", "z", "bl", "br", "ch", "cl", "cr", "dr", "fl", "fr", "gl",
+                                     "gr", "kh", "kl", "kr", "ph", "pl", "pr", "sh", "sk", "sl", "sm", "sn", "sp",
+                                     "st", "sv", "sw", "th", "tr", "ts", "vl", "zh", "dz", "gw", "kw", "ny", "qu"};
+    static const char *const nu[] = {"a", "e", "i", "o", "u", "a", "e", "i", "o", "u", "y", "aa", "ae", "ai", "ao",
+                                     "au", "ea", "ee", "ei", "eo", "ia", "ie", "io", "iu", "oa", "oe", "oi", "oo",
+                                     "ou", "ua", "ue", "ui", "uo"};
+    static const char *const co[] = {"", "", "", "", "b", "c", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s",
+                                     "t", "v", "x", "z", "ck", "ff", "gh", "ld", "lk", "ll", "lm", "ls", "lt", "mb",
+                                     "mp", "nd", "ng", "nk", "ns", "nt", "nz", "rd", "rg", "rk", "rm", "rn", "rs",
+                                     "rt", "sh", "sk", "ss", "st", "th", "tz"};
+    static const char *const end[] = {"son", "sen", "ez", "es", "ov", "ova", "ev", "eva", "ski", "ska", "ic", "escu",
+                                      "ian", "yan", "oglu", "elli", "ini", "etti", "berg", "stein", "mann", "wood",
+                                      "ford", "ton", "ley", "field", "er", "ura", "oto", "aki", "ides", "opoulos",
+                                      "enko", "uk", "ak", "ek", "idze", "ashvili", "ssen", "ier", "eau", "ard"};
+    int syl = 1 + (int)gen_rng_below(r, 3);
+    w[0] = 0;
+    for (int k = 0; k < syl; k++) {
+        if (k == 0 ? gen_rng_chance(r, 85, 100) : 1) strcat(w, on[gen_rng_below(r, sizeof on / sizeof *on)]);
+        strcat(w, nu[gen_rng_below(r, sizeof nu / sizeof *nu)]);
+        if (gen_rng_chance(r, 40, 100)) strcat(w, co[gen_rng_below(r, sizeof co / sizeof *co)]);
+    }
+    if (last_name && gen_rng_chance(r, 40, 100)) strcat(w, end[gen_rng_below(r, sizeof end / sizeof *end)]);
+}
+
 static void en_capitalize(char *w) {
     if (w[0] >= 'a' && w[0] <= 'z') w[0] = (char)(w[0] - 'a' + 'A');
 }
@@ -381,9 +409,10 @@ static const char *en_novel_word(const en_data *d, int kind, gen_rng *r) {
     static const char *const suf[] = {"Bay", "City", "Island", "Valley", "Springs", "Falls", "Heights", "Beach"};
     static char ring[4][96];
     static int slot;
-    char *w = ring[slot++ & 3], a[32], b[32];
+    char *w = ring[slot++ & 3], a[48], b[48];
     for (;;) {
-        en_syllables(r, a);
+        if (en_shape_pct && kind != EN_ORG && gen_rng_chance(r, 50, 100)) en_syllables_broad(r, a, kind == EN_LAST);
+        else en_syllables(r, a);
         en_capitalize(a);
         snprintf(w, 96, "%s", a);
         if (en_shape_pct && kind != EN_ORG && gen_rng_chance(r, (uint32_t)en_shape_pct, 100)) {
