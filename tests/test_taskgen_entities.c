@@ -258,6 +258,45 @@ static void test_entities_grammar(void **state) {
     gen_set_free(&train_inputs);
 }
 
+/* grammar_fillers.txt (--grammar-file): the grammar plus {w}, invented lowercase words that
+ * are never entities; its expansions are well formed, never a held-out template, and the
+ * filled examples keep every answer a verbatim span of the input. */
+static void test_entities_grammar_fillers(void **state) {
+    char err[512];
+    en_data d;
+    en_grammar_file = "grammar_fillers.txt";
+    int rc = en_data_load("tasks/entities/data", &d, err, sizeof err);
+    en_grammar_file = "grammar.txt";
+    if (rc) fail_msg("%s", err);
+    gen_rng r;
+    gen_rng_seed(&r, 12);
+    gen_str raw = {0}, in = {0};
+    char t[240];
+    int with_w = 0;
+    for (int i = 0; i < 5000; i++) {
+        if (en_grammar_template(&d, &r, &raw, t, sizeof t)) continue;
+        assert_true(en_template_ok(t));
+        const en_list *gl = &d.list[EN_TEMPLATE][1];
+        for (int j = 0; j < gl->n; j++)
+            if (!strcmp(gl->s[j], t)) fail_msg("the grammar made the held-out template '%s'", t);
+        with_w += strstr(t, "{w}") != NULL;
+        en_found f;
+        memset(f.n, 0, sizeof f.n);
+        gen_str_clear(&in);
+        if (en_fill(&d, 0, t, &r, &in, &f)) continue;
+        assert_null(strchr(in.p, '{'));
+        for (int k = 0; k < EN_N_FIELDS; k++)
+            for (int j = 0; j < f.n[k]; j++) assert_non_null(strstr(in.p, f.val[k][j]));
+    }
+    assert_true(with_w > 500);
+    en_data_free(&d);
+    en_grammar_file = "../no/such.txt"; /* a path, not a name in the data directory: refused */
+    assert_int_equal(en_data_load("tasks/entities/data", &d, err, sizeof err) == 0, 0);
+    en_grammar_file = "grammar.txt";
+    gen_str_free(&raw);
+    gen_str_free(&in);
+}
+
 /* --shapes: invented words take real-name shapes, each kind its own, and stay valid UTF-8
  * words of letters (the tokenizer and the input constraint see them as the golden names). */
 static void test_entities_shapes(void **state) {
@@ -395,6 +434,7 @@ int main(void) {
         cmocka_unit_test(test_entities_train_disjoint_from_golden),
         cmocka_unit_test(test_entities_grammar),
         cmocka_unit_test(test_entities_shapes),
+        cmocka_unit_test(test_entities_grammar_fillers),
         cmocka_unit_test(test_entities_dates),
         cmocka_unit_test(test_entities_bad_data),
     };

@@ -1,7 +1,8 @@
 /* gen-entities: data for the entity extractor task (tasks/entities/task.json).
  *
  *   gen-entities [--split train|valid|golden] [--n N] [--seed S] [--novel PERCENT]
- *                [--shapes PERCENT] [--grammar PERCENT] [--data tasks/entities/data] [-o FILE]
+ *                [--shapes PERCENT] [--grammar PERCENT] [--grammar-file grammar.txt]
+ *                [--data tasks/entities/data] [-o FILE]
  *
  * Writes JSONL, one {"input": "...", "output": "..."} per line. The input is one or two
  * sentences made from templates (data/templates.txt) whose slots are filled with people,
@@ -99,11 +100,15 @@ static en_rule *en_rule_find(const en_data *d, const char *w, size_t n) {
 
 static int en_template_ok(const char *t);
 
-/* Loads dir/grammar.txt: "<name> = alt | alt"; every <name> used must be defined, <sentence>
- * must exist, and slots must be well formed. */
+/* --grammar-file NAME: the grammar in the data directory (grammar_fillers.txt adds {w} words). */
+static const char *en_grammar_file = "grammar.txt";
+
+/* Loads dir/<en_grammar_file>: "<name> = alt | alt"; every <name> used must be defined,
+ * <sentence> must exist, and slots must be well formed. */
 static int en_grammar_load(const char *dir, en_data *d, char *err, size_t errcap) {
     char path[1024];
-    snprintf(path, sizeof path, "%s/grammar.txt", dir);
+    if (strchr(en_grammar_file, '/')) { snprintf(err, errcap, "%.200s: a file name in the data directory", en_grammar_file); return -1; }
+    snprintf(path, sizeof path, "%s/%.100s", dir, en_grammar_file);
     char *text = d->gram_text = gen_read_file(path, NULL);
     if (!text) { snprintf(err, errcap, "%.400s: cannot read: %.80s", path, strerror(errno)); return -1; }
     int rcap = 0, *acap = NULL, line_no = 0;
@@ -214,7 +219,7 @@ static int en_template_ok(const char *t) {
     for (const char *p = t; *p; p++) {
         if (*p == '}') return 0;
         if (*p != '{') continue;
-        if (!strchr("POLDMY", p[1]) || p[2] != '}') return 0;
+        if (!strchr("POLDMYw", p[1]) || p[2] != '}') return 0;
         p += 2;
     }
     return 1;
@@ -488,6 +493,14 @@ static int en_fill(const en_data *d, int g, const char *t, gen_rng *r, gen_str *
     for (const char *p = t; *p; p++) {
         if (*p != '{') { gen_str_add(in, p, 1); continue; }
         char c = p[1], v[96];
+        if (c == 'w') { /* an invented lowercase word that is no entity (capitalized first in a sentence) */
+            if (gen_rng_chance(r, 50, 100)) en_syllables_broad(r, v, 0);
+            else en_syllables(r, v);
+            if (p == t) en_capitalize(v);
+            gen_str_cat(in, v);
+            p += 2;
+            continue;
+        }
         int field = c == 'P' ? EN_PEOPLE : c == 'O' ? EN_ORGS : c == 'L' ? EN_PLACES : EN_DATES;
         en_entity(d, g, c, r, v, sizeof v);
         for (int k = 0; k < EN_N_FIELDS; k++)
@@ -595,7 +608,7 @@ static int en_generate(const en_data *d, en_split split, long n, uint64_t seed, 
 #ifndef GEN_NO_MAIN
 static int usage(void) {
     fprintf(stderr, "usage: gen-entities [--split train|valid|golden] [--n N] [--seed S] [--novel PERCENT] [--data DIR]\n"
-                    "                    [--shapes PERCENT] [--grammar PERCENT] [-o FILE]\n");
+                    "                    [--shapes PERCENT] [--grammar PERCENT] [--grammar-file NAME] [-o FILE]\n");
     return 2;
 }
 
@@ -614,6 +627,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--n")) { n = strtol(v, &end, 10); if (*end || n < 0) return usage(); }
         else if (!strcmp(a, "--seed")) { seed = strtoull(v, &end, 10); if (*end) return usage(); }
         else if (!strcmp(a, "--shapes")) { en_shape_pct = (int)strtol(v, &end, 10); if (*end || en_shape_pct < 0 || en_shape_pct > 100) return usage(); }
+        else if (!strcmp(a, "--grammar-file")) en_grammar_file = v;
         else if (!strcmp(a, "--grammar")) { en_grammar_pct = (int)strtol(v, &end, 10); if (*end || en_grammar_pct < 0 || en_grammar_pct > 100) return usage(); }
         else if (!strcmp(a, "--novel")) { en_novel_pct = (int)strtol(v, &end, 10); if (*end || en_novel_pct < 0 || en_novel_pct > 100) return usage(); }
         else return usage();
