@@ -412,30 +412,30 @@ static void en_accent(gen_rng *r, char *w, size_t cap) {
 static const char *en_novel_word(const en_data *d, int kind, gen_rng *r) {
     static const char *const pre[] = {"Port", "San", "Santa", "Saint", "New", "Mount", "Cape", "Lake", "La", "North"};
     static const char *const suf[] = {"Bay", "City", "Island", "Valley", "Springs", "Falls", "Heights", "Beach"};
-    static char ring[4][96];
+    static char ring[4][112];
     static int slot;
     char *w = ring[slot++ & 3], a[48], b[48];
     for (;;) {
         if (en_shape_pct && kind != EN_ORG && gen_rng_chance(r, 50, 100)) en_syllables_broad(r, a, kind == EN_LAST);
         else en_syllables(r, a);
         en_capitalize(a);
-        snprintf(w, 96, "%s", a);
+        snprintf(w, 112, "%s", a);
         if (en_shape_pct && kind != EN_ORG && gen_rng_chance(r, (uint32_t)en_shape_pct, 100)) {
             uint32_t u = gen_rng_below(r, 100);
             if (u < 40) {
-                en_accent(r, w, 96);
+                en_accent(r, w, 112);
             } else if (kind == EN_FIRST) {
                 en_syllables(r, b);
                 b[gen_rng_below(r, 2) + 2] = 0; /* a short second part */
-                snprintf(w, 96, "%s-%s", a, b);
+                snprintf(w, 112, "%s-%s", a, b);
             } else if (kind == EN_LAST) {
-                snprintf(w, 96, "%s%s", u < 75 ? "O'" : "Mc", a);
+                snprintf(w, 112, "%s%s", u < 75 ? "O'" : "Mc", a);
             } else {
                 en_syllables(r, b);
                 en_capitalize(b);
-                if (u < 65) snprintf(w, 96, "%s %s", pre[gen_rng_below(r, sizeof pre / sizeof *pre)], a);
-                else if (u < 90) snprintf(w, 96, "%s %s", a, suf[gen_rng_below(r, sizeof suf / sizeof *suf)]);
-                else snprintf(w, 96, "%s de %s", a, b);
+                if (u < 65) snprintf(w, 112, "%s %s", pre[gen_rng_below(r, sizeof pre / sizeof *pre)], a);
+                else if (u < 90) snprintf(w, 112, "%s %s", a, suf[gen_rng_below(r, sizeof suf / sizeof *suf)]);
+                else snprintf(w, 112, "%s de %s", a, b);
             }
         }
         int held = 0;
