@@ -98,6 +98,20 @@ static en_rule *en_rule_find(const en_data *d, const char *w, size_t n) {
     return NULL;
 }
 
+/* The next line of a data file at *cur (NUL-terminated in place, trailing CR and spaces
+ * dropped), counting line numbers; NULL at the end. */
+static char *en_next_line(char **cur, int *line_no) {
+    char *line = *cur;
+    if (!line || !*line) return NULL;
+    char *next = strchr(line, '\n');
+    if (next) *next++ = 0;
+    *cur = next;
+    (*line_no)++;
+    size_t len = strlen(line);
+    while (len && (line[len - 1] == '\r' || line[len - 1] == ' ')) line[--len] = 0;
+    return line;
+}
+
 static int en_template_ok(const char *t);
 
 /* --grammar-file NAME: the grammar in the data directory (grammar_fillers.txt adds {w} words). */
@@ -112,13 +126,8 @@ static int en_grammar_load(const char *dir, en_data *d, char *err, size_t errcap
     char *text = d->gram_text = gen_read_file(path, NULL);
     if (!text) { snprintf(err, errcap, "%.400s: cannot read: %.80s", path, strerror(errno)); return -1; }
     int rcap = 0, *acap = NULL, line_no = 0;
-    for (char *line = text, *next; line && *line; line = next) {
-        next = strchr(line, '\n');
-        if (next) *next++ = 0;
-        line_no++;
-        size_t len = strlen(line);
-        while (len && (line[len - 1] == '\r' || line[len - 1] == ' ')) line[--len] = 0;
-        if (line[0] == '#' || len == 0) continue;
+    for (char *cur = text, *line; (line = en_next_line(&cur, &line_no));) {
+        if (line[0] == '#' || line[0] == 0) continue;
         char *eq = strstr(line, " = ");
         if (!eq || !en_is_name(line, (size_t)(eq - line)) || strchr(line, '"') || strchr(line, '\\') ||
             strchr(line, '\t')) {
@@ -234,18 +243,13 @@ static int en_data_load(const char *dir, en_data *d, char *err, size_t errcap) {
         char *text = d->text[k] = gen_read_file(path, NULL);
         if (!text) { snprintf(err, errcap, "%.400s: cannot read: %.80s", path, strerror(errno)); goto fail; }
         int g = 0, cap[2] = {0, 0}, line_no = 0;
-        for (char *line = text, *next; line && *line; line = next) {
-            next = strchr(line, '\n');
-            if (next) *next++ = 0;
-            line_no++;
-            size_t len = strlen(line);
-            while (len && (line[len - 1] == '\r' || line[len - 1] == ' ')) line[--len] = 0;
+        for (char *cur = text, *line; (line = en_next_line(&cur, &line_no));) {
             if (!strcmp(line, "## golden")) {
                 if (g) { snprintf(err, errcap, "%.400s:%d: second '## golden'", path, line_no); goto fail; }
                 g = 1;
                 continue;
             }
-            if (line[0] == '#' || len == 0) continue;
+            if (line[0] == '#' || line[0] == 0) continue;
             if (strchr(line, '"') || strchr(line, '\\') || strchr(line, '\t') ||
                 (k == EN_TEMPLATE && !en_template_ok(line)) || (k != EN_TEMPLATE && strchr(line, '{'))) {
                 snprintf(err, errcap, "%.400s:%d: bad entry", path, line_no);
