@@ -94,6 +94,8 @@ void k_rope(float *x, int hd, int rot_dim, int pos, float base, int interleaved,
  * base, ...). */
 void k_rope_cs(float *cs, int rot_dim, int pos, float base, const float *freq_factors);
 void k_rope_apply(float *x, int hd, int rot_dim, int interleaved, const float *cs);
+/* k_rope_apply on the pairs i >= from only (the SIMD versions' scalar tail). */
+void k_rope_apply_from(float *x, int hd, int rot_dim, int interleaved, const float *cs, int from);
 void k_swiglu(float *out, const float *g, const float *u, int n);
 void k_geglu(float *out, const float *g, const float *u, int n);
 void k_add(float *y, const float *x, int n);          /* y += x */

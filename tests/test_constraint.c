@@ -121,6 +121,17 @@ static char *random_decode(constraint *c, const tvocab *t, int max_tokens, size_
     return out;
 }
 
+/* 20 random decodes under c all end in text c accepts. */
+static void assert_random_decodes_match(constraint *c, const tvocab *t, int max_tokens) {
+    for (int k = 0; k < 20; k++) {
+        size_t n;
+        char *s = random_decode(c, t, max_tokens, &n);
+        assert_non_null(s);
+        assert_true(cons_matches(c, s, n));
+        free(s);
+    }
+}
+
 /* ---- independent checkers ---- */
 static int posix_full_match(const char *pattern, const char *text) {
     char *anch = malloc(strlen(pattern) + 8);
@@ -840,13 +851,7 @@ static void test_any_of(void **state) {
     for (size_t i = 0; i < sizeof wc / sizeof *wc; i++) {
         if (cons_matches(c, wc[i].text, strlen(wc[i].text)) != wc[i].ok) fail_msg("words: %s", wc[i].text);
     }
-    for (int k = 0; k < 20; k++) { /* random decoding stays within word spans */
-        size_t n;
-        char *s = random_decode(c, &t, 60, &n);
-        assert_non_null(s);
-        assert_true(cons_matches(c, s, n));
-        free(s);
-    }
+    assert_random_decodes_match(c, &t, 60); /* random decoding stays within word spans */
     cons_free(c);
     json_free(d);
     /* "words_in_order": array items follow each other in the input, minItems/maxItems kept;
@@ -876,13 +881,7 @@ static void test_any_of(void **state) {
     for (size_t i = 0; i < sizeof oc / sizeof *oc; i++) {
         if (cons_matches(c, oc[i].text, strlen(oc[i].text)) != oc[i].ok) fail_msg("words_in_order: %s", oc[i].text);
     }
-    for (int k = 0; k < 20; k++) {
-        size_t n;
-        char *s = random_decode(c, &t, 120, &n);
-        assert_non_null(s);
-        assert_true(cons_matches(c, s, n));
-        free(s);
-    }
+    assert_random_decodes_match(c, &t, 120);
     cons_free(c);
     /* invalid UTF-8 input and an input with no words (only empty arrays can close) */
     assert_int_equal(cons_compile_spec(t.v, json_root(d), "a\xff b", 4, &c, &err), ULM_ERR_UTF8);

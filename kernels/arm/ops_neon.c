@@ -212,13 +212,7 @@ void ulm_rope_apply_neon(float *x, int hd, int rot_dim, int interleaved, const f
             vst1q_f32(x1p + i, vaddq_f32(vmulq_f32(x0, s), vmulq_f32(x1, c)));
         }
     }
-    for (; i < half; i++) {
-        float c = cs[i], s = sn[i];
-        int i0 = interleaved ? 2 * i : i, i1 = interleaved ? 2 * i + 1 : i + hd / 2;
-        float x0 = x[i0], x1 = x[i1];
-        x[i0] = x0 * c - x1 * s;
-        x[i1] = x0 * s + x1 * c;
-    }
+    k_rope_apply_from(x, hd, rot_dim, interleaved, cs, i);
 }
 
 /* fcvtl is exact, like the reference (a signaling NaN comes out quieted). */

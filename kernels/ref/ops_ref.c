@@ -28,7 +28,11 @@ void k_rope_cs(float *cs, int rot_dim, int pos, float base, const float *freq_fa
 }
 
 void k_rope_apply(float *x, int hd, int rot_dim, int interleaved, const float *cs) {
-    for (int i = 0; i < rot_dim / 2; i++) {
+    k_rope_apply_from(x, hd, rot_dim, interleaved, cs, 0);
+}
+
+void k_rope_apply_from(float *x, int hd, int rot_dim, int interleaved, const float *cs, int from) {
+    for (int i = from; i < rot_dim / 2; i++) {
         float c = cs[i], s = cs[rot_dim / 2 + i];
         int i0 = interleaved ? 2 * i : i, i1 = interleaved ? 2 * i + 1 : i + hd / 2;
         float x0 = x[i0], x1 = x[i1];

@@ -215,13 +215,7 @@ void ulm_rope_apply_avx2(float *x, int hd, int rot_dim, int interleaved, const f
             _mm256_storeu_ps(x1p + i, _mm256_add_ps(_mm256_mul_ps(x0, s), _mm256_mul_ps(x1, c)));
         }
     }
-    for (; i < half; i++) {
-        float c = cs[i], s = sn[i];
-        int i0 = interleaved ? 2 * i : i, i1 = interleaved ? 2 * i + 1 : i + hd / 2;
-        float x0 = x[i0], x1 = x[i1];
-        x[i0] = x0 * c - x1 * s;
-        x[i1] = x0 * s + x1 * c;
-    }
+    k_rope_apply_from(x, hd, rot_dim, interleaved, cs, i);
 }
 
 /* F16C conversion is exact, like the reference. */
