@@ -45,6 +45,25 @@ static void test_jsonl_parse(void **state) {
     }
 }
 
+static void test_input_prefix_from_instruction(void **state) {
+    char p[16], msg[160];
+    assert_int_equal(train_input_prefix("<|in|>{input}<|out|>", p, sizeof p, msg, sizeof msg), 0);
+    assert_string_equal(p, "");
+    assert_int_equal(train_input_prefix("<|in|> {input}<|out|>", p, sizeof p, msg, sizeof msg), 0);
+    assert_string_equal(p, " ");
+    assert_int_equal(train_input_prefix("<|in|>Text: {input}<|out|>", p, sizeof p, msg, sizeof msg), 0);
+    assert_string_equal(p, "Text: ");
+    /* not the trainer's format: refused with a message, never silently trained differently */
+    const char *bad[] = {"{input}<|out|>", "<|in|>{input}", "Q: {input}\nA:", "<|in|>{input}<|out|> ",
+                         "<|in|><|end|>{input}<|out|>", "<|in|>a{b}{input}<|out|>", "<|in|>",
+                         "<|in|>a much longer prefix than fits{input}<|out|>"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        msg[0] = 0;
+        assert_int_equal(train_input_prefix(bad[i], p, sizeof p, msg, sizeof msg), -1);
+        assert_true(strlen(msg) > 10);
+    }
+}
+
 static void test_prompt_format_and_batch(void **state) {
     train_tok tok;
     train_tok_bytes(&tok);
@@ -57,6 +76,13 @@ static void test_prompt_format_and_batch(void **state) {
     assert_memory_equal(ids, want, sizeof want);
     assert_int_equal(train_format_prompt(&tok, "ab", 2, ids, 32), 4);
     assert_int_equal(train_format_example(&tok, "ab", 2, "xyz", 3, ids, 7, &np), -1); /* does not fit */
+    /* an input prefix (a task instruction "<|in|> {input}<|out|>") goes before the input */
+    tok.input_prefix = " ";
+    int32_t want_sp[] = {256, ' ', 'a', 'b', 257, 'x', 'y', 'z', 258};
+    assert_int_equal(train_format_example(&tok, "ab", 2, "xyz", 3, ids, 32, &np), 9);
+    assert_int_equal(np, 5);
+    assert_memory_equal(ids, want_sp, sizeof want_sp);
+    tok.input_prefix = NULL;
 
     train_set s = {0};
     assert_int_equal(train_set_add(&s, want, 8, 4), 0);
@@ -318,6 +344,7 @@ static void test_cmd_train(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_jsonl_parse),
+        cmocka_unit_test(test_input_prefix_from_instruction),
         cmocka_unit_test(test_prompt_format_and_batch),
         cmocka_unit_test(test_batches_are_epoch_permutations),
         cmocka_unit_test(test_same_seed_same_weights),

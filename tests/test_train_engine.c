@@ -217,6 +217,9 @@ static void test_task_prompt_matches_trainer(void **state) {
         assert_non_null(spec);
         task_spec ts;
         if (task_spec_parse(spec, sl, p, &ts, &err)) fail_msg("%s", err.msg);
+        char prefix[64], msg[160]; /* what `ulm train --task` reads from the spec */
+        if (train_input_prefix(ts.instruction, prefix, sizeof prefix, msg, sizeof msg)) fail_msg("%s: %s", p, msg);
+        tt.input_prefix = prefix;
         for (int i = first[k]; i < first[k + 1]; i++) {
             int32_t a[512], b[512];
             int na = train_format_prompt(&tt, texts[i], strlen(texts[i]), a, 512), nb = -1;

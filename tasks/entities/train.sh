@@ -17,8 +17,8 @@ mkdir -p "$W"
 "$GEN" --seed 1 --novel 50 --shapes 30 --grammar 85 --n 100000 -o "$W/train.jsonl"
 "$GEN" --split valid --seed 1 --novel 50 --shapes 30 --grammar 85 -o "$W/valid.jsonl"
 # 2,048 tokens: the pieces of unseen names are then tokens training has seen often
-"$ULM" train bpe --vocab 2048 --out "$W/tok.ulm" "$W/train.jsonl"
-"$ULM" train --data "$W/train.jsonl" --val "$W/valid.jsonl" --tokenizer "$W/tok.ulm" \
+"$ULM" train bpe --task tasks/entities/task.json --vocab 2048 --out "$W/tok.ulm" "$W/train.jsonl"
+"$ULM" train --task tasks/entities/task.json --data "$W/train.jsonl" --val "$W/valid.jsonl" --tokenizer "$W/tok.ulm" \
     --arch llama --dim 128 --layers 4 --heads 4 --kv-heads 4 --head-dim 32 --ffn 384 --ctx 256 \
     --steps 16000 --batch 16 --lr 3e-3 --warmup 200 --seed 1 --threads "$THREADS" \
     --eval-every 1000 --log-every 100 --checkpoint "$W/train.ckpt" --out "$W/model-f32.ulm"

@@ -4,17 +4,48 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "args.h"
 #include "bpe_train.h"
+#include "task.h"
+#include "train_data.h"
 #include "train_loop.h"
+
+/* --task SPEC: the input prefix of the spec's instruction, so training sees the ids the task
+ * runtime will feed. Prints a one-line error and returns -1 when the spec or its instruction
+ * does not fit. */
+static int task_input_prefix(const char *cmd, const char *path, char *prefix, size_t cap) {
+    size_t len;
+    char *text = read_file(path, &len);
+    if (!text) return -1; /* read_file said why */
+    task_spec ts;
+    ulm_error err;
+    char msg[160];
+    int rc = 0;
+    if (task_spec_parse(text, len, path, &ts, &err)) {
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        rc = -1;
+    } else {
+        if (train_input_prefix(ts.instruction, prefix, cap, msg, sizeof msg)) {
+            fprintf(stderr, "%s: %s: %s\n", cmd, path, msg);
+            rc = -1;
+        }
+        task_spec_free(&ts);
+    }
+    free(text);
+    return rc;
+}
 
 static void usage(void) {
     fprintf(stderr,
             "usage: ulm train --data TRAIN.jsonl --out MODEL.ulm [options]\n"
-            "       ulm train bpe --vocab N --out TOK.ulm DATA.jsonl...   (the task BPE tokenizer)\n"
+            "       ulm train bpe --vocab N --out TOK.ulm [--task SPEC.json] DATA.jsonl...\n"
+            "                                            (the task BPE tokenizer)\n"
             "  data     --val VAL.jsonl  --val-examples N (256)  --eval-every N (100)\n"
             "  model    --arch llama|gemma3|qwen3 (llama)  --dim N  --layers N  --heads N  --kv-heads N\n"
             "           --head-dim N  --ffn N  --ctx N (256)  --tied 0|1  (vocab comes from the tokenizer)\n"
             "           --init FILE.ulm     continue from a model (any dtype, read as f32)\n"
+            "  prompt   --task SPEC.json  format prompts as the task's instruction does\n"
+            "           (\"<|in|>PREFIX{input}<|out|>\"; default \"<|in|>{input}<|out|>\")\n"
             "  tokens   --tokenizer FILE.ulm  the vocabulary stored in a .ulm (default: --init's or\n"
             "           --resume's when they carry one, else bytes: 256 byte ids + 3 specials)\n"
             "  optim    --steps N (1000)  --batch N examples (32)  --lr X (3e-3)  --min-lr X (lr/10)\n"
@@ -32,12 +63,17 @@ static void usage(void) {
 static int train_bpe_cmd(int argc, char **argv) {
     const char *out = NULL;
     int vocab = 2048;
+    char prefix[64] = "";
     char **texts = NULL;
     size_t n = 0, cap = 0;
     int rc = 1;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--out") && i + 1 < argc) { out = argv[++i]; continue; }
         if (!strcmp(argv[i], "--vocab") && i + 1 < argc) { vocab = atoi(argv[++i]); continue; }
+        if (!strcmp(argv[i], "--task") && i + 1 < argc) {
+            if (task_input_prefix("ulm train bpe", argv[++i], prefix, sizeof prefix)) goto done;
+            continue;
+        }
         if (argv[i][0] == '-') { fprintf(stderr, "ulm train bpe: unknown option %s\n", argv[i]); goto done; }
         FILE *f = fopen(argv[i], "rb");
         if (!f) { fprintf(stderr, "ulm train bpe: cannot open %s\n", argv[i]); goto done; }
@@ -61,6 +97,15 @@ static int train_bpe_cmd(int argc, char **argv) {
                 char **nt = realloc(texts, cap * sizeof *nt);
                 if (!nt) { free(in); free(o); free(line); fclose(f); goto done; }
                 texts = nt;
+            }
+            if (prefix[0]) { /* the input as the task's prompt holds it */
+                size_t pl = strlen(prefix), il = strlen(in);
+                char *pin = malloc(pl + il + 1);
+                if (!pin) { free(in); free(o); free(line); fclose(f); goto done; }
+                memcpy(pin, prefix, pl);
+                memcpy(pin + pl, in, il + 1);
+                free(in);
+                in = pin;
             }
             texts[n++] = in;
             texts[n++] = o;
@@ -88,7 +133,8 @@ done:
 int cmd_train(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "bpe")) return train_bpe_cmd(argc, argv);
     const char *data = NULL, *val = NULL, *out = NULL, *init = NULL, *resume = NULL, *ckpt = NULL, *tokf = NULL;
-    const char *arch = "llama", *type = "f32";
+    const char *arch = "llama", *type = "f32", *task = NULL;
+    char prefix[64] = "";
     train_config cfg;
     train_config_default(&cfg, train_arch_find("llama"));
     int tied = -1;
@@ -116,6 +162,7 @@ int cmd_train(int argc, char **argv) {
         else if (!strcmp(a, "--resume")) resume = v;
         else if (!strcmp(a, "--checkpoint")) ckpt = v;
         else if (!strcmp(a, "--tokenizer")) tokf = v;
+        else if (!strcmp(a, "--task")) task = v;
         else if (!strcmp(a, "--arch")) arch = v;
         else if (!strcmp(a, "--type")) type = v;
         else if (!strcmp(a, "--seed")) o.seed = strtoull(v, NULL, 10);
@@ -131,6 +178,7 @@ int cmd_train(int argc, char **argv) {
 #undef FLT
     }
     if (!data || !out) { usage(); return 2; }
+    if (task && task_input_prefix("ulm train", task, prefix, sizeof prefix)) return 2;
     train_out_type ot = !strcmp(type, "f32") ? TRAIN_OUT_F32 : !strcmp(type, "q8") ? TRAIN_OUT_Q8
                         : !strcmp(type, "q4") ? TRAIN_OUT_Q4 : (train_out_type)-1;
     if ((int)ot < 0) { fprintf(stderr, "ulm train: --type must be f32, q8 or q4\n"); return 2; }
@@ -152,6 +200,7 @@ int cmd_train(int argc, char **argv) {
     } else {
         train_tok_bytes(&tok);
     }
+    tok.input_prefix = prefix;
     train_model *m = NULL;
     int start = 0;
     ulm_status st;

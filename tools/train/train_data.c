@@ -143,10 +143,39 @@ int train_format_prompt(const train_tok *t, const char *input, size_t in_len, in
     if (cap < 3) return -1;
     if (t->prefix >= 0) out[k++] = t->prefix;
     out[k++] = t->bos;
-    int n = t->encode(t, input, in_len, out + k, cap - k - 1);
+    int n;
+    if (t->input_prefix && t->input_prefix[0]) {
+        size_t pl = strlen(t->input_prefix);
+        char *s = malloc(pl + in_len + 1);
+        if (!s) return -1;
+        memcpy(s, t->input_prefix, pl);
+        memcpy(s + pl, input, in_len);
+        n = t->encode(t, s, pl + in_len, out + k, cap - k - 1);
+        free(s);
+    } else {
+        n = t->encode(t, input, in_len, out + k, cap - k - 1);
+    }
     if (n < 0 || n > cap - k - 1) return -1;
     out[k + n] = t->sep;
     return k + n + 1;
+}
+
+int train_input_prefix(const char *instruction, char *prefix, size_t cap, char *msg, size_t msg_cap) {
+    static const char in[] = "<|in|>", tail[] = "{input}<|out|>";
+    size_t n = strlen(instruction), a = sizeof in - 1, b = sizeof tail - 1;
+    if (n < a + b || memcmp(instruction, in, a) || memcmp(instruction + n - b, tail, b)) {
+        snprintf(msg, msg_cap, "the instruction is not \"<|in|>PREFIX{input}<|out|>\", the trainer's prompt format");
+        return -1;
+    }
+    size_t pl = n - a - b;
+    const char *p = instruction + a;
+    if (pl >= cap || memchr(p, '{', pl) || memchr(p, '}', pl) || (pl >= 2 && memmem(p, pl, "<|", 2))) {
+        snprintf(msg, msg_cap, "the instruction's text before {input} must be short plain text");
+        return -1;
+    }
+    memcpy(prefix, p, pl);
+    prefix[pl] = 0;
+    return 0;
 }
 
 int train_format_example(const train_tok *t, const char *input, size_t in_len, const char *output,

@@ -13,6 +13,7 @@ typedef struct train_tok {
     int n_vocab;
     int bos, sep, eos; /* "<|in|>", "<|out|>", "<|end|>" in the byte vocabulary */
     int prefix;        /* the tokenizer's BOS when it asks for one (tokenizer.add_bos), else -1 */
+    const char *input_prefix; /* text before every input (the task's instruction), NULL: none */
     /* Encodes plain text (no specials); returns the number of ids (writes at most cap), -1 on error. */
     int (*encode)(const struct train_tok *t, const char *s, size_t len, int32_t *out, int cap);
     /* Adds the tokenizer.* keys so the engine can load the vocabulary from the .ulm. */
@@ -29,16 +30,21 @@ ulm_status train_tok_from_ulm(train_tok *t, const char *path, ulm_error *err);
 void train_tok_free(train_tok *t); /* no-op for the byte tokenizer */
 
 /* The SFT prompt format, shared with the task runtime:
- *     [BOS] <|in|> input <|out|> output <|end|>
+ *     [BOS] <|in|> input_prefix input <|out|> output <|end|>
  * BOS only when the tokenizer asks for one (add_bos); <|end|> is the EOS when the vocabulary
  * has no <|end|>. With the task BPE (tools/train/bpe_train.h) this is exactly what the task
- * runtime encodes for "instruction": "<|in|>{input}<|out|>" (task_encode_prompt in
+ * runtime encodes for "instruction": "<|in|>{input}<|out|>", or "<|in|> {input}<|out|>" with
+ * input_prefix " " (train_input_prefix reads it from a spec) (task_encode_prompt in
  * engine/task.h: BOS, the instruction's specials parsed, the input as plain text), so a task
  * model sees the same ids in training and at inference (tests/test_train_engine.c).
  * The prompt a model sees at inference is everything up to and including <|out|>; the loss
  * is on predicting each output token and <|end|>. Returns the number of ids written to out
  * (at most cap), or -1 if they do not fit. */
 int train_format_prompt(const train_tok *t, const char *input, size_t in_len, int32_t *out, int cap);
+/* The input prefix a task's instruction asks for: the text between "<|in|>" and "{input}" of
+ * an instruction "<|in|>PREFIX{input}<|out|>" (PREFIX plain text, at most cap-1 bytes). Any
+ * other instruction is not the trainer's format: -1 with a message. */
+int train_input_prefix(const char *instruction, char *prefix, size_t cap, char *msg, size_t msg_cap);
 /* The full example; *n_prompt receives the prompt length. */
 int train_format_example(const train_tok *t, const char *input, size_t in_len, const char *output,
                          size_t out_len, int32_t *out, int cap, int *n_prompt);
