@@ -98,12 +98,9 @@ static int train_bpe_cmd(int argc, char **argv) {
                 if (!nt) { free(in); free(o); free(line); fclose(f); goto done; }
                 texts = nt;
             }
-            if (prefix[0]) { /* the input as the task's prompt holds it */
-                size_t pl = strlen(prefix), il = strlen(in);
-                char *pin = malloc(pl + il + 1);
+            if (prefix[0]) {
+                char *pin = train_prefixed_input(prefix, in, strlen(in));
                 if (!pin) { free(in); free(o); free(line); fclose(f); goto done; }
-                memcpy(pin, prefix, pl);
-                memcpy(pin + pl, in, il + 1);
                 free(in);
                 in = pin;
             }

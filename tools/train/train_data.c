@@ -138,6 +138,16 @@ void train_tok_free(train_tok *t) {
 }
 
 /* ---- prompt format ---- */
+char *train_prefixed_input(const char *prefix, const char *input, size_t in_len) {
+    size_t pl = strlen(prefix);
+    char *s = malloc(pl + in_len + 1);
+    if (!s) return NULL;
+    memcpy(s, prefix, pl);
+    memcpy(s + pl, input, in_len);
+    s[pl + in_len] = 0;
+    return s;
+}
+
 int train_format_prompt(const train_tok *t, const char *input, size_t in_len, int32_t *out, int cap) {
     int k = 0;
     if (cap < 3) return -1;
@@ -145,12 +155,9 @@ int train_format_prompt(const train_tok *t, const char *input, size_t in_len, in
     out[k++] = t->bos;
     int n;
     if (t->input_prefix && t->input_prefix[0]) {
-        size_t pl = strlen(t->input_prefix);
-        char *s = malloc(pl + in_len + 1);
+        char *s = train_prefixed_input(t->input_prefix, input, in_len);
         if (!s) return -1;
-        memcpy(s, t->input_prefix, pl);
-        memcpy(s + pl, input, in_len);
-        n = t->encode(t, s, pl + in_len, out + k, cap - k - 1);
+        n = t->encode(t, s, strlen(t->input_prefix) + in_len, out + k, cap - k - 1);
         free(s);
     } else {
         n = t->encode(t, input, in_len, out + k, cap - k - 1);
@@ -169,7 +176,7 @@ int train_input_prefix(const char *instruction, char *prefix, size_t cap, char *
     }
     size_t pl = n - a - b;
     const char *p = instruction + a;
-    if (pl >= cap || memchr(p, '{', pl) || memchr(p, '}', pl) || (pl >= 2 && memmem(p, pl, "<|", 2))) {
+    if (pl >= cap || memchr(p, '{', pl) || memchr(p, '}', pl) || memmem(p, pl, "<|", 2)) {
         snprintf(msg, msg_cap, "the instruction's text before {input} must be short plain text");
         return -1;
     }

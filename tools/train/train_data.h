@@ -45,6 +45,9 @@ int train_format_prompt(const train_tok *t, const char *input, size_t in_len, in
  * an instruction "<|in|>PREFIX{input}<|out|>" (PREFIX plain text, at most cap-1 bytes). Any
  * other instruction is not the trainer's format: -1 with a message. */
 int train_input_prefix(const char *instruction, char *prefix, size_t cap, char *msg, size_t msg_cap);
+/* prefix followed by input[0..in_len), NUL-terminated (malloc'd; NULL when out of memory):
+ * the input as the task's prompt holds it. */
+char *train_prefixed_input(const char *prefix, const char *input, size_t in_len);
 /* The full example; *n_prompt receives the prompt length. */
 int train_format_example(const train_tok *t, const char *input, size_t in_len, const char *output,
                          size_t out_len, int32_t *out, int cap, int *n_prompt);
