@@ -49,6 +49,9 @@ ARM_I8MM    := -march=armv8.6-a+dotprod+i8mm+fp16
 LIB_SRC  := $(sort $(wildcard engine/*.c formats/*.c kernels/*.c kernels/ref/*.c) \
                    $(if $(ISA_DIR),$(wildcard $(ISA_DIR)/*.c)))
 TOOL_SRC := $(sort $(wildcard tools/*.c tools/*/*.c))
+ifneq ($(ISA_DIR),kernels/x86) # the trainer's per-ISA builds (tools/train/train_vec_*.c) are x86 only
+  TOOL_SRC := $(filter-out %_avx2.c %_avx512.c,$(TOOL_SRC))
+endif
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 GEN_SRC  := $(sort $(wildcard tasks/*/gen.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -66,6 +69,8 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) $(XFLAGS) -c $< -o $@
+# The v16f helpers of tools/train/train_vec_body.h are static inline: the vector-ABI note is moot.
+$(BUILD)/obj/tools/train/train_vec.o $(BUILD)/obj/tools/train/train_vec_%.o: XFLAGS += -Wno-psabi
 $(BUILD)/obj/%_avx2.o:       XFLAGS = $(X86_AVX2)
 $(BUILD)/obj/%_avx512.o:     XFLAGS = $(X86_AVX512)
 $(BUILD)/obj/%_avx512vnni.o: XFLAGS = $(X86_VNNI)

@@ -4,9 +4,11 @@
 #include <math.h>
 #include "test_util.h"
 #include "kernels.h"
+#include "train/train_attn.h"
 #include "train/train_gemm.h"
 #include "train/train_model.h"
 #include "train/train_ops.h"
+#include "train/train_vec.h"
 
 static uint64_t rng_state = 12345;
 static float frand(void) { /* uniform in [-1, 1) */
@@ -239,6 +241,185 @@ static void test_grad_xent(void **state) {
     fd_check("xent", xent_loss, &c, l, g, m * V, 1e-2f, 1e-2f, 1e-3f);
 }
 
+/* The trainer's attention (per-head GEMMs, train_attn.c) against its specification, op_attn_*,
+ * on many shapes: one row, partial and full causal blocks, GQA, sliding windows; backward
+ * adds into non-zero gradients. */
+static void close_to(const char *what, const float *a, const float *b, int n, float tol) {
+    int bad = 0;
+    for (int i = 0; i < n; i++)
+        if (!(fabsf(a[i] - b[i]) <= tol * (1.0f + fabsf(b[i])))) {
+            if (bad < 3) print_message("%s[%d]: %.7g vs %.7g\n", what, i, a[i], b[i]);
+            bad++;
+        }
+    assert_int_equal(bad, 0);
+}
+
+static void test_attn_gemm_matches_ops(void **state) {
+    static const int shapes[][5] = { /* L, nh, nkv, hd, window */
+        {1, 1, 1, 8, 0},   {5, 4, 2, 4, 0},    {31, 2, 1, 16, 0}, {32, 4, 4, 32, 0}, {33, 4, 2, 32, 7},
+        {70, 4, 4, 32, 0}, {100, 3, 1, 24, 0}, {65, 2, 2, 8, 16}, {129, 1, 1, 32, 0},
+    };
+    tpool *pool = tpool_new(2);
+    tgemm *g = tgemm_new(pool);
+    const train_vec *tv = train_vec_best();
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        int L = shapes[s][0], nh = shapes[s][1], nkv = shapes[s][2], hd = shapes[s][3], win = shapes[s][4];
+        int NQ = L * nh * hd, NK = L * nkv * hd, NP = nh * L * L;
+        float *q = malloc(sizeof(float) * NQ), *k = malloc(sizeof(float) * NK), *v = malloc(sizeof(float) * NK);
+        float *o0 = malloc(sizeof(float) * NQ), *o1 = malloc(sizeof(float) * NQ), *dout = malloc(sizeof(float) * NQ);
+        float *p0 = malloc(sizeof(float) * NP), *p1 = malloc(sizeof(float) * NP), *scr = malloc(sizeof(float) * L * L);
+        float *dq0 = malloc(sizeof(float) * NQ), *dq1 = malloc(sizeof(float) * NQ);
+        float *dk0 = malloc(sizeof(float) * NK), *dk1 = malloc(sizeof(float) * NK);
+        float *dv0 = malloc(sizeof(float) * NK), *dv1 = malloc(sizeof(float) * NK);
+        fill(q, NQ, 1.5f); fill(k, NK, 1.5f); fill(v, NK, 1); fill(dout, NQ, 1);
+        fill(dq0, NQ, 1); fill(dk0, NK, 1); fill(dv0, NK, 1);
+        memcpy(dq1, dq0, sizeof(float) * NQ); memcpy(dk1, dk0, sizeof(float) * NK); memcpy(dv1, dv0, sizeof(float) * NK);
+        float scale = 1.0f / sqrtf((float)hd);
+        op_attn_fwd(o0, p0, q, k, v, L, nh, nkv, hd, scale, win);
+        attn_fwd_gemm(g, 1, tv, o1, p1, q, k, v, L, nh, nkv, hd, scale, win);
+        close_to("attn p", p1, p0, NP, 2e-5f);
+        close_to("attn out", o1, o0, NQ, 2e-5f);
+        for (int i = 0; i < NP; i++) assert_true((p1[i] == 0.0f) == (p0[i] == 0.0f)); /* the same mask */
+        op_attn_bwd(dq0, dk0, dv0, dout, p0, q, k, v, L, nh, nkv, hd, scale);
+        attn_bwd_gemm(g, 1, tv, scr, dq1, dk1, dv1, dout, p1, q, k, v, L, nh, nkv, hd, scale);
+        close_to("attn dq", dq1, dq0, NQ, 1e-4f);
+        close_to("attn dk", dk1, dk0, NK, 1e-4f);
+        close_to("attn dv", dv1, dv0, NK, 1e-4f);
+        free(q); free(k); free(v); free(o0); free(o1); free(dout); free(p0); free(p1); free(scr);
+        free(dq0); free(dq1); free(dk0); free(dk1); free(dv0); free(dv1);
+    }
+    tgemm_free(g);
+    tpool_free(pool);
+}
+
+/* ---- the vectorized elementwise loops (train_vec.h) ---- */
+static int ulp_diff(float a, float b) {
+    int32_t ia, ib;
+    memcpy(&ia, &a, 4);
+    memcpy(&ib, &b, 4);
+    if (ia < 0) ia = INT32_MIN - ia;
+    if (ib < 0) ib = INT32_MIN - ib;
+    int64_t d = (int64_t)ia - ib;
+    return d < 0 ? (int)-d : (int)d;
+}
+
+static void test_train_vec_matches_ops(void **state) {
+    enum { N = 1000 };
+    const train_vec *const *all = train_vec_all();
+    const train_vec *base = all[0];
+    assert_string_equal(base->isa, "generic");
+    static float x[N], y[N], ref[N], a[N], b[N], c[N], d[N], e[N], f[N];
+    /* exp: within 2 ulp of libm over the range, exactly 0 below -86 */
+    int worst = 0;
+    for (int i = 0; i < N; i++) x[i] = -86.0f + 174.0f * i / N;
+    base->exp(y, x, N);
+    for (int i = 0; i < N; i++) {
+        int u = ulp_diff(y[i], expf(x[i]));
+        worst = u > worst ? u : worst;
+    }
+    print_message("exp: worst %d ulp over [-86, 88]\n", worst);
+    assert_true(worst <= 2);
+    x[0] = -87.0f; x[1] = -INFINITY; x[2] = 0.0f;
+    base->exp(y, x, 3);
+    assert_true(y[0] == 0.0f && y[1] == 0.0f && y[2] == 1.0f);
+    for (int n = 1; n <= 67; n += 11) { /* odd lengths: the padded tails */
+        fill(x, n, 4);
+        /* softmax against a double reference */
+        memcpy(y, x, sizeof(float) * n);
+        base->softmax(y, n, 0.5f);
+        double mx = -INFINITY, sum = 0;
+        for (int i = 0; i < n; i++) mx = fmax(mx, 0.5 * x[i]);
+        for (int i = 0; i < n; i++) sum += exp(0.5 * x[i] - mx);
+        for (int i = 0; i < n; i++) assert_true(fabs(y[i] - exp(0.5 * x[i] - mx) / sum) < 1e-6);
+        /* softmax backward against its formula */
+        fill(a, n, 1);
+        memcpy(b, a, sizeof(float) * n);
+        base->softmax_bwd(b, y, n, 0.25f);
+        double dot = 0;
+        for (int i = 0; i < n; i++) dot += (double)y[i] * a[i];
+        for (int i = 0; i < n; i++) assert_true(fabs(b[i] - y[i] * (a[i] - dot) * 0.25) < 1e-6);
+        /* silu-glu forward and backward against op_glu_* */
+        fill(a, n, 6); fill(b, n, 1); fill(c, n, 1);
+        op_glu_fwd(ref, a, b, n, 0);
+        base->silu_glu_fwd(d, a, b, n);
+        close_to("silu glu", d, ref, n, 1e-6f);
+        fill(e, n, 1);
+        memcpy(f, e, sizeof(float) * n);
+        memcpy(ref, e, sizeof(float) * n);
+        memcpy(y, e, sizeof(float) * n);
+        op_glu_bwd(ref, y, c, a, b, n, 0);
+        base->silu_glu_bwd(e, f, c, a, b, n);
+        close_to("silu glu dg", e, ref, n, 1e-6f);
+        close_to("silu glu du", f, y, n, 1e-6f);
+        /* cross-entropy row against op_xent */
+        fill(x, n, 5);
+        memcpy(y, x, sizeof(float) * n);
+        int32_t t = n / 2;
+        double l0 = op_xent(y, &t, 1, n, 0.5f);
+        memcpy(ref, x, sizeof(float) * n);
+        double l1 = base->xent_row(ref, n, t, 0.5f);
+        assert_true(fabs(l0 - l1) < 1e-5 * (1 + fabs(l0)));
+        close_to("xent", ref, y, n, 1e-6f);
+        /* AdamW against the formula */
+        fill(a, n, 1); fill(b, n, 0.1f); fill(c, n, 0.1f);
+        for (int i = 0; i < n; i++) c[i] = fabsf(c[i]);
+        memcpy(d, a, sizeof(float) * n); memcpy(e, b, sizeof(float) * n); memcpy(f, c, sizeof(float) * n);
+        fill(x, n, 1);
+        tv_adamw_args aa = {0.9f, 0.95f, 0.5f, 0.1f, 0.05f, 0.999f, 1e-3f, 1e-8f};
+        base->adamw(a, x, b, c, (size_t)n, &aa);
+        for (int i = 0; i < n; i++) {
+            float gi = x[i] * 0.5f, m = 0.9f * e[i] + 0.1f * gi, v = 0.95f * f[i] + 0.05f * gi * gi;
+            float w = d[i] * 0.999f - 1e-3f * (m / 0.1f) / (sqrtf(v / 0.05f) + 1e-8f);
+            assert_true(fabsf(b[i] - m) <= 1e-7f && fabsf(c[i] - v) <= 1e-7f && fabsf(a[i] - w) <= 1e-6f);
+        }
+    }
+    /* every build this CPU runs gives the baseline's bits */
+    for (int bi = 1; all[bi]; bi++) {
+        const train_vec *tv = all[bi];
+        print_message("train_vec %s against generic\n", tv->isa);
+        for (int n = 1; n <= 100; n += 9) {
+            fill(x, n, 20);
+            base->exp(y, x, n);
+            tv->exp(ref, x, n);
+            assert_memory_equal(y, ref, sizeof(float) * n);
+            memcpy(y, x, sizeof(float) * n);
+            memcpy(ref, x, sizeof(float) * n);
+            base->softmax(y, n, 0.3f);
+            tv->softmax(ref, n, 0.3f);
+            assert_memory_equal(y, ref, sizeof(float) * n);
+            fill(a, n, 1);
+            memcpy(b, a, sizeof(float) * n);
+            base->softmax_bwd(a, y, n, 0.7f);
+            tv->softmax_bwd(b, y, n, 0.7f);
+            assert_memory_equal(a, b, sizeof(float) * n);
+            fill(a, n, 6); fill(b, n, 1); fill(c, n, 1); fill(d, n, 1);
+            memcpy(e, d, sizeof(float) * n); memcpy(f, d, sizeof(float) * n); memcpy(ref, d, sizeof(float) * n);
+            base->silu_glu_fwd(y, a, b, n);
+            tv->silu_glu_fwd(x, a, b, n);
+            assert_memory_equal(y, x, sizeof(float) * n);
+            base->silu_glu_bwd(d, e, c, a, b, n);
+            memcpy(x, ref, sizeof(float) * n);
+            tv->silu_glu_bwd(f, ref, c, a, b, n);
+            assert_memory_equal(d, f, sizeof(float) * n);
+            assert_memory_equal(e, ref, sizeof(float) * n);
+            fill(x, n, 5);
+            memcpy(y, x, sizeof(float) * n);
+            double l0 = base->xent_row(x, n, n - 1, 1.0f), l1 = tv->xent_row(y, n, n - 1, 1.0f);
+            assert_true(l0 == l1);
+            assert_memory_equal(x, y, sizeof(float) * n);
+            tv_adamw_args aa = {0.9f, 0.95f, 1.0f, 0.3f, 0.2f, 0.99f, 3e-3f, 1e-8f};
+            fill(a, n, 1); fill(b, n, 0.1f); fill(c, n, 0.1f); fill(x, n, 1);
+            for (int i = 0; i < n; i++) c[i] = fabsf(c[i]);
+            memcpy(d, a, sizeof(float) * n); memcpy(e, b, sizeof(float) * n); memcpy(f, c, sizeof(float) * n);
+            base->adamw(a, x, b, c, (size_t)n, &aa);
+            tv->adamw(d, x, e, f, (size_t)n, &aa);
+            assert_memory_equal(a, d, sizeof(float) * n);
+            assert_memory_equal(b, e, sizeof(float) * n);
+            assert_memory_equal(c, f, sizeof(float) * n);
+        }
+    }
+}
+
 /* ---- the whole model: embedding, every layer, tied / untied output, masking ---- */
 typedef struct { train_model *m; train_ws *ws; train_batch *b; } model_ctx;
 static double model_loss(void *p) {
@@ -302,6 +483,7 @@ int main(void) {
         cmocka_unit_test(test_grad_attention),    cmocka_unit_test(test_grad_glu),
         cmocka_unit_test(test_grad_xent),         cmocka_unit_test(test_grad_model_llama),
         cmocka_unit_test(test_grad_model_gemma3), cmocka_unit_test(test_grad_model_qwen3),
+        cmocka_unit_test(test_attn_gemm_matches_ops), cmocka_unit_test(test_train_vec_matches_ops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

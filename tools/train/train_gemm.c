@@ -93,6 +93,31 @@ __attribute__((target("avx512f"))) static void ukr_avx512(int kc, const float *a
 
 static const ukernel k_avx2 = {"avx2-6x16", 6, 16, ukr_avx2};
 static const ukernel k_avx512 = {"avx512-8x32", 8, 32, ukr_avx512};
+
+/* dst[k*ldd + r] = src[r*lds + k] for r, k < 8: the packing's transposes, 8 loads and 8 stores
+ * instead of 64 scalar moves (pure data movement: the same bits as the portable loops). */
+__attribute__((target("avx2"))) static void transpose8x8_avx2(const float *src, int lds, float *dst, int ldd) {
+    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds), r2 = _mm256_loadu_ps(src + 2 * lds);
+    __m256 r3 = _mm256_loadu_ps(src + 3 * lds), r4 = _mm256_loadu_ps(src + 4 * lds);
+    __m256 r5 = _mm256_loadu_ps(src + 5 * lds), r6 = _mm256_loadu_ps(src + 6 * lds);
+    __m256 r7 = _mm256_loadu_ps(src + 7 * lds);
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(s0, s4, 0x20));
+    _mm256_storeu_ps(dst + ldd, _mm256_permute2f128_ps(s1, s5, 0x20));
+    _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(s2, s6, 0x20));
+    _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(s3, s7, 0x20));
+    _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(s0, s4, 0x31));
+    _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(s1, s5, 0x31));
+    _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(s2, s6, 0x31));
+    _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(s3, s7, 0x31));
+}
 #endif
 
 struct tgemm {
@@ -144,6 +169,16 @@ typedef struct {
 static void pack_a(const gemm_job *j, int mr, int i0, int mc, int p0, int kc, float *ap) {
     for (int ir = 0; ir < mc; ir += mr, ap += mr * kc) {
         int rows = mc - ir < mr ? mc - ir : mr;
+#ifdef HAVE_X86
+        if (j->g->uk != &k_portable && !j->transA && mr == 8 && rows == 8) {
+            const float *src = j->A + (size_t)(i0 + ir) * j->lda + p0;
+            int k = 0;
+            for (; k + 8 <= kc; k += 8) transpose8x8_avx2(src + k, j->lda, ap + k * 8, 8);
+            for (; k < kc; k++)
+                for (int r = 0; r < 8; r++) ap[k * 8 + r] = src[(size_t)r * j->lda + k];
+            continue;
+        }
+#endif
         for (int r = 0; r < mr; r++) {
             if (r >= rows) {
                 for (int k = 0; k < kc; k++) ap[k * mr + r] = 0.0f;
@@ -153,11 +188,14 @@ static void pack_a(const gemm_job *j, int mr, int i0, int mc, int p0, int kc, fl
             const float *src = j->A + (size_t)(i0 + ir + r) * j->lda + p0;
             for (int k = 0; k < kc; k++) ap[k * mr + r] = src[k];
         }
-        if (j->transA) /* A^T: the mr values of one k are contiguous */
-            for (int k = 0; k < kc; k++) {
-                const float *src = j->A + (size_t)(p0 + k) * j->lda + i0 + ir;
-                for (int r = 0; r < rows; r++) ap[k * mr + r] = src[r];
-            }
+        if (j->transA) { /* A^T: the mr values of one k are contiguous */
+            const float *src = j->A + (size_t)p0 * j->lda + i0 + ir;
+            if (rows == 8 && mr == 8) /* constant-size copies: inlined vector moves, not calls */
+                for (int k = 0; k < kc; k++) memcpy(ap + k * 8, src + (size_t)k * j->lda, 8 * sizeof(float));
+            else
+                for (int k = 0; k < kc; k++)
+                    for (int r = 0; r < rows; r++) ap[k * mr + r] = src[(size_t)k * j->lda + r];
+        }
     }
 }
 
@@ -165,6 +203,18 @@ static void pack_b(const gemm_job *j, int nr, int j0, int nc, int p0, int kc, fl
     for (int jr = 0; jr < nc; jr += nr, bp += nr * kc) {
         int cols = nc - jr < nr ? nc - jr : nr;
         if (j->transB) {
+#ifdef HAVE_X86
+            if (j->g->uk != &k_portable && cols == nr && nr % 8 == 0) {
+                for (int c0 = 0; c0 < nr; c0 += 8) {
+                    const float *src = j->B + (size_t)(j0 + jr + c0) * j->ldb + p0;
+                    int k = 0;
+                    for (; k + 8 <= kc; k += 8) transpose8x8_avx2(src + k, j->ldb, bp + k * nr + c0, nr);
+                    for (; k < kc; k++)
+                        for (int c = 0; c < 8; c++) bp[k * nr + c0 + c] = src[(size_t)c * j->ldb + k];
+                }
+                continue;
+            }
+#endif
             for (int c = 0; c < nr; c++) {
                 if (c >= cols) {
                     for (int k = 0; k < kc; k++) bp[k * nr + c] = 0.0f;
@@ -174,12 +224,17 @@ static void pack_b(const gemm_job *j, int nr, int j0, int nc, int p0, int kc, fl
                 for (int k = 0; k < kc; k++) bp[k * nr + c] = src[k];
             }
         } else {
-            for (int k = 0; k < kc; k++) {
-                const float *src = j->B + (size_t)(p0 + k) * j->ldb + j0 + jr;
-                float *dst = bp + k * nr;
-                memcpy(dst, src, (size_t)cols * sizeof(float));
-                for (int c = cols; c < nr; c++) dst[c] = 0.0f;
-            }
+            const float *src = j->B + (size_t)p0 * j->ldb + j0 + jr;
+            if (cols == 32 && nr == 32)
+                for (int k = 0; k < kc; k++) memcpy(bp + k * 32, src + (size_t)k * j->ldb, 32 * sizeof(float));
+            else if (cols == 16 && nr == 16)
+                for (int k = 0; k < kc; k++) memcpy(bp + k * 16, src + (size_t)k * j->ldb, 16 * sizeof(float));
+            else
+                for (int k = 0; k < kc; k++) {
+                    float *dst = bp + k * nr;
+                    memcpy(dst, src + (size_t)k * j->ldb, (size_t)cols * sizeof(float));
+                    for (int c = cols; c < nr; c++) dst[c] = 0.0f;
+                }
         }
     }
 }
@@ -229,8 +284,9 @@ static void gemm_thread(void *ctx, int ith, int nth) {
     if (m0 < m1 && n0 < n1) gemm_region(j, j->g->pack[ith], m0, m1, n0, n1);
 }
 
-void tgemm_run(tgemm *g, int M, int N, int K, const float *A, int lda, int transA, const float *B, int ldb,
-               int transB, float *C, int ldc, int accumulate) {
+/* ith >= 0: on the calling thread with thread ith's buffers; ith < 0: split over the pool. */
+static void run(tgemm *g, int ith, int M, int N, int K, const float *A, int lda, int transA, const float *B,
+                int ldb, int transB, float *C, int ldc, int accumulate) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         if (!accumulate)
@@ -239,6 +295,17 @@ void tgemm_run(tgemm *g, int M, int N, int K, const float *A, int lda, int trans
     }
     gemm_job j = {g, M, N, K, lda, ldb, ldc, transA, transB, accumulate, A, B, C};
     /* small products are not worth waking the workers */
-    if ((double)M * N * K < 32768.0) gemm_region(&j, g->pack[0], 0, M, 0, N);
+    if (ith < 0 && (double)M * N * K < 32768.0) ith = 0;
+    if (ith >= 0) gemm_region(&j, g->pack[ith], 0, M, 0, N);
     else tpool_run(g->pool, gemm_thread, &j);
+}
+
+void tgemm_run(tgemm *g, int M, int N, int K, const float *A, int lda, int transA, const float *B, int ldb,
+               int transB, float *C, int ldc, int accumulate) {
+    run(g, -1, M, N, K, A, lda, transA, B, ldb, transB, C, ldc, accumulate);
+}
+
+void tgemm_run_local(tgemm *g, int ith, int M, int N, int K, const float *A, int lda, int transA, const float *B,
+                     int ldb, int transB, float *C, int ldc, int accumulate) {
+    run(g, ith < 0 || ith >= g->n_threads ? 0 : ith, M, N, K, A, lda, transA, B, ldb, transB, C, ldc, accumulate);
 }

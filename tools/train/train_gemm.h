@@ -18,4 +18,8 @@ void tgemm_force_portable(tgemm *g);
  * A(m,k) = transA ? A[k*lda + m] : A[m*lda + k];  B(k,n) = transB ? B[n*ldb + k] : B[k*ldb + n]. */
 void tgemm_run(tgemm *g, int M, int N, int K, const float *A, int lda, int transA, const float *B, int ldb,
                int transB, float *C, int ldc, int accumulate);
+/* The same on the calling thread alone, with the buffers of pool thread ith: for products made
+ * inside a tpool_run job (attention, one segment and head per call). */
+void tgemm_run_local(tgemm *g, int ith, int M, int N, int K, const float *A, int lda, int transA, const float *B,
+                     int ldb, int transB, float *C, int ldc, int accumulate);
 #endif

@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "train_model.h"
+#include "train_attn.h"
 #include "train_ops.h"
+#include "train_vec.h"
 
 static const train_arch archs[] = {
     {"llama", 1, 0, 0, 0, 0, 0},
@@ -229,6 +231,9 @@ struct train_ws {
     float *dx, *db, *dh, *datt, *dq, *dk, *dv, *dqr, *dkr, *dg, *du, *da;
     size_t *poff;                      /* [n_seg] offset into a layer's p */
     int cap_seg;
+    const train_vec *tv;
+    float *ascr;                       /* [threads][cap_l * cap_l] attention backward scratch */
+    int cap_l;
 };
 
 train_ws *train_ws_new(tpool *pool) {
@@ -237,6 +242,7 @@ train_ws *train_ws_new(tpool *pool) {
     ws->pool = pool;
     ws->gemm = tgemm_new(pool);
     if (!ws->gemm) { free(ws); return NULL; }
+    ws->tv = train_vec_best();
     return ws;
 }
 
@@ -248,6 +254,7 @@ void train_ws_free(train_ws *ws) {
     free(ws->sel);
     free(ws->tsel);
     free(ws->poff);
+    free(ws->ascr);
     free(ws);
 }
 
@@ -325,8 +332,9 @@ static void attn_fwd_thread(void *ctx, int ith, int nth) {
     int Hq = c->n_heads * c->head_dim, Hk = c->n_kv_heads * c->head_dim;
     for (int s = ith; s < j->b->n_seg; s += nth) {
         size_t r = (size_t)j->b->seg_start[s];
-        op_attn_fwd(j->a->att + r * Hq, j->a->p + j->ws->poff[s], j->a->q + r * Hq, j->a->k + r * Hk,
-                    j->a->v + r * Hk, j->b->seg_len[s], c->n_heads, c->n_kv_heads, c->head_dim, j->scale, j->window);
+        attn_fwd_gemm(j->ws->gemm, ith, j->ws->tv, j->a->att + r * Hq, j->a->p + j->ws->poff[s], j->a->q + r * Hq,
+                      j->a->k + r * Hk, j->a->v + r * Hk, j->b->seg_len[s], c->n_heads, c->n_kv_heads, c->head_dim,
+                      j->scale, j->window);
     }
 }
 
@@ -337,9 +345,10 @@ static void attn_bwd_thread(void *ctx, int ith, int nth) {
     train_ws *ws = j->ws;
     for (int s = ith; s < j->b->n_seg; s += nth) {
         size_t r = (size_t)j->b->seg_start[s];
-        op_attn_bwd(ws->dq + r * Hq, ws->dk + r * Hk, ws->dv + r * Hk, ws->datt + r * Hq, j->a->p + ws->poff[s],
-                    j->a->q + r * Hq, j->a->k + r * Hk, j->a->v + r * Hk, j->b->seg_len[s], c->n_heads,
-                    c->n_kv_heads, c->head_dim, j->scale);
+        attn_bwd_gemm(ws->gemm, ith, ws->tv, ws->ascr + (size_t)ith * ws->cap_l * ws->cap_l, ws->dq + r * Hq,
+                      ws->dk + r * Hk, ws->dv + r * Hk, ws->datt + r * Hq, j->a->p + ws->poff[s], j->a->q + r * Hq,
+                      j->a->k + r * Hk, j->a->v + r * Hk, j->b->seg_len[s], c->n_heads, c->n_kv_heads, c->head_dim,
+                      j->scale);
     }
 }
 
@@ -387,6 +396,17 @@ ulm_status train_forward(train_model *m, train_ws *ws, const train_batch *b, int
             if (b->pos[b->seg_start[s] + t] != t) return ulm_set_error(err, ULM_ERR_ARG, "train: bad positions");
     if (ws_reserve(ws, c, N > 0 ? N : 1, M > 0 ? M : 1, P > 0 ? P : 1, b->n_seg > 0 ? b->n_seg : 1))
         return ulm_set_error(err, ULM_ERR_NOMEM, "train: out of memory for a batch of %d tokens", N);
+    if (backward) {
+        int lmax = 0;
+        for (int s = 0; s < b->n_seg; s++) lmax = b->seg_len[s] > lmax ? b->seg_len[s] : lmax;
+        if (lmax > ws->cap_l) {
+            float *scr = malloc((size_t)tpool_size(ws->pool) * lmax * lmax * sizeof(float));
+            if (!scr) return ulm_set_error(err, ULM_ERR_NOMEM, "train: out of memory for attention scratch");
+            free(ws->ascr);
+            ws->ascr = scr;
+            ws->cap_l = lmax;
+        }
+    }
     {
         size_t off = 0;
         for (int s = 0; s < b->n_seg; s++) {
@@ -434,7 +454,8 @@ ulm_status train_forward(train_model *m, train_ws *ws, const train_batch *b, int
         op_rmsnorm_fwd(a->h2, a->r2, a->xm, train_param(m, ly->ffn_norm), N, D, c->norm_eps);
         mm_fwd(g, a->g, a->h2, train_param(m, ly->w_gate), N, F, D);
         mm_fwd(g, a->u, a->h2, train_param(m, ly->w_up), N, F, D);
-        op_glu_fwd(a->a, a->g, a->u, N * F, ar->gelu);
+        if (ar->gelu) op_glu_fwd(a->a, a->g, a->u, N * F, 1);
+        else ws->tv->silu_glu_fwd(a->a, a->g, a->u, N * F);
         mm_fwd(g, a->d, a->a, train_param(m, ly->w_down), N, D, F);
         const float *db = a->d;
         if (ar->post_norms) {
@@ -457,7 +478,10 @@ ulm_status train_forward(train_model *m, train_ws *ws, const train_batch *b, int
     mm_fwd(g, ws->logits, ws->xs, W_out, M, V, D);
     if (logits_out) memcpy(logits_out, ws->logits, (size_t)M * V * sizeof(float));
     *n_targets = M;
-    *loss_sum = M ? op_xent(ws->logits, ws->tsel, M, V, backward ? 1.0f / M : 0.0f) : 0.0;
+    double loss = 0;
+    for (int r = 0; r < M; r++)
+        loss += ws->tv->xent_row(ws->logits + (size_t)r * V, V, ws->tsel[r], backward ? 1.0f / M : 0.0f);
+    *loss_sum = loss;
     if (!backward || M == 0) return ULM_OK;
 
     /* ---- backward ---- */
@@ -484,7 +508,8 @@ ulm_status train_forward(train_model *m, train_ws *ws, const train_batch *b, int
         mm_bwd(g, ws->da, train_grad(m, ly->w_down), dd, a->a, train_param(m, ly->w_down), N, D, F, 0);
         memset(ws->dg, 0, (size_t)N * F * sizeof(float));
         memset(ws->du, 0, (size_t)N * F * sizeof(float));
-        op_glu_bwd(ws->dg, ws->du, ws->da, a->g, a->u, N * F, ar->gelu);
+        if (ar->gelu) op_glu_bwd(ws->dg, ws->du, ws->da, a->g, a->u, N * F, 1);
+        else ws->tv->silu_glu_bwd(ws->dg, ws->du, ws->da, a->g, a->u, N * F);
         mm_bwd(g, ws->dh, train_grad(m, ly->w_gate), ws->dg, a->h2, train_param(m, ly->w_gate), N, F, D, 0);
         mm_bwd(g, ws->dh, train_grad(m, ly->w_up), ws->du, a->h2, train_param(m, ly->w_up), N, F, D, 1);
         op_rmsnorm_bwd(ws->dx, train_grad(m, ly->ffn_norm), ws->dh, a->xm, a->r2, train_param(m, ly->ffn_norm), N, D);
@@ -552,6 +577,7 @@ float train_lr_at(const train_opt *o, int step) {
 }
 
 float train_adamw_step(train_model *m, const train_opt *o, int step) {
+    const train_vec *tv = train_vec_best();
     double ss = 0;
     for (size_t i = 0; i < m->n_params; i++) ss += (double)m->g[i] * m->g[i];
     float norm = (float)sqrt(ss);
@@ -563,14 +589,9 @@ float train_adamw_step(train_model *m, const train_opt *o, int step) {
         const train_tensor *tt = &m->t[k];
         size_t n = (size_t)tt->rows * tt->cols;
         float *w = m->w + tt->off, *g = m->g + tt->off, *mm = m->m + tt->off, *vv = m->v + tt->off;
-        float decay = tt->decay ? 1.0f - lr * o->weight_decay : 1.0f;
-        for (size_t i = 0; i < n; i++) {
-            float gi = g[i] * clip;
-            mm[i] = o->beta1 * mm[i] + (1.0f - o->beta1) * gi;
-            vv[i] = o->beta2 * vv[i] + (1.0f - o->beta2) * gi * gi;
-            float mh = mm[i] / bc1, vh = vv[i] / bc2;
-            w[i] = w[i] * decay - lr * mh / (sqrtf(vh) + o->eps);
-        }
+        tv_adamw_args aa = {o->beta1, o->beta2, clip, bc1, bc2, tt->decay ? 1.0f - lr * o->weight_decay : 1.0f,
+                            lr, o->eps};
+        tv->adamw(w, g, mm, vv, n, &aa);
     }
     memset(m->g, 0, m->n_params * sizeof(float));
     return norm;
