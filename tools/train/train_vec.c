@@ -1,4 +1,5 @@
 /* Baseline build of train_vec_body.h and the run-time choice between builds. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #define TV(name) name##_generic
@@ -12,26 +13,30 @@ extern const train_vec train_vec_avx2, train_vec_avx512;
 #define HAVE_X86 1
 #endif
 
-const train_vec *const *train_vec_all(void) {
-    static const train_vec *all[4];
+/* Which builds this CPU runs, decided once: the list ends with the best one. */
+static const train_vec *tv_all[4];
+static const train_vec *tv_best;
+static pthread_once_t tv_once = PTHREAD_ONCE_INIT;
+
+static void tv_init(void) {
     int n = 0;
-    all[n++] = &tv_generic;
+    tv_all[n++] = &tv_generic;
 #ifdef HAVE_X86
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2")) all[n++] = &train_vec_avx2;
-    if (__builtin_cpu_supports("avx512f")) all[n++] = &train_vec_avx512;
+    if (__builtin_cpu_supports("avx2")) tv_all[n++] = &train_vec_avx2;
+    if (__builtin_cpu_supports("avx512f")) tv_all[n++] = &train_vec_avx512;
 #endif
-    all[n] = NULL;
-    return all;
+    tv_all[n] = NULL;
+    const char *force = getenv("ULM_TRAIN_VEC");
+    tv_best = force && !strcmp(force, "generic") ? &tv_generic : tv_all[n - 1];
+}
+
+const train_vec *const *train_vec_all(void) {
+    pthread_once(&tv_once, tv_init);
+    return tv_all;
 }
 
 const train_vec *train_vec_best(void) {
-#ifdef HAVE_X86
-    const char *force = getenv("ULM_TRAIN_VEC");
-    if (force && !strcmp(force, "generic")) return &tv_generic;
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return &train_vec_avx512;
-    if (__builtin_cpu_supports("avx2")) return &train_vec_avx2;
-#endif
-    return &tv_generic;
+    pthread_once(&tv_once, tv_init);
+    return tv_best;
 }

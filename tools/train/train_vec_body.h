@@ -20,13 +20,15 @@ typedef uint32_t v16u __attribute__((vector_size(64)));
 static inline v16f vload(const float *p) { v16f v; memcpy(&v, p, sizeof v); return v; }
 static inline void vstore(float *p, v16f v) { memcpy(p, &v, sizeof v); }
 static inline v16f vsplat(float x) { return (v16f){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
-/* The first n (< 16) lanes of p, the rest `fill`. */
+/* The first n lanes of p (all 16 when n >= 16), the rest `fill`. */
 static inline v16f vload_part(const float *p, int n, float fill) {
+    if (n >= 16) return vload(p);
     float t[16];
     for (int i = 0; i < 16; i++) t[i] = i < n ? p[i] : fill;
     return vload(t);
 }
 static inline void vstore_part(float *p, v16f v, int n) {
+    if (n >= 16) { vstore(p, v); return; }
     float t[16];
     vstore(t, v);
     memcpy(p, t, (size_t)n * sizeof(float));
@@ -80,100 +82,65 @@ static inline v16f vexp(v16f x) {
 }
 
 void TV(tv_exp)(float *y, const float *x, int n) {
-    int i = 0;
-    for (; i + 16 <= n; i += 16) vstore(y + i, vexp(vload(x + i)));
-    if (i < n) vstore_part(y + i, vexp(vload_part(x + i, n - i, 0.0f)), n - i);
+    for (int i = 0; i < n; i += 16) vstore_part(y + i, vexp(vload_part(x + i, n - i, 0.0f)), n - i);
 }
 
-void TV(tv_softmax)(float *x, int n, float scale) {
-    if (n <= 0) return;
-    v16f vm = vsplat(-INFINITY), vs = vsplat(scale);
-    int i = 0;
-    for (; i + 16 <= n; i += 16) vm = vmax(vm, vload(x + i) * vs);
-    if (i < n) vm = vmax(vm, vload_part(x + i, n - i, -INFINITY) * vs);
-    v16f mx = vsplat(hmax(vm)), sum = vsplat(0.0f);
-    for (i = 0; i + 16 <= n; i += 16) {
-        v16f e = vexp(vload(x + i) * vs - mx);
-        vstore(x + i, e);
-        sum += e;
-    }
-    if (i < n) {
+/* x = exp(x * scale - max), returns their sum and the max (softmax before the division). */
+static inline float exp_shifted(float *x, int n, float scale, float *max) {
+    v16f vm = vsplat(-INFINITY), vs = vsplat(scale), sum = vsplat(0.0f);
+    for (int i = 0; i < n; i += 16) vm = vmax(vm, vload_part(x + i, n - i, -INFINITY) * vs);
+    *max = hmax(vm);
+    v16f mx = vsplat(*max);
+    for (int i = 0; i < n; i += 16) {
         v16f e = vexp(vload_part(x + i, n - i, -INFINITY) * vs - mx);
         vstore_part(x + i, e, n - i);
         sum += e;
     }
-    v16f inv = vsplat(1.0f / hsum(sum));
-    for (i = 0; i + 16 <= n; i += 16) vstore(x + i, vload(x + i) * inv);
-    if (i < n) vstore_part(x + i, vload_part(x + i, n - i, 0.0f) * inv, n - i);
+    return hsum(sum);
+}
+
+static inline void scale_n(float *x, int n, float k) {
+    for (int i = 0; i < n; i += 16) vstore_part(x + i, vload_part(x + i, n - i, 0.0f) * vsplat(k), n - i);
+}
+
+void TV(tv_softmax)(float *x, int n, float scale) {
+    if (n <= 0) return;
+    float max, sum = exp_shifted(x, n, scale, &max);
+    scale_n(x, n, 1.0f / sum);
 }
 
 void TV(tv_softmax_bwd)(float *d, const float *p, int n, float scale) {
     v16f acc = vsplat(0.0f);
-    int i = 0;
-    for (; i + 16 <= n; i += 16) acc += vload(p + i) * vload(d + i);
-    if (i < n) acc += vload_part(p + i, n - i, 0.0f) * vload_part(d + i, n - i, 0.0f);
+    for (int i = 0; i < n; i += 16) acc += vload_part(p + i, n - i, 0.0f) * vload_part(d + i, n - i, 0.0f);
     v16f dot = vsplat(hsum(acc)), vs = vsplat(scale);
-    for (i = 0; i + 16 <= n; i += 16) vstore(d + i, vload(p + i) * (vload(d + i) - dot) * vs);
-    if (i < n)
+    for (int i = 0; i < n; i += 16)
         vstore_part(d + i, vload_part(p + i, n - i, 0.0f) * (vload_part(d + i, n - i, 0.0f) - dot) * vs, n - i);
 }
 
 static inline v16f sigmoid(v16f g) { return vsplat(1.0f) / (vsplat(1.0f) + vexp(-g)); }
 
 void TV(tv_silu_glu_fwd)(float *a, const float *g, const float *u, int n) {
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        v16f x = vload(g + i);
-        vstore(a + i, x * sigmoid(x) * vload(u + i));
-    }
-    if (i < n) {
+    for (int i = 0; i < n; i += 16) {
         v16f x = vload_part(g + i, n - i, 0.0f);
         vstore_part(a + i, x * sigmoid(x) * vload_part(u + i, n - i, 0.0f), n - i);
     }
 }
 
-static inline void silu_glu_bwd16(float *dg, float *du, v16f da, v16f x, v16f u, v16f dg0, v16f du0, int n) {
-    v16f s = sigmoid(x), act = x * s;
-    v16f dact = s * (vsplat(1.0f) + x * (vsplat(1.0f) - s));
-    v16f rg = dg0 + da * u * dact, ru = du0 + da * act;
-    if (n == 16) { vstore(dg, rg); vstore(du, ru); }
-    else { vstore_part(dg, rg, n); vstore_part(du, ru, n); }
-}
-
 void TV(tv_silu_glu_bwd)(float *dg, float *du, const float *da, const float *g, const float *u, int n) {
-    int i = 0;
-    for (; i + 16 <= n; i += 16)
-        silu_glu_bwd16(dg + i, du + i, vload(da + i), vload(g + i), vload(u + i), vload(dg + i), vload(du + i), 16);
-    if (i < n) {
+    for (int i = 0; i < n; i += 16) {
         int k = n - i;
-        silu_glu_bwd16(dg + i, du + i, vload_part(da + i, k, 0.0f), vload_part(g + i, k, 0.0f),
-                       vload_part(u + i, k, 0.0f), vload_part(dg + i, k, 0.0f), vload_part(du + i, k, 0.0f), k);
+        v16f x = vload_part(g + i, k, 0.0f), ui = vload_part(u + i, k, 0.0f), dai = vload_part(da + i, k, 0.0f);
+        v16f s = sigmoid(x), act = x * s;
+        v16f dact = s * (vsplat(1.0f) + x * (vsplat(1.0f) - s));
+        vstore_part(dg + i, vload_part(dg + i, k, 0.0f) + dai * ui * dact, k);
+        vstore_part(du + i, vload_part(du + i, k, 0.0f) + dai * act, k);
     }
 }
 
 double TV(tv_xent_row)(float *l, int V, int t, float scale) {
-    float lt = l[t];
-    v16f vm = vsplat(-INFINITY);
-    int i = 0;
-    for (; i + 16 <= V; i += 16) vm = vmax(vm, vload(l + i));
-    if (i < V) vm = vmax(vm, vload_part(l + i, V - i, -INFINITY));
-    float max = hmax(vm);
-    v16f mx = vsplat(max), sum = vsplat(0.0f);
-    for (i = 0; i + 16 <= V; i += 16) {
-        v16f e = vexp(vload(l + i) - mx);
-        vstore(l + i, e);
-        sum += e;
-    }
-    if (i < V) {
-        v16f e = vexp(vload_part(l + i, V - i, -INFINITY) - mx);
-        vstore_part(l + i, e, V - i);
-        sum += e;
-    }
-    float s = hsum(sum);
-    double loss = log((double)s) - (double)(lt - max);
-    v16f k = vsplat(scale / s);
-    for (i = 0; i + 16 <= V; i += 16) vstore(l + i, vload(l + i) * k);
-    if (i < V) vstore_part(l + i, vload_part(l + i, V - i, 0.0f) * k, V - i);
+    float lt = l[t], max, sum = exp_shifted(l, V, 1.0f, &max);
+    double loss = log((double)sum) - (double)(lt - max);
+    scale_n(l, V, scale / sum);
     l[t] -= scale;
     return loss;
 }
@@ -184,15 +151,13 @@ void TV(tv_adamw)(float *w, const float *g, float *m, float *v, size_t n, const 
     v16f lr = vsplat(a->lr), eps = vsplat(a->eps);
     for (size_t i = 0; i < n; i += 16) {
         int k = n - i >= 16 ? 16 : (int)(n - i);
-        v16f gi = (k == 16 ? vload(g + i) : vload_part(g + i, k, 0.0f)) * clip;
-        v16f mi = (k == 16 ? vload(m + i) : vload_part(m + i, k, 0.0f));
-        v16f vi = (k == 16 ? vload(v + i) : vload_part(v + i, k, 0.0f));
-        v16f wi = (k == 16 ? vload(w + i) : vload_part(w + i, k, 0.0f));
-        mi = b1 * mi + c1 * gi;
-        vi = b2 * vi + c2 * gi * gi;
+        v16f gi = vload_part(g + i, k, 0.0f) * clip;
+        v16f mi = b1 * vload_part(m + i, k, 0.0f) + c1 * gi;
+        v16f vi = b2 * vload_part(v + i, k, 0.0f) + c2 * gi * gi;
         v16f mh = mi / bc1, vh = vi / bc2;
-        wi = wi * decay - lr * mh / (vsqrt(vh) + eps);
-        if (k == 16) { vstore(m + i, mi); vstore(v + i, vi); vstore(w + i, wi); }
-        else { vstore_part(m + i, mi, k); vstore_part(v + i, vi, k); vstore_part(w + i, wi, k); }
+        v16f wi = vload_part(w + i, k, 0.0f) * decay - lr * mh / (vsqrt(vh) + eps);
+        vstore_part(m + i, mi, k);
+        vstore_part(v + i, vi, k);
+        vstore_part(w + i, wi, k);
     }
 }
