@@ -159,6 +159,9 @@ static void check_arch(const char *arch) {
     float *t2 = run(path, 2, 1, 0, 0);
     assert_memory_equal(got, t2, sizeof(float) * NPOS * VOCAB);
     float *one = run(path, 2, 1, 0, 1);
+    float *one1 = run(path, 1, 1, 0, 1); /* decode: 2 threads take row chunks dynamically, same bits */
+    assert_memory_equal(one, one1, sizeof(float) * NPOS * VOCAB);
+    free(one1);
     float maxd = 0;
     for (int i = 0; i < NPOS * VOCAB; i++) maxd = fmaxf(maxd, fabsf(one[i] - got[i]));
     assert_true(maxd <= 1e-4f);

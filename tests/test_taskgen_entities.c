@@ -286,12 +286,20 @@ static void test_entities_shapes(void **state) {
     gen_rng r;
     gen_rng_seed(&r, 3);
     en_shape_pct = 100;
-    int accent = 0, hyphen = 0, oprefix = 0, two_words = 0;
+    int accent = 0, hyphen = 0, oprefix = 0, two_words = 0, particle = 0;
     for (int i = 0; i < 4000; i++) {
         int kind = (int[]){EN_FIRST, EN_LAST, EN_PLACE, EN_ORG}[i % 4];
         const char *w = en_novel_word(&ed, kind, &r);
         size_t n = strlen(w);
-        assert_true(n >= 3 && n < 96 && w[0] >= 'A' && w[0] <= 'Z');
+        /* a last name may start with a lowercase particle ("van der X", "al-X"); its last word,
+         * like every other name, starts with a capital */
+        const char *tail = kind == EN_LAST ? strrchr(w, ' ') : NULL;
+        if (kind == EN_LAST && !tail && strchr(w, '-')) tail = strchr(w, '-');
+        tail = tail ? tail + 1 : w;
+        assert_true(n >= 3 && n < 96 && tail[0] >= 'A' && tail[0] <= 'Z');
+        if (tail == w) assert_true(w[0] >= 'A' && w[0] <= 'Z');
+        for (const char *q = w; q < tail; q++) assert_true((*q >= 'a' && *q <= 'z') || *q == ' ' || *q == '-' || q == w);
+        particle += tail != w;
         for (size_t j = 0; j < n; j++) {
             unsigned char c = (unsigned char)w[j];
             if (c >= 0x80) { /* a two-byte UTF-8 letter */
@@ -305,12 +313,12 @@ static void test_entities_shapes(void **state) {
         hyphen += kind == EN_FIRST && strchr(w, '-') != NULL;
         oprefix += kind == EN_LAST && (!strncmp(w, "O'", 2) || !strncmp(w, "Mc", 2));
         two_words += kind == EN_PLACE && strchr(w, ' ') != NULL;
-        if (kind != EN_PLACE) assert_null(strchr(w, ' '));
+        if (kind != EN_PLACE && kind != EN_LAST) assert_null(strchr(w, ' '));
         const en_list *g = &ed.list[kind][1];
         for (int j = 0; j < g->n; j++) assert_true(strcmp(g->s[j], w) != 0);
     }
     en_shape_pct = 0;
-    assert_true(accent > 400 && hyphen > 200 && oprefix > 200 && two_words > 200);
+    assert_true(accent > 400 && hyphen > 200 && oprefix > 200 && two_words > 200 && particle > 100);
 }
 
 static void test_entities_dates(void **state) {

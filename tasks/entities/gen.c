@@ -344,7 +344,8 @@ static int en_novel_pct = 0;
 
 /* --shapes P (with --novel): an invented word gets, with probability P%, one of the shapes
  * real names have and plain syllables lack: an accented letter, a hyphenated first name
- * ("Xa-lo"), an O' or Mc last name, a place of two words ("Port X", "X Bay", "X de Y"). */
+ * ("Xa-lo"), an O' or Mc last name or one with a particle ("van der X", "al-X"), a place of
+ * two or three words ("Port X", "X Bay", "X de Y", "X upon Y"). */
 static int en_shape_pct = 0;
 
 /* 2-3 pronounceable syllables, lowercase, into w (at least 32 bytes). */
@@ -416,6 +417,11 @@ static void en_accent(gen_rng *r, char *w, size_t cap) {
 static const char *en_novel_word(const en_data *d, int kind, gen_rng *r) {
     static const char *const pre[] = {"Port", "San", "Santa", "Saint", "New", "Mount", "Cape", "Lake", "La", "North"};
     static const char *const suf[] = {"Bay", "City", "Island", "Valley", "Springs", "Falls", "Heights", "Beach"};
+    /* name particles, which keep a lowercase word (or a hyphen) inside one name */
+    static const char *const last_part[] = {"van ", "Van ", "van der ", "Van der ", "van den ", "de ", "De ", "de la ",
+                                            "del ", "della ", "di ", "da ", "dos ", "du ", "von ", "von der ", "ter ",
+                                            "ten ", "bin ", "ibn ", "ben ", "al-", "el-", "Al-", "le ", "La "};
+    static const char *const place_part[] = {"de", "del", "do", "da", "la", "am", "upon", "on", "en", "di", "sur"};
     static char ring[4][112];
     static int slot;
     char *w = ring[slot++ & 3], a[48], b[48];
@@ -433,13 +439,14 @@ static const char *en_novel_word(const en_data *d, int kind, gen_rng *r) {
                 b[gen_rng_below(r, 2) + 2] = 0; /* a short second part */
                 snprintf(w, 112, "%s-%s", a, b);
             } else if (kind == EN_LAST) {
-                snprintf(w, 112, "%s%s", u < 75 ? "O'" : "Mc", a);
+                if (u < 70) snprintf(w, 112, "%s%s", u < 60 ? "O'" : "Mc", a);
+                else snprintf(w, 112, "%s%s", last_part[gen_rng_below(r, sizeof last_part / sizeof *last_part)], a);
             } else {
                 en_syllables(r, b);
                 en_capitalize(b);
-                if (u < 65) snprintf(w, 112, "%s %s", pre[gen_rng_below(r, sizeof pre / sizeof *pre)], a);
-                else if (u < 90) snprintf(w, 112, "%s %s", a, suf[gen_rng_below(r, sizeof suf / sizeof *suf)]);
-                else snprintf(w, 112, "%s de %s", a, b);
+                if (u < 60) snprintf(w, 112, "%s %s", pre[gen_rng_below(r, sizeof pre / sizeof *pre)], a);
+                else if (u < 82) snprintf(w, 112, "%s %s", a, suf[gen_rng_below(r, sizeof suf / sizeof *suf)]);
+                else snprintf(w, 112, "%s %s %s", a, place_part[gen_rng_below(r, sizeof place_part / sizeof *place_part)], b);
             }
         }
         int held = 0;
