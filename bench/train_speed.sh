@@ -18,7 +18,7 @@ i=1
 while [ $i -le "$R" ]; do
     for u in "$@"; do
         t=$("$u" train --task tasks/entities/task.json --data "$W/train.jsonl" --tokenizer "$W/tok.ulm" \
-            --arch llama --dim 128 --layers 4 --heads 4 --kv-heads 4 --head-dim 32 --ffn 384 --ctx 256 \
+            --arch llama --dim 160 --layers 4 --heads 5 --kv-heads 5 --head-dim 32 --ffn 480 --ctx 256 \
             --steps "$STEPS" --batch 16 --lr 3e-3 --warmup 200 --seed 1 --threads 1 \
             --eval-every 1000000 --log-every 1000000 --out "$W/out.ulm" 2>&1 | awk '/^trained/ {print $(NF-1)}')
         echo "round $i $u $t"
