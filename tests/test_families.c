@@ -159,7 +159,7 @@ static void check_arch(const char *arch) {
     float *t2 = run(path, 2, 1, 0, 0);
     assert_memory_equal(got, t2, sizeof(float) * NPOS * VOCAB);
     float *one = run(path, 2, 1, 0, 1);
-    float *one1 = run(path, 1, 1, 0, 1); /* decode: 2 threads take row chunks dynamically, same bits */
+    float *one1 = run(path, 1, 1, 0, 1); /* decode (one token at a time): 2 threads, same bits as 1 */
     assert_memory_equal(one, one1, sizeof(float) * NPOS * VOCAB);
     free(one1);
     float maxd = 0;
