@@ -80,6 +80,46 @@ static void test_entities_lists_disjoint(void **state) {
                         if (!strcmp(ed.list[EN_PLACE][g].s[i], ed.list[others[o]][h].s[j]))
                             fail_msg("'%s' is a place and a %s entry", ed.list[EN_PLACE][g].s[i], en_files[others[o]]);
     assert_true(ed.list[EN_TEMPLATE][1].n >= 20 && ed.list[EN_FIRST][1].n >= 30 && ed.list[EN_PLACE][1].n >= 30);
+    /* the dev templates are a third set: neither training nor golden */
+    const en_list *dev = &ed.list[EN_TEMPLATE][2];
+    assert_true(dev->n >= 20);
+    for (int i = 0; i < dev->n; i++)
+        for (int g = 0; g < 2; g++)
+            for (int j = 0; j < ed.list[EN_TEMPLATE][g].n; j++)
+                if (!strcmp(dev->s[i], ed.list[EN_TEMPLATE][g].s[j])) fail_msg("dev template '%s' is also %s", dev->s[i], g ? "golden" : "training");
+}
+
+/* The dev split: 400 cases of the dev templates with golden names, deterministic and equal to
+ * the committed dev.jsonl, every answer verbatim and in order, no input shared with golden. */
+static void test_entities_dev_split(void **state) {
+    char *a, *b;
+    size_t na, nb;
+    CAPTURE(a, na, en_generate(&ed, EN_DEV, 0, 1, MEM));
+    CAPTURE(b, nb, en_generate(&ed, EN_DEV, 0, 7, MEM)); /* the seed is fixed, like golden's */
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, na);
+    size_t nfile;
+    char *file = read_text("tasks/entities/dev.jsonl", &nfile);
+    if (nfile != na || memcmp(a, file, na))
+        fail_msg("tasks/entities/dev.jsonl differs from the generator's output: regenerate it with gen-entities --split dev");
+    free(file);
+    pairs_t ps = parse_jsonl(a);
+    assert_int_equal(ps.n, EN_GOLDEN_N);
+    char *gold = read_text("tasks/entities/golden.jsonl", NULL);
+    pairs_t gs = parse_jsonl(gold);
+    gen_set golden_in = {0};
+    for (int i = 0; i < gs.n; i++) gen_set_add(&golden_in, gen_hash(gs.v[i].in, strlen(gs.v[i].in)));
+    int empty = 0, two = 0;
+    for (int i = 0; i < ps.n; i++) {
+        check_entity_case(ps.v[i].in, ps.v[i].out, &empty, &two);
+        assert_false(gen_set_has(&golden_in, gen_hash(ps.v[i].in, strlen(ps.v[i].in))));
+    }
+    assert_true(two > ps.n / 4);
+    gen_set_free(&golden_in);
+    pairs_free(&gs);
+    pairs_free(&ps);
+    free(gold);
+    free(a), free(b);
 }
 
 static void test_entities_deterministic(void **state) {
@@ -209,9 +249,11 @@ static void test_entities_grammar(void **state) {
         assert_null(strstr(t, " ,"));
         assert_null(strstr(t, " ."));
         assert_null(strstr(t, ",."));
-        const en_list *gl = &ed.list[EN_TEMPLATE][1];
-        for (int j = 0; j < gl->n; j++)
-            if (!strcmp(gl->s[j], t)) fail_msg("the grammar made the held-out template '%s'", t);
+        for (int g = 1; g <= 2; g++) {
+            const en_list *gl = &ed.list[EN_TEMPLATE][g];
+            for (int j = 0; j < gl->n; j++)
+                if (!strcmp(gl->s[j], t)) fail_msg("the grammar made the held-out template '%s'", t);
+        }
         gen_set_add(&shapes, gen_hash(t, strlen(t)));
     }
     assert_true(n_ok > 19000);
@@ -286,7 +328,7 @@ static void test_entities_shapes(void **state) {
     gen_rng r;
     gen_rng_seed(&r, 3);
     en_shape_pct = 100;
-    int accent = 0, hyphen = 0, oprefix = 0, two_words = 0, particle = 0;
+    int accent = 0, hyphen = 0, oprefix = 0, two_words = 0, particle = 0, the_place = 0;
     for (int i = 0; i < 4000; i++) {
         int kind = (int[]){EN_FIRST, EN_LAST, EN_PLACE, EN_ORG}[i % 4];
         const char *w = en_novel_word(&ed, kind, &r);
@@ -296,6 +338,7 @@ static void test_entities_shapes(void **state) {
         const char *tail = kind == EN_LAST ? strrchr(w, ' ') : NULL;
         if (kind == EN_LAST && !tail && strchr(w, '-')) tail = strchr(w, '-');
         tail = tail ? tail + 1 : w;
+        if (kind == EN_PLACE && !strncmp(w, "the ", 4)) tail = w + 4, the_place++; /* "the X Islands" */
         assert_true(n >= 3 && n < 96 && tail[0] >= 'A' && tail[0] <= 'Z');
         for (const char *q = w; q < tail; q++) assert_true((*q >= 'a' && *q <= 'z') || *q == ' ' || *q == '-' || q == w);
         particle += tail != w;
@@ -318,6 +361,45 @@ static void test_entities_shapes(void **state) {
     }
     en_shape_pct = 0;
     assert_true(accent > 400 && hyphen > 200 && oprefix > 200 && two_words > 200 && particle > 100);
+    assert_true(the_place > 20);
+}
+
+/* --compound: invented organization roots become compounds of two English parts, one
+ * capitalized word of ASCII letters that is no held-out entry of any kind (a compound can
+ * spell a golden last name); the data keeps golden strings out and never opens a sentence
+ * with a lowercase entity ("the X Islands"). */
+static void test_entities_compound_roots(void **state) {
+    gen_rng r;
+    gen_rng_seed(&r, 4);
+    en_compound_pct = 100;
+    gen_set roots = {0};
+    for (int i = 0; i < 3000; i++) {
+        const char *w = en_novel_word(&ed, EN_ORG, &r);
+        assert_true(w[0] >= 'A' && w[0] <= 'Z');
+        for (const char *q = w + 1; *q; q++) assert_true(*q >= 'a' && *q <= 'z');
+        for (int k = EN_FIRST; k <= EN_PLACE; k++)
+            for (int j = 0; j < ed.list[k][1].n; j++)
+                if (!strcmp(ed.list[k][1].s[j], w)) fail_msg("compound root '%s' is a held-out entry", w);
+        gen_set_add(&roots, gen_hash(w, strlen(w)));
+    }
+    assert_true(roots.n > 1500); /* thousands of compounds, not a list to memorize */
+    gen_set_free(&roots);
+    en_novel_pct = 50, en_shape_pct = 30, en_grammar_pct = 85;
+    char *t;
+    size_t n;
+    CAPTURE(t, n, en_generate(&ed, EN_TRAIN, 5000, 1, MEM));
+    en_novel_pct = en_shape_pct = en_grammar_pct = en_compound_pct = 0;
+    gen_set train_vals = {0}, train_inputs = {0};
+    int empty = 0, two = 0;
+    assert_int_equal(add_train_cases(t, &train_inputs, &train_vals, &empty, &two), 5000);
+    assert_true(check_golden_unseen(&train_inputs, &train_vals) > 300);
+    for (const char *q = t; (q = strstr(q, "{\"input\": \"")); q++) {
+        char c = q[11];
+        if (c >= 'a' && c <= 'z') fail_msg("an input opens with a lowercase letter: %.60s", q);
+    }
+    free(t);
+    gen_set_free(&train_vals);
+    gen_set_free(&train_inputs);
 }
 
 static void test_entities_dates(void **state) {
@@ -370,6 +452,24 @@ static void test_entities_bad_data(void **state) {
     fclose(f);
     assert_int_equal(en_data_load(dir, &d, err, sizeof err), -1); /* no grammar.txt */
     assert_non_null(strstr(err, "grammar.txt"));
+    f = fopen(path, "wb");
+    fputs("{P} met {L}.\n## dev\n{P} left.\n## golden\n{P} left {O} on {D}.\n", f); /* dev before golden */
+    fclose(f);
+    assert_int_equal(en_data_load(dir, &d, err, sizeof err), -1);
+    assert_non_null(strstr(err, "templates.txt:2"));
+    snprintf(path, sizeof path, "%s/%s", dir, en_files[EN_PLACE]);
+    f = fopen(path, "wb");
+    fputs("A\n## golden\nB\n## dev\nC\n", f); /* dev is for templates only */
+    fclose(f);
+    assert_int_equal(en_data_load(dir, &d, err, sizeof err), -1);
+    assert_non_null(strstr(err, "places.txt:4"));
+    f = fopen(path, "wb");
+    fputs("A\n## golden\nB\n", f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/%s", dir, en_files[EN_TEMPLATE]);
+    f = fopen(path, "wb");
+    fputs("{P} met {L}.\n## golden\n{P} left {O} on {D}.\n", f);
+    fclose(f);
     static const char *const bad_grammar[] = {
         "<sentence> = {P} <verb> {L} .\n",         /* <verb> undefined */
         "<sentence> = {P} left {Q} .\n",           /* unknown slot */
@@ -423,7 +523,9 @@ int main(void) {
         cmocka_unit_test(test_entities_golden_committed),
         cmocka_unit_test(test_entities_train_disjoint_from_golden),
         cmocka_unit_test(test_entities_grammar),
+        cmocka_unit_test(test_entities_dev_split),
         cmocka_unit_test(test_entities_shapes),
+        cmocka_unit_test(test_entities_compound_roots),
         cmocka_unit_test(test_entities_grammar_fillers),
         cmocka_unit_test(test_entities_dates),
         cmocka_unit_test(test_entities_bad_data),

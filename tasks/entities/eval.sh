@@ -5,6 +5,8 @@
 # was committed (tasks/README.md). Issue 7's targets are exact match >= 0.90 and field
 # F1 >= 0.95; the shipped model is far from them, so these defaults are much lower. Override
 # with EXACT_MIN / F1_MIN. Every output must be valid (JSON schema, strings from the input).
+# dev.jsonl (a second held-out set: the dev templates with the golden names) is reported
+# without a gate: it is the set to develop against, so the golden set stays a test.
 ULM=${ULM:-build/ulm}
 EXACT_MIN=${EXACT_MIN:-0.62}
 F1_MIN=${F1_MIN:-0.86}
@@ -18,4 +20,6 @@ cat "$tmp"
 f1=$(sed -n 's/^ *fields .* F1 \([0-9.]*\).*/\1/p' "$tmp")
 awk -v f="${f1:-0}" -v m="$F1_MIN" 'BEGIN { exit !(f >= m) }' || { echo "FAIL: field F1 ${f1:-missing} is below $F1_MIN"; rc=1; }
 grep -q 'validity rate *1.0000' "$tmp" || { echo "FAIL: not every output is valid"; rc=1; }
+echo "[dev: report only]"
+"$ULM" eval $T/entities.ulm $T/dev.jsonl -t 1 || rc=1
 exit $rc

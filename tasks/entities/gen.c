@@ -1,7 +1,7 @@
 /* gen-entities: data for the entity extractor task (tasks/entities/task.json).
  *
- *   gen-entities [--split train|valid|golden] [--n N] [--seed S] [--novel PERCENT]
- *                [--shapes PERCENT] [--grammar PERCENT] [--grammar-file grammar.txt]
+ *   gen-entities [--split train|valid|golden|dev] [--n N] [--seed S] [--novel PERCENT]
+ *                [--shapes PERCENT] [--compound PERCENT] [--grammar PERCENT] [--grammar-file grammar.txt]
  *                [--data tasks/entities/data] [-o FILE]
  *
  * Writes JSONL, one {"input": "...", "output": "..."} per line. The input is one or two
@@ -13,7 +13,9 @@
  * Held out: every data file has a "## golden" line; entries below it (first names, last
  * names, organization roots, places, templates) are used only by the golden split, entries
  * above it only by train and valid. So a golden case has unseen wording and unseen entity
- * strings; only the date formats and organization forms are shared.
+ * strings; only the date formats and organization forms are shared. templates.txt may end with
+ * a "## dev" section: the dev split (400 cases) fills those templates with the golden names, a
+ * second held-out set to develop against, so the golden set is not the only guide.
  *
  *   people         "First Last" (85%) or "First M. Last"; titles such as "Dr." stay in the
  *                  template and are not part of the name
@@ -34,6 +36,7 @@
 #define EN_GOLDEN_SEED 0x454E54495459ull /* "ENTITY" */
 #define EN_GOLDEN_N 400
 #define EN_VALID_SALT 0x56414C4944ull
+#define EN_DEV_SEED 0x444556ull /* "DEV" */
 #define EN_MAX_ENT 16
 
 enum { EN_FIRST, EN_LAST, EN_ORG, EN_PLACE, EN_TEMPLATE, EN_N_LISTS };
@@ -53,20 +56,20 @@ typedef struct {
 
 typedef struct {
     char *text[EN_N_LISTS];       /* file contents, entries point into them */
-    en_list list[EN_N_LISTS][2];  /* [kind][0 train, 1 golden] */
+    en_list list[EN_N_LISTS][3];  /* [kind][0 train, 1 golden, 2 dev]; dev names are the golden ones */
     char *gram_text;              /* data/grammar.txt, rules point into it */
     en_rule *rule;
     int n_rule;
 } en_data;
 
-typedef enum { EN_TRAIN, EN_VALID, EN_GOLDEN } en_split;
+typedef enum { EN_TRAIN, EN_VALID, EN_GOLDEN, EN_DEV } en_split;
 enum { EN_PEOPLE, EN_ORGS, EN_PLACES, EN_DATES, EN_N_FIELDS };
 static const char *const en_fields[EN_N_FIELDS] = {"people", "organizations", "places", "dates"};
 
 static void en_data_free(en_data *d) {
     for (int k = 0; k < EN_N_LISTS; k++) {
         free(d->text[k]);
-        for (int g = 0; g < 2; g++) free(d->list[k][g].s);
+        for (int g = 0; g < 2 || (g == 2 && k == EN_TEMPLATE); g++) free(d->list[k][g].s);
     }
     for (int i = 0; i < d->n_rule; i++) free(d->rule[i].alt.s);
     free(d->rule);
@@ -242,11 +245,16 @@ static int en_data_load(const char *dir, en_data *d, char *err, size_t errcap) {
         snprintf(path, sizeof path, "%s/%s", dir, en_files[k]);
         char *text = d->text[k] = gen_read_file(path, NULL);
         if (!text) { snprintf(err, errcap, "%.400s: cannot read: %.80s", path, strerror(errno)); goto fail; }
-        int g = 0, cap[2] = {0, 0}, line_no = 0;
+        int g = 0, cap[3] = {0, 0, 0}, line_no = 0;
         for (char *cur = text, *line; (line = en_next_line(&cur, &line_no));) {
             if (!strcmp(line, "## golden")) {
                 if (g) { snprintf(err, errcap, "%.400s:%d: second '## golden'", path, line_no); goto fail; }
                 g = 1;
+                continue;
+            }
+            if (!strcmp(line, "## dev")) { /* templates only: a second held-out set, for development */
+                if (k != EN_TEMPLATE || g != 1) { snprintf(err, errcap, "%.400s:%d: '## dev' only after '## golden' of templates", path, line_no); goto fail; }
+                g = 2;
                 continue;
             }
             if (line[0] == '#' || line[0] == 0) continue;
@@ -268,6 +276,7 @@ static int en_data_load(const char *dir, en_data *d, char *err, size_t errcap) {
             snprintf(err, errcap, "%.400s: needs entries above and below '## golden'", path);
             goto fail;
         }
+        if (k != EN_TEMPLATE) d->list[k][2] = d->list[k][1]; /* shared, freed once */
     }
     if (en_grammar_load(dir, d, err, errcap)) goto fail;
     return 0;
@@ -391,6 +400,33 @@ static void en_syllables_broad(gen_rng *r, char *w, int last_name) {
     if (last_name && gen_rng_chance(r, 40, 100)) strcat(w, end[gen_rng_below(r, sizeof end / sizeof *end)]);
 }
 
+/* --compound P (with --novel): an invented organization root is, with probability P%, a
+ * compound of two everyday English parts ("Stonebrook", "Harborlight"), the shape most real
+ * brand names have, which syllables lack; the same shape as many English last names, so the
+ * suffix and the sentence, not the root, have to tell an organization from a person. */
+static int en_compound_pct = 0;
+
+static void en_compound(gen_rng *r, char *w) {
+    static const char *const head[] = {"North", "South", "East", "West", "Stone", "Iron", "Silver", "Gold", "Red",
+                                       "Blue", "Green", "Black", "White", "Grey", "Oak", "Pine", "Ash", "Elm", "Rose",
+                                       "Fox", "Wolf", "Bear", "Hawk", "Raven", "Sun", "Moon", "Frost", "Storm",
+                                       "River", "Sea", "Bright", "High", "Deep", "Wild", "Old", "Fair", "Glen",
+                                       "King", "Lark", "Wren", "Copper", "Cedar", "Maple", "Birch", "Thorn", "Briar",
+                                       "Harbor", "Cliff", "Crown", "Bell", "Swift", "Hollow", "Golden", "Winter",
+                                       "Summer", "Spring", "Morning", "Even", "Ember", "Cloud", "Rain", "Snow",
+                                       "Heather", "Fern", "Moss", "Sand", "Clay", "Flint", "Steel", "Tin", "Lion",
+                                       "Eagle", "Owl", "Crow", "Swan", "Dove", "Finch", "Otter", "Mill", "Bridge",
+                                       "Castle", "Tower", "Anchor", "Sail", "Wind", "Fire", "Star", "Brook"};
+    static const char *const tail[] = {"wood", "field", "gate", "bridge", "stone", "brook", "ford", "haven", "mere",
+                                       "port", "water", "view", "crest", "ridge", "vale", "dale", "well", "wick",
+                                       "worth", "ton", "hurst", "land", "moor", "mark", "light", "wing", "fall",
+                                       "hill", "way", "line", "point", "peak", "field", "bank", "works", "craft",
+                                       "forge", "yard", "stead", "glen", "holm", "shaw", "more", "bury", "combe",
+                                       "leigh", "ley", "thorne", "fire", "star", "song", "spire", "cove", "reach"};
+    snprintf(w, 48, "%s%s", head[gen_rng_below(r, sizeof head / sizeof *head)],
+             tail[gen_rng_below(r, sizeof tail / sizeof *tail)]);
+}
+
 static void en_capitalize(char *w) {
     if (w[0] >= 'a' && w[0] <= 'z') w[0] = (char)(w[0] - 'a' + 'A');
 }
@@ -421,12 +457,16 @@ static const char *en_novel_word(const en_data *d, int kind, gen_rng *r) {
     static const char *const last_part[] = {"van ", "Van ", "van der ", "Van der ", "van den ", "de ", "De ", "de la ",
                                             "del ", "della ", "di ", "da ", "dos ", "du ", "von ", "von der ", "ter ",
                                             "ten ", "bin ", "ibn ", "ben ", "al-", "el-", "Al-", "le ", "La "};
-    static const char *const place_part[] = {"de", "del", "do", "da", "la", "am", "upon", "on", "en", "di", "sur"};
+    static const char *const place_part[] = {"de", "del", "do", "da", "la", "am", "upon", "on", "en", "di", "sur",
+                                             "es", "el", "al", "los", "las", "les", "le", "im", "an der", "of"};
+    /* places named with "the", which is part of the name ("the Alps", "the Hague") */
+    static const char *const the_suf[] = {"s", "s", " Islands", " Mountains", " Hills", " Delta", " Coast", " Highlands"};
     static char ring[4][112];
     static int slot;
     char *w = ring[slot++ & 3], a[48], b[48];
     for (;;) {
         if (en_shape_pct && kind != EN_ORG && gen_rng_chance(r, 50, 100)) en_syllables_broad(r, a, kind == EN_LAST);
+        else if (en_compound_pct && kind == EN_ORG && gen_rng_chance(r, (uint32_t)en_compound_pct, 100)) en_compound(r, a);
         else en_syllables(r, a);
         en_capitalize(a);
         snprintf(w, 112, "%s", a);
@@ -446,12 +486,15 @@ static const char *en_novel_word(const en_data *d, int kind, gen_rng *r) {
                 en_capitalize(b);
                 if (u < 60) snprintf(w, 112, "%s %s", pre[gen_rng_below(r, sizeof pre / sizeof *pre)], a);
                 else if (u < 82) snprintf(w, 112, "%s %s", a, suf[gen_rng_below(r, sizeof suf / sizeof *suf)]);
-                else snprintf(w, 112, "%s %s %s", a, place_part[gen_rng_below(r, sizeof place_part / sizeof *place_part)], b);
+                else if (u < 92) snprintf(w, 112, "%s %s %s", a, place_part[gen_rng_below(r, sizeof place_part / sizeof *place_part)], b);
+                else snprintf(w, 112, "the %s%s", a, the_suf[gen_rng_below(r, sizeof the_suf / sizeof *the_suf)]);
             }
         }
-        int held = 0;
-        const en_list *g = &d->list[kind][1];
-        for (int i = 0; i < g->n && !held; i++) held = !strcmp(g->s[i], w);
+        int held = 0; /* no held-out entry of any kind: a compound root can be a golden last name */
+        for (int k = EN_FIRST; k <= EN_PLACE && !held; k++) {
+            const en_list *g = &d->list[k][1];
+            for (int i = 0; i < g->n && !held; i++) held = !strcmp(g->s[i], w);
+        }
         if (!held && strlen(a) >= 3) return w;
     }
 }
@@ -514,6 +557,7 @@ static int en_fill(const en_data *d, int g, const char *t, gen_rng *r, gen_str *
         }
         int field = c == 'P' ? EN_PEOPLE : c == 'O' ? EN_ORGS : c == 'L' ? EN_PLACES : EN_DATES;
         en_entity(d, g, c, r, v, sizeof v);
+        if (p == t && v[0] >= 'a' && v[0] <= 'z') return -1; /* "the Alps" cannot open a sentence verbatim */
         for (int k = 0; k < EN_N_FIELDS; k++)
             for (int i = 0; i < f->n[k]; i++)
                 if (!strcmp(f->val[k][i], v)) return -1;
@@ -600,7 +644,7 @@ static int en_generate(const en_data *d, en_split split, long n, uint64_t seed, 
             i++;
         }
     }
-    if (split != EN_GOLDEN) {
+    if (split == EN_TRAIN || split == EN_VALID) {
         gen_rng_seed(&r, split == EN_VALID ? seed ^ EN_VALID_SALT : seed);
         for (long i = 0; i < n && rc == 0;) {
             if (en_example(d, 0, &r, &in, &out)) { rc = -1; break; }
@@ -608,6 +652,18 @@ static int en_generate(const en_data *d, en_split split, long n, uint64_t seed, 
             rc = en_emit(fp, &in, &out, &line);
             i++;
         }
+    }
+    if (split == EN_DEV) { /* golden names in the dev templates: a second held-out set */
+        gen_set dev = {0};
+        if (!d->list[EN_TEMPLATE][2].n) rc = -1;
+        gen_rng_seed(&r, EN_DEV_SEED);
+        for (long i = 0; i < EN_GOLDEN_N && rc == 0;) {
+            if (en_example(d, 2, &r, &in, &out)) { rc = -1; break; }
+            int added = gen_set_add(&dev, gen_hash(in.p, in.n));
+            if (added < 0) rc = -1;
+            else if (added) rc = en_emit(fp, &in, &out, &line), i++;
+        }
+        gen_set_free(&dev);
     }
     gen_set_free(&golden);
     gen_str_free(&in);
@@ -618,8 +674,9 @@ static int en_generate(const en_data *d, en_split split, long n, uint64_t seed, 
 
 #ifndef GEN_NO_MAIN
 static int usage(void) {
-    fprintf(stderr, "usage: gen-entities [--split train|valid|golden] [--n N] [--seed S] [--novel PERCENT] [--data DIR]\n"
-                    "                    [--shapes PERCENT] [--grammar PERCENT] [--grammar-file NAME] [-o FILE]\n");
+    fprintf(stderr, "usage: gen-entities [--split train|valid|golden|dev] [--n N] [--seed S] [--novel PERCENT] [--data DIR]\n"
+                    "                    [--shapes PERCENT] [--compound PERCENT] [--grammar PERCENT] [--grammar-file NAME]\n"
+                    "                    [-o FILE]\n");
     return 2;
 }
 
@@ -640,6 +697,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--shapes")) { en_shape_pct = (int)strtol(v, &end, 10); if (*end || en_shape_pct < 0 || en_shape_pct > 100) return usage(); }
         else if (!strcmp(a, "--grammar-file")) en_grammar_file = v;
         else if (!strcmp(a, "--grammar")) { en_grammar_pct = (int)strtol(v, &end, 10); if (*end || en_grammar_pct < 0 || en_grammar_pct > 100) return usage(); }
+        else if (!strcmp(a, "--compound")) { en_compound_pct = (int)strtol(v, &end, 10); if (*end || en_compound_pct < 0 || en_compound_pct > 100) return usage(); }
         else if (!strcmp(a, "--novel")) { en_novel_pct = (int)strtol(v, &end, 10); if (*end || en_novel_pct < 0 || en_novel_pct > 100) return usage(); }
         else return usage();
     }
@@ -647,6 +705,7 @@ int main(int argc, char **argv) {
     if (!strcmp(split_name, "train")) split = EN_TRAIN;
     else if (!strcmp(split_name, "valid")) split = EN_VALID;
     else if (!strcmp(split_name, "golden")) split = EN_GOLDEN;
+    else if (!strcmp(split_name, "dev")) split = EN_DEV;
     else return usage();
     if (n < 0) n = split == EN_VALID ? 2000 : 50000;
     char err[512];
@@ -655,6 +714,12 @@ int main(int argc, char **argv) {
     FILE *fp = out_path ? fopen(out_path, "wb") : stdout;
     if (!fp) { fprintf(stderr, "gen-entities: %s: %s\n", out_path, strerror(errno)); en_data_free(&d); return 1; }
     int rc = en_generate(&d, split, n, seed, fp);
+    if (rc == -1 && split == EN_DEV && !d.list[EN_TEMPLATE][2].n) {
+        fprintf(stderr, "gen-entities: %s/templates.txt has no '## dev' section\n", dir);
+        if (fp != stdout) fclose(fp);
+        en_data_free(&d);
+        return 1;
+    }
     if (fp != stdout) rc |= fclose(fp);
     else rc |= fflush(fp);
     en_data_free(&d);
