@@ -200,6 +200,16 @@ static int check_golden_unseen(const gen_set *inputs, const gen_set *vals) {
     return n_vals;
 }
 
+/* Training JSONL text of n cases: every answer well formed and verbatim, and no golden input
+ * or golden entity string in it. */
+static void check_train_text(const char *text, int n, int *empty, int *two) {
+    gen_set train_vals = {0}, train_inputs = {0};
+    assert_int_equal(add_train_cases(text, &train_inputs, &train_vals, empty, two), n);
+    assert_true(check_golden_unseen(&train_inputs, &train_vals) > 300);
+    gen_set_free(&train_vals);
+    gen_set_free(&train_inputs);
+}
+
 /* Golden entity strings never occur as entities in training data, and golden inputs are
  * never training inputs: also with --novel 50 (invented names, which must never be
  * held-out ones), the data the shipped model is trained on. */
@@ -272,15 +282,11 @@ static void test_entities_grammar(void **state) {
     en_grammar_pct = 0;
     en_novel_pct = 0;
     assert_true(np != ng || memcmp(plain, gram, np) != 0);
-    gen_set train_vals = {0}, train_inputs = {0};
     int empty = 0, two = 0;
-    assert_int_equal(add_train_cases(gram, &train_inputs, &train_vals, &empty, &two), 5000);
+    check_train_text(gram, 5000, &empty, &two);
     assert_true(empty > 0 && two > 5000 / 4);
-    assert_true(check_golden_unseen(&train_inputs, &train_vals) > 300);
     free(plain);
     free(gram);
-    gen_set_free(&train_vals);
-    gen_set_free(&train_inputs);
 }
 
 /* grammar_fillers.txt (--grammar-file): the grammar plus {w}, invented lowercase words that
@@ -389,17 +395,13 @@ static void test_entities_compound_roots(void **state) {
     size_t n;
     CAPTURE(t, n, en_generate(&ed, EN_TRAIN, 5000, 1, MEM));
     en_novel_pct = en_shape_pct = en_grammar_pct = en_compound_pct = 0;
-    gen_set train_vals = {0}, train_inputs = {0};
     int empty = 0, two = 0;
-    assert_int_equal(add_train_cases(t, &train_inputs, &train_vals, &empty, &two), 5000);
-    assert_true(check_golden_unseen(&train_inputs, &train_vals) > 300);
+    check_train_text(t, 5000, &empty, &two);
     for (const char *q = t; (q = strstr(q, "{\"input\": \"")); q++) {
         char c = q[11];
         if (c >= 'a' && c <= 'z') fail_msg("an input opens with a lowercase letter: %.60s", q);
     }
     free(t);
-    gen_set_free(&train_vals);
-    gen_set_free(&train_inputs);
 }
 
 static void test_entities_dates(void **state) {

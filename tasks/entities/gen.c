@@ -69,7 +69,8 @@ static const char *const en_fields[EN_N_FIELDS] = {"people", "organizations", "p
 static void en_data_free(en_data *d) {
     for (int k = 0; k < EN_N_LISTS; k++) {
         free(d->text[k]);
-        for (int g = 0; g < 2 || (g == 2 && k == EN_TEMPLATE); g++) free(d->list[k][g].s);
+        int own = k == EN_TEMPLATE ? 3 : 2; /* the names' dev lists share the golden ones */
+        for (int g = 0; g < own; g++) free(d->list[k][g].s);
     }
     for (int i = 0; i < d->n_rule; i++) free(d->rule[i].alt.s);
     free(d->rule);
@@ -711,15 +712,14 @@ int main(int argc, char **argv) {
     char err[512];
     en_data d;
     if (en_data_load(dir, &d, err, sizeof err)) { fprintf(stderr, "gen-entities: %s\n", err); return 1; }
-    FILE *fp = out_path ? fopen(out_path, "wb") : stdout;
-    if (!fp) { fprintf(stderr, "gen-entities: %s: %s\n", out_path, strerror(errno)); en_data_free(&d); return 1; }
-    int rc = en_generate(&d, split, n, seed, fp);
-    if (rc == -1 && split == EN_DEV && !d.list[EN_TEMPLATE][2].n) {
+    if (split == EN_DEV && !d.list[EN_TEMPLATE][2].n) { /* before -o truncates anything */
         fprintf(stderr, "gen-entities: %s/templates.txt has no '## dev' section\n", dir);
-        if (fp != stdout) fclose(fp);
         en_data_free(&d);
         return 1;
     }
+    FILE *fp = out_path ? fopen(out_path, "wb") : stdout;
+    if (!fp) { fprintf(stderr, "gen-entities: %s: %s\n", out_path, strerror(errno)); en_data_free(&d); return 1; }
+    int rc = en_generate(&d, split, n, seed, fp);
     if (fp != stdout) rc |= fclose(fp);
     else rc |= fflush(fp);
     en_data_free(&d);
