@@ -467,6 +467,22 @@ void ulm_ctx_free(ulm_ctx *c) {
 }
 
 void ulm_ctx_reset(ulm_ctx *c) { c->pos = 0; }
+
+/* A ring slot of position t is overwritten once position t + cap is written. After the
+ * sequence reached c->pos, a query at pos (or later) still needs keys back to
+ * pos - window + 1; the last write that could have reached them is c->pos - 1, so the rewind
+ * is exact when c->pos - cap < pos - window + 1, or when the ring never wrapped. */
+int ulm_ctx_rewind(ulm_ctx *c, int pos) {
+    if (pos < 0 || pos > c->pos) return -1;
+    const model_config *cfg = &c->m->cfg;
+    for (int l = 0; l < cfg->n_layers; l++) {
+        int cap = c->kv_layers[l].cap;
+        if (c->pos <= cap || !c->m->layers[l].is_local) continue;
+        if (c->pos - cap >= pos - cfg->sliding_window + 1) return -1;
+    }
+    c->pos = pos;
+    return 0;
+}
 int ulm_ctx_pos(const ulm_ctx *c) { return c->pos; }
 int ulm_ctx_size(const ulm_ctx *c) { return c->n_ctx; }
 

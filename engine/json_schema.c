@@ -417,6 +417,12 @@ static frag spec_frag(nfa_b *b, const json_value *spec, const char *input, size_
         nb_fail(b, ULM_ERR_SPEC, "%s", kerr.msg);
         return nb_empty(b);
     }
+    int distinct = 0;
+    if (json_get(spec, "distinct_strings") &&
+        (depth > 0 || strcmp(kind, "json_schema") || json_get_bool(spec, "distinct_strings", &distinct))) {
+        nb_fail(b, ULM_ERR_SPEC, "constraint: \"distinct_strings\" must be true or false, on a json_schema constraint itself");
+        return nb_empty(b);
+    }
     int sfi = spec_sfi(spec);
     if (sfi < 0) {
         nb_fail(b, ULM_ERR_SPEC, "constraint: \"strings_from_input\" must be true, false, \"words\" or \"words_in_order\"");

@@ -82,6 +82,11 @@ struct ulm_model {
 /* The model a context runs (engine-internal accessor). */
 const struct ulm_model *ulm_ctx_model(const ulm_ctx *c);
 
+/* Moves the sequence back to pos (<= the current position), forgetting the later tokens;
+ * the next ulm_ctx_eval feeds position pos. -1 (and nothing changes) when a sliding-window
+ * layer's ring has already overwritten keys a query at pos would see. */
+int ulm_ctx_rewind(ulm_ctx *c, int pos);
+
 /* Reads config + binds every tensor, checking dtypes and shapes. */
 ulm_status model_bind(struct ulm_model *m, ulm_error *err);
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "distinct_strings.h"
 #include "json.h"
 #include "model.h"
 #include "sampler.h"
@@ -555,6 +556,184 @@ static void escalate(task_result *r, const char *reason) {
     }
 }
 
+/* ---- decoding: one pass, and the distinct_strings repair ---- */
+
+#define MAX_REWINDS 16
+/* The decoding state before output token i, for a rewind. */
+typedef struct {
+    dstr_scan scan;
+    cons_run run;
+    size_t len;
+    double conf_sum;
+    float conf_min;
+} decode_snap;
+/* A token banned at output position pos (only while the output before pos stays the same). */
+typedef struct {
+    int pos;
+    int32_t id;
+} token_ban;
+
+/* One decoding pass from the prompt's logits in t->logits, the context at the prompt's end. */
+typedef struct decoder {
+    task *t;
+    constraint *c;     /* NULL: unconstrained */
+    sampler smp;
+    int n_prompt;
+    int distinct;      /* distinct_strings on: rewind on a repeated value */
+    int ban_content;   /* which token a rewind bans: 0 the one that opened the value, 1 its first content token */
+    decode_snap *snaps;/* [max_tokens + 1] */
+    token_ban *bans;   /* [max_tokens + MAX_REWINDS] */
+    int n_bans, rewinds;
+    dstr_list vals;
+    ulm_text_fn on_text; /* NULL: do not stream */
+    void *user;
+    size_t flushed;    /* output bytes streamed */
+    int quit;          /* on_text asked to stop */
+    double t0, ttft_ms;
+    /* the answer */
+    char *out;
+    size_t len, cap;
+    int n_tokens;
+    double conf_sum;
+    float conf_min;
+    cons_run run;
+    int unsat;         /* the constraint left no token */
+} decoder;
+
+static int dec_append(decoder *d, const char *p, size_t n) {
+    if (d->len + n + 1 > d->cap) {
+        size_t nc = d->cap ? d->cap * 2 : 256;
+        while (nc < d->len + n + 1) nc *= 2;
+        char *q = realloc(d->out, nc);
+        if (!q) return -1;
+        d->out = q;
+        d->cap = nc;
+    }
+    memcpy(d->out + d->len, p, n);
+    d->len += n;
+    d->out[d->len] = 0;
+    return 0;
+}
+
+/* Masks the tokens banned at output position pos; 1 if no token is left. */
+static int apply_bans(const token_ban *b, int n, int pos, float *logits, int n_vocab) {
+    for (int i = 0; i < n; i++)
+        if (b[i].pos == pos) logits[b[i].id] = -INFINITY;
+    for (int i = 0; i < n_vocab; i++)
+        if (logits[i] != -INFINITY) return 0;
+    return 1;
+}
+
+/* The output token whose bytes hold output offset at. */
+static int token_at(const decoder *d, size_t at) {
+    int j = d->n_tokens - 1;
+    while (j > 0 && d->snaps[j].len > at) j--;
+    return j;
+}
+
+static ulm_status decode(decoder *d, const cons_run *run0, ulm_error *err) {
+    task *t = d->t;
+    const task_spec *s = &t->spec;
+    constraint *c = d->c;
+    ulm_status st = ULM_OK;
+    int n = d->n_prompt;
+    dstr_scan scan;
+    dstr_init(&scan);
+    if (c) d->run = *run0;
+    d->conf_min = 1;
+    if (dec_append(d, "", 0)) return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
+    while (d->n_tokens < s->max_tokens) {
+        if (c && cons_final(&d->run)) break;
+        if (d->distinct) d->snaps[d->n_tokens] = (decode_snap){scan, d->run, d->len, d->conf_sum, d->conf_min};
+        /* the model's own probabilities, before penalties and the mask */
+        float mx = -INFINITY;
+        for (int i = 0; i < t->n_vocab; i++) mx = t->logits[i] > mx ? t->logits[i] : mx;
+        double sum = 0;
+        for (int i = 0; i < t->n_vocab; i++) sum += exp((double)(t->logits[i] - mx));
+        memcpy(t->raw, t->logits, (size_t)t->n_vocab * sizeof *t->raw);
+        if (c) {
+            const uint64_t *mask = cons_allowed(&d->run, err);
+            if (!mask) {
+                if (err && err->code == ULM_ERR_NOMEM) return ULM_ERR_NOMEM;
+                d->unsat = 1;
+                return ULM_OK;
+            }
+            cons_apply_mask(mask, t->logits, t->n_vocab);
+            if (d->distinct && apply_bans(d->bans, d->n_bans, d->n_tokens, t->logits, t->n_vocab)) {
+                /* the bans left nothing: give the rule up for this answer, keep the constraint */
+                d->distinct = 0;
+                memcpy(t->logits, t->raw, (size_t)t->n_vocab * sizeof *t->raw);
+                cons_apply_mask(mask, t->logits, t->n_vocab);
+            }
+        }
+        int next = sampler_sample(&d->smp, t->logits, NULL, t->toks, n, NULL);
+        if (d->n_tokens == 0 && !d->ttft_ms) d->ttft_ms = now_ms() - d->t0;
+        if (next < 0) { d->unsat = 1; return ULM_OK; }
+        float p = (float)(exp((double)(t->raw[next] - mx)) / sum);
+        d->conf_sum += p;
+        if (p < d->conf_min) d->conf_min = p;
+        d->n_tokens++;
+        if (c && (st = cons_advance(&d->run, next, err))) return st;
+        if (tok_is_eog(t->m->tok, next)) break;
+        size_t before = d->len;
+        if (dec_append(d, t->pieces[next], t->lens[next])) return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
+        t->toks[n++] = next;
+        if (d->distinct && dstr_feed(&scan, &d->vals, d->out, before, d->len)) {
+            /* a repeated value: rewind to the token that opened it (or to its first content
+             * token) and ban that token there */
+            int j = token_at(d, scan.str_quote + (d->ban_content ? 1 : 0));
+            if (d->rewinds < MAX_REWINDS && ulm_ctx_rewind(t->ctx, d->n_prompt + j - 1) == 0) {
+                d->rewinds++;
+                d->on_text = NULL; /* what follows may differ between repairs: streamed at the end */
+                while (d->n_bans > 0 && d->bans[d->n_bans - 1].pos > j) d->n_bans--; /* for a prefix now gone */
+                d->bans[d->n_bans++] = (token_ban){j, t->toks[d->n_prompt + j]};
+                scan = d->snaps[j].scan;
+                d->run = d->snaps[j].run;
+                d->len = d->snaps[j].len;
+                d->out[d->len] = 0;
+                d->conf_sum = d->snaps[j].conf_sum;
+                d->conf_min = d->snaps[j].conf_min;
+                d->n_tokens = j;
+                n = d->n_prompt + j;
+                if ((st = ulm_ctx_eval(t->ctx, &t->toks[n - 1], 1, t->logits, 0, err))) return st;
+                continue;
+            }
+            d->distinct = 0; /* out of rewinds, or the cache cannot rewind: keep the answer as it is */
+        }
+        int stopped = 0;
+        if (!c)
+            for (int k = 0; k < s->n_stop && !stopped; k++) {
+                size_t from = before >= s->stop_len[k] ? before - s->stop_len[k] + 1 : 0;
+                char *hit = memmem(d->out + from, d->len - from, s->stop[k], s->stop_len[k]);
+                if (hit) {
+                    d->len = (size_t)(hit - d->out);
+                    d->out[d->len] = 0;
+                    stopped = 1;
+                }
+            }
+        /* with distinct_strings, an open value (from the token that opened it) is held back,
+         * since a rewind may take it away */
+        size_t ready = d->len;
+        if (d->distinct && scan.in_str && !scan.str_is_key) ready = d->snaps[token_at(d, scan.str_quote)].len;
+        if (d->on_text && ready > d->flushed) {
+            d->quit = d->on_text(d->out + d->flushed, ready - d->flushed, d->user);
+            d->flushed = ready;
+            if (d->quit) break;
+        }
+        if (stopped) break;
+        if (d->n_tokens >= s->max_tokens) break;
+        if ((st = ulm_ctx_eval(t->ctx, &t->toks[n - 1], 1, t->logits, 0, err))) return st;
+    }
+    return ULM_OK;
+}
+
+static void decoder_free(decoder *d) {
+    sampler_free(&d->smp);
+    dstr_list_free(&d->vals);
+    free(d->out);
+    d->out = NULL;
+}
+
 ulm_status task_run(task *t, const char *input, size_t len, ulm_text_fn on_text, void *user, task_result *res,
                     ulm_error *err) {
     memset(res, 0, sizeof *res);
@@ -568,8 +747,11 @@ ulm_status task_run(task *t, const char *input, size_t len, ulm_text_fn on_text,
     ulm_status st;
     int n_prompt = 0;
     constraint *dyn = NULL;
-    sampler smp;
-    memset(&smp, 0, sizeof smp);
+    decode_snap *snaps = NULL;
+    token_ban *bans = NULL;
+    float *first = NULL; /* the prompt's logits, for a second pass */
+    decoder dec[2];
+    memset(dec, 0, sizeof dec);
     if ((st = task_encode_prompt(s, m->tok, input, len, NULL, 0, &n_prompt, err))) goto done;
     res->n_prompt = n_prompt;
     int n_ctx = ulm_ctx_size(t->ctx);
@@ -601,62 +783,51 @@ ulm_status task_run(task *t, const char *input, size_t len, ulm_text_fn on_text,
         escalate(res, "constraint_unsatisfiable");
         goto done;
     }
-    if ((st = sampler_init(&smp, &s->sampling, t->n_vocab, err))) goto done;
+    /* distinct_strings: a repeated value is repaired by a rewind that bans the token that
+     * opened it (the model then goes on without it); when that happened, a second pass bans
+     * the value's first token instead (the model picks another span there), and the answer
+     * whose least likely token is the more likely wins */
+    int distinct = 0;
+    if (c && s->constraint) json_get_bool(s->constraint, "distinct_strings", &distinct);
+    if (distinct) {
+        snaps = malloc((size_t)(s->max_tokens + 1) * sizeof *snaps);
+        bans = malloc((size_t)(s->max_tokens + MAX_REWINDS) * sizeof *bans);
+        first = malloc((size_t)t->n_vocab * sizeof *first);
+        if (!snaps || !bans || !first) { st = ulm_set_error(err, ULM_ERR_NOMEM, "out of memory"); goto done; }
+    }
+    for (int k = 0; k < 2; k++) {
+        dec[k] = (decoder){.t = t, .c = c, .n_prompt = n_prompt, .distinct = distinct, .ban_content = k,
+                           .snaps = snaps, .bans = bans, .t0 = t0};
+        if ((st = sampler_init(&dec[k].smp, &s->sampling, t->n_vocab, err))) goto done;
+    }
+    dec[0].on_text = on_text;
+    dec[0].user = user;
     ulm_ctx_reset(t->ctx);
     if ((st = ulm_ctx_eval(t->ctx, t->toks, n_prompt, t->logits, 0, err))) goto done;
-    int n = n_prompt;
-    double conf_sum = 0;
-    float conf_min = 1;
-    int finished = 0;
-    while (res->n_tokens < s->max_tokens) {
-        if (c && cons_final(&run)) { finished = 1; break; }
-        /* the model's own probabilities, before penalties and the mask */
-        float mx = -INFINITY;
-        for (int i = 0; i < t->n_vocab; i++) mx = t->logits[i] > mx ? t->logits[i] : mx;
-        double sum = 0;
-        for (int i = 0; i < t->n_vocab; i++) sum += exp((double)(t->logits[i] - mx));
-        memcpy(t->raw, t->logits, (size_t)t->n_vocab * sizeof *t->raw);
-        if (c) {
-            const uint64_t *mask = cons_allowed(&run, err);
-            if (!mask) {
-                if (err && err->code == ULM_ERR_NOMEM) { st = ULM_ERR_NOMEM; goto done; }
-                escalate(res, "constraint_unsatisfiable");
-                goto done;
-            }
-            cons_apply_mask(mask, t->logits, t->n_vocab);
-        }
-        int next = sampler_sample(&smp, t->logits, NULL, t->toks, n, NULL);
-        if (res->n_tokens == 0) res->ttft_ms = now_ms() - t0;
-        if (next < 0) { escalate(res, "constraint_unsatisfiable"); goto done; }
-        float p = (float)(exp((double)(t->raw[next] - mx)) / sum);
-        conf_sum += p;
-        if (p < conf_min) conf_min = p;
-        res->n_tokens++;
-        if (c && (st = cons_advance(&run, next, err))) goto done;
-        if (tok_is_eog(m->tok, next)) { finished = 1; break; }
-        size_t pl = 0;
-        const char *piece = t->pieces[next];
-        pl = t->lens[next];
-        size_t before = res->len;
-        if (append(res, &cap, piece, pl)) { st = ulm_set_error(err, ULM_ERR_NOMEM, "out of memory"); goto done; }
-        int stopped = 0;
-        if (!c)
-            for (int k = 0; k < s->n_stop && !stopped; k++) {
-                size_t from = before >= s->stop_len[k] ? before - s->stop_len[k] + 1 : 0;
-                char *hit = memmem(res->output + from, res->len - from, s->stop[k], s->stop_len[k]);
-                if (hit) {
-                    res->len = (size_t)(hit - res->output);
-                    res->output[res->len] = 0;
-                    stopped = 1;
-                }
-            }
-        if (on_text && res->len > before && on_text(res->output + before, res->len - before, user)) break;
-        if (stopped) { finished = 1; break; }
-        t->toks[n++] = next;
-        if (res->n_tokens >= s->max_tokens) break;
-        if ((st = ulm_ctx_eval(t->ctx, &t->toks[n - 1], 1, t->logits, 0, err))) goto done;
+    if (distinct) memcpy(first, t->logits, (size_t)t->n_vocab * sizeof *first);
+    if ((st = decode(&dec[0], &run, err))) goto done;
+    decoder *win = &dec[0];
+    if (dec[0].rewinds && !dec[0].unsat && ulm_ctx_rewind(t->ctx, n_prompt) == 0) {
+        memcpy(t->logits, first, (size_t)t->n_vocab * sizeof *first);
+        if ((st = decode(&dec[1], &run, err))) goto done;
+        if (!dec[1].unsat && dec[1].conf_min > dec[0].conf_min) win = &dec[1];
     }
-    (void)finished;
+    /* both passes agree up to where the first one stopped streaming */
+    if (on_text && !dec[0].quit && win->len > dec[0].flushed)
+        on_text(win->out + dec[0].flushed, win->len - dec[0].flushed, user);
+    free(res->output);
+    res->output = win->out;
+    res->len = win->len;
+    win->out = NULL;
+    res->n_tokens = win->n_tokens;
+    res->ttft_ms = dec[0].ttft_ms;
+    double conf_sum = win->conf_sum;
+    float conf_min = win->conf_min;
+    run = win->run;
+    if (win->unsat) {
+        escalate(res, "constraint_unsatisfiable");
+        goto done;
+    }
     res->conf_min = res->n_tokens ? conf_min : 0;
     res->conf_mean = res->n_tokens ? (float)(conf_sum / res->n_tokens) : 0;
     res->valid = 1;
@@ -704,8 +875,12 @@ ulm_status task_run(task *t, const char *input, size_t len, ulm_text_fn on_text,
 done:
     if (!res->ttft_ms) res->ttft_ms = now_ms() - t0;
     res->total_ms = now_ms() - t0;
-    sampler_free(&smp);
     cons_free(dyn);
+    free(snaps);
+    free(bans);
+    free(first);
+    decoder_free(&dec[0]);
+    decoder_free(&dec[1]);
     if (st) task_result_free(res);
     return st;
 }

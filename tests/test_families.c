@@ -217,6 +217,49 @@ static void test_kv_cache_size(void **state) {
     ulm_model_free(m);
 }
 
+/* ulm_ctx_rewind: feeding again from a rewound position gives the same logits, bit for bit;
+ * a rewind past what gemma3's window-8 ring (8 + 4 - 1 slots with batches of 4) still holds
+ * is refused and changes nothing. */
+static void check_rewind(const char *arch, int back_ok, int back_refused) {
+    char path[256];
+    snprintf(path, sizeof path, DIR "%s.ulm", arch);
+    int32_t toks[NPOS];
+    read_tokens(toks);
+    ulm_model *m;
+    ulm_ctx *c;
+    ulm_error err;
+    assert_int_equal(ulm_model_load(path, &m, &err), ULM_OK);
+    ulm_ctx_params cp = {.n_ctx = 128, .n_threads = 1, .n_batch = 4};
+    assert_int_equal(ulm_ctx_new(m, &cp, &c, &err), ULM_OK);
+    float *ref = malloc(sizeof(float) * NPOS * VOCAB), *again = malloc(sizeof(float) * VOCAB);
+    for (int i = 0; i < 40; i++) assert_int_equal(ulm_ctx_eval(c, toks + i, 1, ref + (size_t)i * VOCAB, 0, &err), ULM_OK);
+    if (back_refused) {
+        assert_int_equal(ulm_ctx_rewind(c, 40 - back_refused), -1);
+        assert_int_equal(ulm_ctx_pos(c), 40);
+    }
+    assert_int_equal(ulm_ctx_rewind(c, 41), -1); /* forward is no rewind */
+    assert_int_equal(ulm_ctx_rewind(c, 40 - back_ok), 0);
+    assert_int_equal(ulm_ctx_pos(c), 40 - back_ok);
+    for (int i = 40 - back_ok; i < 40; i++) {
+        assert_int_equal(ulm_ctx_eval(c, toks + i, 1, again, 0, &err), ULM_OK);
+        assert_memory_equal(again, ref + (size_t)i * VOCAB, sizeof(float) * VOCAB);
+    }
+    /* and a different token after the rewind point, then back again: still exact */
+    assert_int_equal(ulm_ctx_rewind(c, 39), 0);
+    int32_t other = (toks[39] + 1) % VOCAB;
+    assert_int_equal(ulm_ctx_eval(c, &other, 1, again, 0, &err), ULM_OK);
+    assert_int_equal(ulm_ctx_rewind(c, 39), 0);
+    assert_int_equal(ulm_ctx_eval(c, toks + 39, 1, again, 0, &err), ULM_OK);
+    assert_memory_equal(again, ref + (size_t)39 * VOCAB, sizeof(float) * VOCAB);
+    free(ref), free(again);
+    ulm_ctx_free(c);
+    ulm_model_free(m);
+}
+static void test_ctx_rewind(void **state) {
+    check_rewind("llama", 30, 0); /* no ring: any depth */
+    check_rewind("gemma3", 2, 6);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llama),
@@ -224,6 +267,7 @@ int main(void) {
         cmocka_unit_test(test_qwen3),
         cmocka_unit_test(test_gemma3),
         cmocka_unit_test(test_kv_cache_size),
+        cmocka_unit_test(test_ctx_rewind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

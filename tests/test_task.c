@@ -53,6 +53,12 @@ static void test_spec_errors(void **state) {
         {"{\"name\":\"x\",\"instruction\":\"{input}\",\"max_tokens\":5,\"privacy\":\"secret\"}", "privacy"},
         {"{\"name\":\"x\",\n\"instruction\":\"{input}\",\n\"max_tokens\":5,,}", "t.json: line 3"},
         {"[1,2]", "JSON object"},
+        {"{\"name\":\"x\",\"instruction\":\"{input}\",\"max_tokens\":5,\"constraint\":{\"type\":\"json_schema\","
+         "\"schema\":{\"type\":\"string\"},\"distinct_strings\":1}}", "distinct_strings"},
+        {"{\"name\":\"x\",\"instruction\":\"{input}\",\"max_tokens\":5,\"constraint\":{\"type\":\"regex\","
+         "\"pattern\":\"a\",\"distinct_strings\":true}}", "distinct_strings"},
+        {"{\"name\":\"x\",\"instruction\":\"{input}\",\"max_tokens\":5,\"constraint\":{\"type\":\"any_of\",\"of\":["
+         "{\"type\":\"json_schema\",\"schema\":{\"type\":\"string\"},\"distinct_strings\":true}]}}", "distinct_strings"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         task_spec s;
@@ -202,12 +208,101 @@ static void test_end_to_end_stories260k(void **state) {
     unlink(jtask);
 }
 
+/* 1 if a JSON text has a string value twice (the values of every array and object member). */
+static int has_repeat(const char *text, size_t len) {
+    json_doc *d;
+    ulm_error err;
+    assert_int_equal(json_parse(text, len, &d, &err), ULM_OK);
+    const char *seen[64];
+    size_t seen_len[64];
+    int n = 0, rep = 0;
+    const json_value *o = json_root(d);
+    for (size_t k = 0; k < json_len(o); k++) {
+        const json_value *a = json_obj_val(o, k);
+        for (size_t i = 0; i < json_len(a); i++) {
+            size_t l;
+            const char *v = json_str(json_at(a, i), &l);
+            assert_non_null(v);
+            for (int j = 0; j < n; j++) rep |= seen_len[j] == l && !memcmp(seen[j], v, l);
+            if (n < 64) seen[n] = v, seen_len[n++] = l;
+        }
+    }
+    json_free(d);
+    return rep;
+}
+
+typedef struct { char buf[4096]; size_t len; } stream_buf;
+static int collect(const char *text, size_t len, void *user) {
+    stream_buf *b = user;
+    assert_true(b->len + len < sizeof b->buf);
+    memcpy(b->buf + b->len, text, len);
+    b->len += len;
+    return 0;
+}
+
+/* distinct_strings on the shipped entity model (tasks/entities), 80 golden inputs: without the rule some
+ * answers file one span under two keys; with it none does, every answer is still valid, the
+ * answers that had no repeat are unchanged, and the streamed text is the answer. */
+static void test_distinct_strings_entities(void **state) {
+    (void)state;
+    ulm_model *m;
+    ulm_error err;
+    assert_int_equal(ulm_model_load("tasks/entities/entities.ulm", &m, &err), ULM_OK);
+    FILE *fp = fopen("tasks/entities/task.json", "rb");
+    assert_non_null(fp);
+    char spec_on[4096], spec_off[4096];
+    size_t sl = fread(spec_on, 1, sizeof spec_on - 1, fp);
+    fclose(fp);
+    spec_on[sl] = 0;
+    char *at = strstr(spec_on, "\"distinct_strings\": true");
+    assert_non_null(at);
+    memcpy(spec_off, spec_on, sl + 1);
+    memcpy(spec_off + (at - spec_on), "\"distinct_strings\":false", 24); /* same length */
+    task *on, *off;
+    assert_int_equal(task_new(m, spec_on, sl, "on", 1, &on, &err), ULM_OK);
+    assert_int_equal(task_new(m, spec_off, sl, "off", 1, &off, &err), ULM_OK);
+    fp = fopen("tasks/entities/golden.jsonl", "rb");
+    assert_non_null(fp);
+    char line[8192];
+    int n = 0, repeats_off = 0, changed = 0;
+    while (n < 80 && fgets(line, sizeof line, fp)) {
+        json_doc *d;
+        assert_int_equal(json_parse(line, strlen(line), &d, &err), ULM_OK);
+        size_t il;
+        const char *in = json_str(json_get(json_root(d), "input"), &il);
+        assert_non_null(in);
+        task_result a, b;
+        stream_buf sb = {.len = 0};
+        assert_int_equal(task_run(off, in, il, NULL, NULL, &a, &err), ULM_OK);
+        assert_int_equal(task_run(on, in, il, collect, &sb, &b, &err), ULM_OK);
+        assert_true(a.valid && b.valid);
+        assert_false(has_repeat(b.output, b.len));
+        assert_int_equal(sb.len, b.len);
+        assert_memory_equal(sb.buf, b.output, b.len);
+        if (has_repeat(a.output, a.len)) repeats_off++, changed += strcmp(a.output, b.output) != 0;
+        else assert_string_equal(a.output, b.output);
+        task_result_free(&a);
+        task_result_free(&b);
+        json_free(d);
+        n++;
+    }
+    fclose(fp);
+    print_message("%d golden inputs: %d answers repeat a value without the rule, none with it\n", n, repeats_off);
+    assert_int_equal(n, 80);
+    assert_true(repeats_off > 0);
+    assert_int_equal(changed, repeats_off);
+    task_free(on);
+    task_free(off);
+    ulm_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec_parse),
         cmocka_unit_test(test_spec_errors),
         cmocka_unit_test(test_golden_parse),
         cmocka_unit_test(test_end_to_end_stories260k),
+        cmocka_unit_test(test_distinct_strings_entities),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
