@@ -42,7 +42,6 @@ struct ulm_ctx {
     float *scores; /* [n_threads][att_scratch] per-thread attention scratch */
     int att_qb;         /* query tokens per attention work item */
     size_t att_scratch; /* floats per thread: scores and weights [att_qb*group][cap_max] each, value rows, q prep */
-    float *logits; /* [vocab]            last position, when the caller wants none */
     float *rope_cs; /* [n_threads][head_dim] cos | sin of a position's RoPE angles */
     void *xprep;   /* prepared matmul input */
     size_t xprep_size;
@@ -292,8 +291,9 @@ static void per_token(ulm_ctx *c, int st, int layer, int n, int pos0) {
     else token_worker(&j, 0, 1);
 }
 
-/* One forward step over n tokens at positions pos0..pos0+n-1. Logits of the rows selected by
- * want (all rows, or only the last) go to out with stride vocab. */
+/* One forward step over n tokens at positions pos0..pos0+n-1. Logits of all rows (all_logits)
+ * or only the last go to out with stride vocab; out NULL: none (a prefill chunk before the
+ * last, where the vocabulary matmul would be thrown away). */
 static void forward(ulm_ctx *c, const int32_t *tokens, int n, int all_logits, float *out) {
     const ulm_model *m = c->m;
     const model_config *cfg = &m->cfg;
@@ -338,10 +338,12 @@ static void forward(ulm_ctx *c, const int32_t *tokens, int n, int all_logits, fl
         per_token(c, ST_FFN_OUT, l, n, pos0);            /* x += o */
     }
 
-    /* logits = norm(x) Wout, only for the rows asked for */
-    int first = all_logits ? 0 : n - 1, rows = n - first;
-    for (int i = first; i < n; i++) c->kern->rmsnorm(c->xb + (size_t)(i - first) * D, c->x + (size_t)i * D, m->output_norm.data, D, eps, 0);
-    matmul(c, &m->output, c->xb, rows, out, V);
+    /* logits = norm(x) Wout, only for the rows asked for (none: a prefill chunk before the last) */
+    if (out) {
+        int first = all_logits ? 0 : n - 1, rows = n - first;
+        for (int i = first; i < n; i++) c->kern->rmsnorm(c->xb + (size_t)(i - first) * D, c->x + (size_t)i * D, m->output_norm.data, D, eps, 0);
+        matmul(c, &m->output, c->xb, rows, out, V);
+    }
     c->pos += n;
 }
 
@@ -357,9 +359,7 @@ ulm_status ulm_ctx_eval(ulm_ctx *c, const int32_t *tokens, int n, float *logits,
         int chunk = n - done < c->n_batch ? n - done : c->n_batch;
         int last = done + chunk == n;
         float *out = all_logits ? (logits ? logits + (size_t)done * cfg->vocab_size : NULL) : (last && logits ? logits : NULL);
-        if (all_logits && out) forward(c, tokens + done, chunk, 1, out);
-        else if (out) forward(c, tokens + done, chunk, 0, out);
-        else forward(c, tokens + done, chunk, 0, c->logits); /* logits not wanted: scratch */
+        forward(c, tokens + done, chunk, all_logits, out); /* out NULL: no logits wanted from this chunk */
         done += chunk;
     }
     return ULM_OK;
@@ -435,7 +435,6 @@ ulm_status ulm_ctx_new(const ulm_model *m, const ulm_ctx_params *p, ulm_ctx **ou
     c->gate = xalloc(B * F * 4, &f);
     c->up = xalloc(B * F * 4, &f);
     c->scores = xalloc((size_t)nt * c->att_scratch * 4, &f);
-    c->logits = xalloc((size_t)cfg->vocab_size * 4, &f);
     c->rope_cs = xalloc((size_t)nt * cfg->head_dim * 4, &f);
     /* prepared input: the widest matmul input (dim, q_dim or ffn) in the largest form */
     int widest = D > qd ? D : qd;
@@ -462,7 +461,7 @@ void ulm_ctx_free(ulm_ctx *c) {
         for (int l = 0; l < c->m->cfg.n_layers; l++) free(c->kv_layers[l].k), free(c->kv_layers[l].v);
     free(c->kv_layers);
     free(c->x); free(c->xb); free(c->q); free(c->kv);
-    free(c->att); free(c->o); free(c->gate); free(c->up); free(c->scores); free(c->logits); free(c->rope_cs); free(c->xprep);
+    free(c->att); free(c->o); free(c->gate); free(c->up); free(c->scores); free(c->rope_cs); free(c->xprep);
     free(c);
 }
 

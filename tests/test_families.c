@@ -233,6 +233,13 @@ static void check_rewind(const char *arch, int back_ok, int back_refused) {
     assert_int_equal(ulm_ctx_new(m, &cp, &c, &err), ULM_OK);
     float *ref = malloc(sizeof(float) * NPOS * VOCAB), *again = malloc(sizeof(float) * VOCAB);
     for (int i = 0; i < 40; i++) assert_int_equal(ulm_ctx_eval(c, toks + i, 1, ref + (size_t)i * VOCAB, 0, &err), ULM_OK);
+    /* a 40-token prefill in chunks of 4 returns the last position's logits (only the last
+     * chunk computes any) */
+    ulm_ctx *c2;
+    assert_int_equal(ulm_ctx_new(m, &cp, &c2, &err), ULM_OK);
+    assert_int_equal(ulm_ctx_eval(c2, toks, 40, again, 0, &err), ULM_OK);
+    for (int v = 0; v < VOCAB; v++) assert_true(fabsf(again[v] - ref[39 * VOCAB + v]) <= 1e-3f);
+    ulm_ctx_free(c2);
     if (back_refused) {
         assert_int_equal(ulm_ctx_rewind(c, 40 - back_refused), -1);
         assert_int_equal(ulm_ctx_pos(c), 40);

@@ -93,7 +93,12 @@ void ulm_softmax_avx2(float *x, int n) {
         s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
     }
     double sum = hsum4d(_mm256_add_pd(s0, s1));
-    for (; i < n; i++) { x[i] = exp1(x[i] - max); sum += x[i]; }
+    if (i < n) { /* the tail as one vector (attention rows are short, so tails are common) */
+        float v[8] = {0}, e[8];
+        for (int j = 0; i + j < n; j++) v[j] = x[i + j] - max;
+        _mm256_storeu_ps(e, exp8(_mm256_loadu_ps(v)));
+        for (int j = 0; i + j < n; j++) { x[i + j] = e[j]; sum += e[j]; }
+    }
     float inv = (float)(1.0 / sum);
     ulm_scale_avx2(x, inv, n);
 }
