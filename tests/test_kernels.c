@@ -345,8 +345,11 @@ static void run_shapes(int mode) {
      * rows in groups of 16 with a remainder, k over more than one 128-block slice */
     static const int quant_only[][3] = {{67, 1056, 1}, {67, 1056, 5}, {33, 352, 7}, {130, 2048, 1}, {64, 512, 33},
                                         {48, 32 * 130, 16}, {35, 96, 70}, {16, 32, 16}, {17, 64 * 32, 31}};
+    /* the last ones: attention-score shapes (keys x a block of queries, k a head dimension,
+     * some not a multiple of 16) with tile remainders in rows and inputs */
     static const int float_k[][3] = {{7, 1, 3}, {9, 7, 2}, {5, 37, 9}, {17, 100, 5}, {3, 15, 1}, {67, 1001, 4},
-                                     {40, 577, 1}};
+                                     {40, 577, 1}, {80, 37, 13}, {70, 100, 8}, {100, 64, 23}, {40, 256, 9},
+                                     {40, 257, 9}, {34, 16, 15}, {131, 7, 17}};
     for (size_t d = 0; d < 5; d++) {
         ulm_dtype dt = all_dt[d];
         for (size_t s = 0; s < sizeof small / sizeof *small; s++)
