@@ -487,18 +487,19 @@ void task_result_free(task_result *r) {
     memset(r, 0, sizeof *r);
 }
 
-static int append(task_result *r, size_t *cap, const char *p, size_t n) {
-    if (r->len + n + 1 > *cap) {
+/* Appends n bytes to a growing NUL-terminated buffer; -1 when out of memory. */
+static int append(char **buf, size_t *len, size_t *cap, const char *p, size_t n) {
+    if (*len + n + 1 > *cap) {
         size_t nc = *cap ? *cap * 2 : 256;
-        while (nc < r->len + n + 1) nc *= 2;
-        char *q = realloc(r->output, nc);
+        while (nc < *len + n + 1) nc *= 2;
+        char *q = realloc(*buf, nc);
         if (!q) return -1;
-        r->output = q;
+        *buf = q;
         *cap = nc;
     }
-    memcpy(r->output + r->len, p, n);
-    r->len += n;
-    r->output[r->len] = 0;
+    memcpy(*buf + *len, p, n);
+    *len += n;
+    (*buf)[*len] = 0;
     return 0;
 }
 
@@ -600,21 +601,6 @@ typedef struct decoder {
     int unsat;         /* the constraint left no token */
 } decoder;
 
-static int dec_append(decoder *d, const char *p, size_t n) {
-    if (d->len + n + 1 > d->cap) {
-        size_t nc = d->cap ? d->cap * 2 : 256;
-        while (nc < d->len + n + 1) nc *= 2;
-        char *q = realloc(d->out, nc);
-        if (!q) return -1;
-        d->out = q;
-        d->cap = nc;
-    }
-    memcpy(d->out + d->len, p, n);
-    d->len += n;
-    d->out[d->len] = 0;
-    return 0;
-}
-
 /* Masks the tokens banned at output position pos; 1 if no token is left. */
 static int apply_bans(const token_ban *b, int n, int pos, float *logits, int n_vocab) {
     for (int i = 0; i < n; i++)
@@ -641,7 +627,7 @@ static ulm_status decode(decoder *d, const cons_run *run0, ulm_error *err) {
     dstr_init(&scan);
     if (c) d->run = *run0;
     d->conf_min = 1;
-    if (dec_append(d, "", 0)) return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
+    if (append(&d->out, &d->len, &d->cap, "", 0)) return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
     while (d->n_tokens < s->max_tokens) {
         if (c && cons_final(&d->run)) break;
         if (d->distinct) d->snaps[d->n_tokens] = (decode_snap){scan, d->run, d->len, d->conf_sum, d->conf_min};
@@ -676,7 +662,7 @@ static ulm_status decode(decoder *d, const cons_run *run0, ulm_error *err) {
         if (c && (st = cons_advance(&d->run, next, err))) return st;
         if (tok_is_eog(t->m->tok, next)) break;
         size_t before = d->len;
-        if (dec_append(d, t->pieces[next], t->lens[next])) return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
+        if (append(&d->out, &d->len, &d->cap, t->pieces[next], t->lens[next])) return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
         t->toks[n++] = next;
         if (d->distinct && dstr_feed(&scan, &d->vals, d->out, before, d->len)) {
             /* a repeated value: rewind to the token that opened it (or to its first content
@@ -743,7 +729,7 @@ ulm_status task_run(task *t, const char *input, size_t len, ulm_text_fn on_text,
     size_t cap = 0;
     if (!utf8_valid(input, len)) return ulm_set_error(err, ULM_ERR_UTF8, "input is not valid UTF-8");
     if (memchr(input, 0, len)) return ulm_set_error(err, ULM_ERR_ARG, "input contains a NUL byte");
-    if (append(res, &cap, "", 0)) return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
+    if (append(&res->output, &res->len, &cap, "", 0)) return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
     ulm_status st;
     int n_prompt = 0;
     constraint *dyn = NULL;
