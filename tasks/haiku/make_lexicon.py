@@ -84,11 +84,12 @@ def cmu_syllables():
     return {w: next(iter(c)) for w, c in counts.items() if len(c) == 1 and None not in c}
 
 
-def wsj_counts():
-    """count(word) = sum over tags of P(word|tag) * count(tag). The lexicon stores log
+def wsj_tag_counts():
+    """{word: {tag: count}}: count(word, tag) = P(word|tag) * count(tag). The lexicon stores log
     P(word|tag); count(tag) is estimated as 1 / (smallest P(word|tag) seen), i.e. the rarest
     word of an open tag is taken to be a singleton. Closed tags (few words: determiners,
-    the tags 'of', 'to', 'ex', ...) have no singletons, so their count is taken as large instead."""
+    the tags 'of', 'to', 'ex', ...) have no singletons, so their count is taken as large instead.
+    (tasks/entities/make_nouns.py uses it too.)"""
     entries = []
     by_tag = {}
     with open(POS, encoding="latin-1") as f:
@@ -103,9 +104,13 @@ def wsj_counts():
     tag_count = {}
     for t, ps in by_tag.items():
         tag_count[t] = math.exp(-min(ps)) if len(ps) >= 50 else 20000.0
+    return {w: {t: math.exp(p) * tag_count[t] for t, p in tags} for w, tags in entries}
+
+
+def wsj_counts():
+    """{word: (estimated count, fraction of it tagged as a proper noun)}."""
     out = {}
-    for w, tags in entries:
-        c = {t: math.exp(p) * tag_count[t] for t, p in tags}
+    for w, c in wsj_tag_counts().items():
         total = sum(c.values())
         proper = c.get("nnp", 0) + c.get("nnps", 0)
         out[w] = (total, proper / total if total else 1.0)
