@@ -25,9 +25,9 @@
  *   {"type": "any_of", "of": [spec, ...]}   the union of the members' texts (nesting up to 8;
  *                                        each member keeps its own strings_from_input)
  *   a json_schema constraint may add "distinct_strings": true: no string value repeats an
-   earlier one. No automaton enforces that; the task runtime does, by rewinding (see
-   distinct_strings.h). The constraint itself ignores it.
-   any of them may add "leading_space": true (one optional space first, for SentencePiece
+ *   earlier one. No automaton enforces that; the task runtime does, by rewinding (see
+ *   distinct_strings.h). The constraint itself ignores it.
+ *   any of them may add "leading_space": true (one optional space first, for SentencePiece
  *   vocabularies whose words start with a space; cons_strip_leading drops it from the text).
  *
  * JSON Schema subset (canonical, whitespace-free output): type object (properties emitted in
