@@ -242,7 +242,7 @@ static int collect(const char *text, size_t len, void *user) {
 
 /* distinct_strings on the shipped entity model (tasks/entities), over golden inputs until three
  * answers without the rule have filed one span under two keys (any entity model does now and
- * then): with the rule none does, every answer is still valid, the
+ * then; one under ULM_SKIP_EVALS, the emulated and sanitizer runs): with the rule none does, every answer is still valid, the
  * answers that had no repeat are unchanged, and the streamed text is the answer. */
 static void test_distinct_strings_entities(void **state) {
     (void)state;
@@ -265,8 +265,8 @@ static void test_distinct_strings_entities(void **state) {
     fp = fopen("tasks/entities/golden.jsonl", "rb");
     assert_non_null(fp);
     char line[8192];
-    int n = 0, repeats_off = 0, changed = 0;
-    while (repeats_off < 3 && fgets(line, sizeof line, fp)) {
+    int n = 0, repeats_off = 0, changed = 0, want = getenv("ULM_SKIP_EVALS") ? 1 : 3;
+    while (repeats_off < want && fgets(line, sizeof line, fp)) {
         json_doc *d;
         assert_int_equal(json_parse(line, strlen(line), &d, &err), ULM_OK);
         size_t il;
@@ -289,7 +289,7 @@ static void test_distinct_strings_entities(void **state) {
     }
     fclose(fp);
     print_message("%d golden inputs: %d answers repeat a value without the rule, none with it\n", n, repeats_off);
-    assert_int_equal(repeats_off, 3);
+    assert_int_equal(repeats_off, want);
     assert_int_equal(changed, repeats_off);
     task_free(on);
     task_free(off);
