@@ -781,11 +781,10 @@ ulm_status task_run(task *t, const char *input, size_t len, ulm_text_fn on_text,
         first = malloc((size_t)t->n_vocab * sizeof *first);
         if (!snaps || !bans || !first) { st = ulm_set_error(err, ULM_ERR_NOMEM, "out of memory"); goto done; }
     }
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 2; k++)
         dec[k] = (decoder){.t = t, .c = c, .n_prompt = n_prompt, .distinct = distinct, .ban_content = k,
                            .snaps = snaps, .bans = bans, .t0 = t0};
-        if ((st = sampler_init(&dec[k].smp, &s->sampling, t->n_vocab, err))) goto done;
-    }
+    if ((st = sampler_init(&dec[0].smp, &s->sampling, t->n_vocab, err))) goto done;
     dec[0].on_text = on_text;
     dec[0].user = user;
     ulm_ctx_reset(t->ctx);
@@ -795,6 +794,8 @@ ulm_status task_run(task *t, const char *input, size_t len, ulm_text_fn on_text,
     decoder *win = &dec[0];
     if (dec[0].rewinds && !dec[0].unsat && ulm_ctx_rewind(t->ctx, n_prompt) == 0) {
         memcpy(t->logits, first, (size_t)t->n_vocab * sizeof *first);
+        /* a sampler of its own, seeded as the first pass's was */
+        if ((st = sampler_init(&dec[1].smp, &s->sampling, t->n_vocab, err))) goto done;
         if ((st = decode(&dec[1], &run, err))) goto done;
         if (!dec[1].unsat && dec[1].conf_min > dec[0].conf_min) win = &dec[1];
     }
