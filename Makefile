@@ -49,8 +49,8 @@ ARM_I8MM    := -march=armv8.6-a+dotprod+i8mm+fp16
 LIB_SRC  := $(sort $(wildcard engine/*.c formats/*.c kernels/*.c kernels/ref/*.c) \
                    $(if $(ISA_DIR),$(wildcard $(ISA_DIR)/*.c)))
 TOOL_SRC := $(sort $(wildcard tools/*.c tools/*/*.c))
-ifneq ($(ISA_DIR),kernels/x86) # the trainer's per-ISA builds (tools/train/train_vec_*.c) are x86 only
-  TOOL_SRC := $(filter-out %_avx2.c %_avx512.c,$(TOOL_SRC))
+ifneq ($(ISA_DIR),kernels/x86) # the trainer's per-ISA builds (train_vec_*.c, train_gemm_amx.c) are x86 only
+  TOOL_SRC := $(filter-out %_avx2.c %_avx512.c %_amx.c,$(TOOL_SRC))
 endif
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 GEN_SRC  := $(sort $(wildcard tasks/*/gen.c))

@@ -97,6 +97,66 @@ static void test_gemm_matches_naive(void **state) {
     tpool_free(pool);
 }
 
+/* x rounded to bf16, nearest even (the bf16 path's specification; no NaN here). */
+static float bf16_round(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    u = (u + 0x7fff + (u >> 16 & 1)) & 0xffff0000u;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+/* tgemm_set_bf16: equal to a double-precision product of the bf16-rounded operands, within f32
+ * summation error, on every transposition and on shapes crossing each block edge; bit-identical
+ * on 1 and 2 threads. */
+static void test_gemm_bf16_matches_rounded(void **state) {
+    tpool *pool = tpool_new(2);
+    tgemm *g = tgemm_new(pool), *g1 = tgemm_new(NULL);
+    if (!tgemm_set_bf16(g, 1)) {
+        tgemm_free(g); tgemm_free(g1); tpool_free(pool);
+        print_message("skipped: this CPU has no AMX-BF16 (the bf16 GEMM path)\n");
+        skip();
+    }
+    assert_true(tgemm_set_bf16(g1, 1));
+    assert_string_equal(tgemm_kernel_name(g), "amx-bf16");
+    static const int sizes[][3] = {{1, 1, 1}, {7, 5, 3}, {13, 33, 17}, {32, 32, 32}, {100, 70, 300},
+                                   {37, 129, 520}, {200, 24, 64}, {150, 600, 257}, {64, 160, 1184}};
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+        int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (int acc = 0; acc < 2; acc++) {
+                    float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
+                    float *Ar = malloc(sizeof(float) * M * K), *Br = malloc(sizeof(float) * K * N);
+                    float *C = malloc(sizeof(float) * M * N), *C1 = malloc(sizeof(float) * M * N),
+                          *R = malloc(sizeof(float) * M * N);
+                    fill(A, M * K, 1);
+                    fill(B, K * N, 1);
+                    fill(R, M * N, 1);
+                    for (int i = 0; i < M * K; i++) Ar[i] = bf16_round(A[i]);
+                    for (int i = 0; i < K * N; i++) Br[i] = bf16_round(B[i]);
+                    memcpy(C, R, sizeof(float) * M * N);
+                    memcpy(C1, R, sizeof(float) * M * N);
+                    int lda = ta ? M : K, ldb = tb ? K : N;
+                    tgemm_run(g, M, N, K, A, lda, ta, B, ldb, tb, C, N, acc);
+                    tgemm_run(g1, M, N, K, A, lda, ta, B, ldb, tb, C1, N, acc);
+                    assert_memory_equal(C, C1, sizeof(float) * M * N);
+                    naive_gemm(M, N, K, Ar, lda, ta, Br, ldb, tb, R, N, acc);
+                    for (int i = 0; i < M * N; i++)
+                        if (!(fabsf(C[i] - R[i]) <= 1e-4f * (1 + sqrtf((float)K))))
+                            fail_msg("bf16 gemm %dx%dx%d ta %d tb %d acc %d: C[%d] = %g, want %g", M, N, K, ta, tb, acc,
+                                     i, C[i], R[i]);
+                    free(A); free(B); free(Ar); free(Br); free(C); free(C1); free(R);
+                }
+    }
+    /* back to f32: the f32 kernel again */
+    assert_true(tgemm_set_bf16(g, 0));
+    assert_string_not_equal(tgemm_kernel_name(g), "amx-bf16");
+    tgemm_free(g);
+    tgemm_free(g1);
+    tpool_free(pool);
+}
+
 /* ---- linear layer y = x W^T through the GEMM ---- */
 typedef struct { tgemm *g; float *x, *w, *y, *r; int n, out, in; } lin_ctx;
 static double lin_loss(void *p) {
@@ -478,7 +538,8 @@ static void test_grad_model_qwen3(void **state) { check_model("qwen3", 0); }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_gemm_matches_naive), cmocka_unit_test(test_grad_linear),
+        cmocka_unit_test(test_gemm_matches_naive), cmocka_unit_test(test_gemm_bf16_matches_rounded),
+        cmocka_unit_test(test_grad_linear),
         cmocka_unit_test(test_grad_rmsnorm),      cmocka_unit_test(test_grad_rope),
         cmocka_unit_test(test_grad_attention),    cmocka_unit_test(test_grad_glu),
         cmocka_unit_test(test_grad_xent),         cmocka_unit_test(test_grad_model_llama),

@@ -50,6 +50,8 @@ static void usage(void) {
             "           --resume's when they carry one, else bytes: 256 byte ids + 3 specials)\n"
             "  optim    --steps N (1000)  --batch N examples (32)  --lr X (3e-3)  --min-lr X (lr/10)\n"
             "           --warmup N (100)  --wd X (0.1)  --clip X (1.0)  --seed N (1)  --threads N (2)\n"
+            "           --precision auto|f32|bf16 (auto): bf16 matmul operands, f32 sums and weights,\n"
+            "           on AMX; auto = bf16 where the CPU has AMX-BF16, else f32\n"
             "  output   --type f32|q8|q4 (f32)  --checkpoint FILE  --checkpoint-every N  --resume FILE\n"
             "           --stop-after N  stop at step N of the --steps schedule (checkpoint, write)\n"
             "           --log-every N (10)\n"
@@ -142,6 +144,7 @@ int cmd_train(int argc, char **argv) {
     o.batch = 32;
     o.seed = 1;
     o.threads = 2;
+    o.precision = TRAIN_PREC_AUTO;
     o.log_every = 10;
     o.eval_every = 100;
     o.val_examples = 256;
@@ -163,6 +166,12 @@ int cmd_train(int argc, char **argv) {
         else if (!strcmp(a, "--arch")) arch = v;
         else if (!strcmp(a, "--type")) type = v;
         else if (!strcmp(a, "--seed")) o.seed = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--precision")) {
+            if (!strcmp(v, "f32")) o.precision = TRAIN_PREC_F32;
+            else if (!strcmp(v, "bf16")) o.precision = TRAIN_PREC_BF16;
+            else if (!strcmp(v, "auto")) o.precision = TRAIN_PREC_AUTO;
+            else { fprintf(stderr, "ulm train: --precision must be auto, f32 or bf16\n"); return 2; }
+        }
         INT("--dim", cfg.dim); INT("--layers", cfg.n_layers); INT("--heads", cfg.n_heads);
         INT("--kv-heads", cfg.n_kv_heads); INT("--head-dim", cfg.head_dim); INT("--ffn", cfg.ffn_dim);
         INT("--ctx", cfg.max_ctx); INT("--tied", tied); INT("--steps", o.steps); INT("--batch", o.batch);

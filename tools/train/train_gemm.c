@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "train_gemm.h"
+#ifdef __x86_64__
+#include "train_gemm_amx.h"
+#endif
 
 #define KC 256
 #define MC 96  /* multiple of every MR */
@@ -125,6 +128,7 @@ struct tgemm {
     const ukernel *uk;
     int n_threads;
     float **pack; /* per thread: MC*KC for A, KC*NC for B */
+    void **pack16; /* per thread: the bf16 path's buffers (NULL unless tgemm_set_bf16) */
 };
 
 tgemm *tgemm_new(tpool *pool) {
@@ -152,11 +156,32 @@ tgemm *tgemm_new(tpool *pool) {
 void tgemm_free(tgemm *g) {
     if (!g) return;
     for (int i = 0; g->pack && i < g->n_threads; i++) free(g->pack[i]);
+    for (int i = 0; g->pack16 && i < g->n_threads; i++) free(g->pack16[i]);
     free(g->pack);
+    free(g->pack16);
     free(g);
 }
 
-const char *tgemm_kernel_name(const tgemm *g) { return g->uk->name; }
+const char *tgemm_kernel_name(const tgemm *g) { return g->pack16 ? "amx-bf16" : g->uk->name; }
+
+int tgemm_set_bf16(tgemm *g, int on) {
+    if (!on || g->pack16) {
+        for (int i = 0; !on && g->pack16 && i < g->n_threads; i++) free(g->pack16[i]);
+        if (!on) free(g->pack16), g->pack16 = NULL;
+        return 1;
+    }
+#ifdef __x86_64__
+    if (!tgemm_amx_supported()) return 0;
+    g->pack16 = calloc((size_t)g->n_threads, sizeof *g->pack16);
+    if (!g->pack16) return 0;
+    size_t bytes = (tgemm_amx_pack_bytes() + 63) / 64 * 64;
+    for (int i = 0; i < g->n_threads; i++)
+        if (!(g->pack16[i] = aligned_alloc(64, bytes))) { tgemm_set_bf16(g, 0); return 0; }
+    return 1;
+#else
+    return 0;
+#endif
+}
 void tgemm_force_portable(tgemm *g) { g->uk = &k_portable; }
 
 typedef struct {
@@ -164,6 +189,7 @@ typedef struct {
     int M, N, K, lda, ldb, ldc, transA, transB, accumulate;
     const float *A, *B;
     float *C;
+    int bf16;
 } gemm_job;
 
 static void pack_a(const gemm_job *j, int mr, int i0, int mc, int p0, int kc, float *ap) {
@@ -276,12 +302,24 @@ static void gemm_region(const gemm_job *j, float *pack, int m0, int m1, int n0, 
     }
 }
 
+/* The bf16 path (tgemm_set_bf16) on AMX, else the f32 micro-kernel. */
+static void region(const gemm_job *j, int ith, int m0, int m1, int n0, int n1) {
+#ifdef __x86_64__
+    if (j->bf16) {
+        tgemm_amx_job a = {j->K, j->lda, j->ldb, j->ldc, j->transA, j->transB, j->accumulate, j->A, j->B, j->C};
+        tgemm_amx_region(&a, j->g->pack16[ith], m0, m1, n0, n1);
+        return;
+    }
+#endif
+    gemm_region(j, j->g->pack[ith], m0, m1, n0, n1);
+}
+
 static void gemm_thread(void *ctx, int ith, int nth) {
     gemm_job *j = ctx;
     int m0 = 0, m1 = j->M, n0 = 0, n1 = j->N;
-    if (j->M >= j->N) tpool_split(j->M, j->g->uk->mr, ith, nth, &m0, &m1);
-    else tpool_split(j->N, j->g->uk->nr, ith, nth, &n0, &n1);
-    if (m0 < m1 && n0 < n1) gemm_region(j, j->g->pack[ith], m0, m1, n0, n1);
+    if (j->M >= j->N) tpool_split(j->M, j->bf16 ? 32 : j->g->uk->mr, ith, nth, &m0, &m1);
+    else tpool_split(j->N, j->bf16 ? 32 : j->g->uk->nr, ith, nth, &n0, &n1);
+    if (m0 < m1 && n0 < n1) region(j, ith, m0, m1, n0, n1);
 }
 
 /* ith >= 0: on the calling thread with thread ith's buffers; ith < 0: split over the pool. */
@@ -293,10 +331,11 @@ static void run(tgemm *g, int ith, int M, int N, int K, const float *A, int lda,
             for (int m = 0; m < M; m++) memset(C + (size_t)m * ldc, 0, (size_t)N * sizeof(float));
         return;
     }
-    gemm_job j = {g, M, N, K, lda, ldb, ldc, transA, transB, accumulate, A, B, C};
+    /* bf16 for the pooled products only: attention's per-head ones (tgemm_run_local) are small */
+    gemm_job j = {g, M, N, K, lda, ldb, ldc, transA, transB, accumulate, A, B, C, ith < 0 && g->pack16};
     /* small products are not worth waking the workers */
     if (ith < 0 && (double)M * N * K < 32768.0) ith = 0;
-    if (ith >= 0) gemm_region(&j, g->pack[ith], 0, M, 0, N);
+    if (ith >= 0) region(&j, ith, 0, M, 0, N);
     else tpool_run(g->pool, gemm_thread, &j);
 }
 

@@ -47,6 +47,13 @@ ulm_status train_run(train_model *m, int start_step, const train_run_opts *o, tr
     tpool *pool = tpool_new(o->threads);
     train_ws *ws = pool ? train_ws_new(pool) : NULL;
     if (!ws) { tpool_free(pool); return ulm_set_error(err, ULM_ERR_NOMEM, "train: out of memory"); }
+    if (o->precision != TRAIN_PREC_F32 && !tgemm_set_bf16(train_ws_gemm(ws), 1) && o->precision == TRAIN_PREC_BF16) {
+        train_ws_free(ws);
+        tpool_free(pool);
+        return ulm_set_error(err, ULM_ERR_UNSUPPORTED, "train: bf16 needs a CPU with AMX-BF16 (use f32)");
+    }
+    if (o->log && start_step < o->steps)
+        fprintf(o->log, "matmul: %s\n", tgemm_kernel_name(train_ws_gemm(ws)));
     train_batch b = {0};
     ulm_status st = ULM_OK;
     double t0 = now_s(), window_t = t0, loss_acc = 0;

@@ -5,6 +5,10 @@
 #include "train_data.h"
 #include "train_model.h"
 
+/* Matrix products: f32, or bf16 operands with f32 sums on AMX (mixed precision: weights,
+ * gradients and optimizer state stay f32); auto = bf16 where the CPU has AMX-BF16. */
+typedef enum { TRAIN_PREC_F32 = 0, TRAIN_PREC_BF16, TRAIN_PREC_AUTO } train_precision;
+
 typedef struct train_run_opts {
     const train_set *train, *val; /* val may be NULL */
     const train_tok *tok;
@@ -12,6 +16,7 @@ typedef struct train_run_opts {
     int steps, batch;             /* optimizer steps; examples per step */
     uint64_t seed;
     int threads;
+    train_precision precision;    /* TRAIN_PREC_BF16 fails where the CPU has no AMX-BF16 */
     int log_every, eval_every, val_examples;
     const char *checkpoint;       /* written every checkpoint_every steps and at the end (may be NULL) */
     int checkpoint_every;
