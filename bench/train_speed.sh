@@ -1,7 +1,8 @@
 #!/bin/sh
 # Trainer throughput on the entity recipe (tasks/entities/train.sh's model and batch), one
 # thread, interleaved rounds over one or more ulm binaries (to compare builds of the trainer).
-#   sh bench/train_speed.sh [STEPS] [ROUNDS] [ULM ...]     (defaults: 300 3 build/ulm)
+#   sh bench/train_speed.sh [STEPS] [ROUNDS] [ULM[:PRECISION] ...]     (defaults: 300 3 build/ulm)
+# ULM:f32 / ULM:bf16 pass --precision (e.g. build/ulm:f32 build/ulm:bf16 compares the two).
 # Each run starts the process (data load and tokenization included), as in make models.
 set -e
 STEPS=${1:-300}
@@ -11,13 +12,15 @@ shift 2 2>/dev/null || shift $#
 W=${TMPDIR:-/tmp}/ulm-bench-train
 mkdir -p "$W"
 build/gen-entities --seed 1 --novel 50 --shapes 30 --grammar 85 --n 100000 -o "$W/train.jsonl"
-"$1" train bpe --task tasks/entities/task.json --vocab 2048 --out "$W/tok.ulm" "$W/train.jsonl" > /dev/null
+"${1%%:*}" train bpe --task tasks/entities/task.json --vocab 2048 --out "$W/tok.ulm" "$W/train.jsonl" > /dev/null
 echo "command: $0 $STEPS $R $*"
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 i=1
 while [ $i -le "$R" ]; do
     for u in "$@"; do
-        t=$("$u" train --task tasks/entities/task.json --data "$W/train.jsonl" --tokenizer "$W/tok.ulm" \
+        bin=${u%%:*}
+        prec=; case $u in *:*) prec="--precision ${u#*:}" ;; esac
+        t=$("$bin" train $prec --task tasks/entities/task.json --data "$W/train.jsonl" --tokenizer "$W/tok.ulm" \
             --arch llama --dim 160 --layers 4 --heads 5 --kv-heads 5 --head-dim 32 --ffn 480 --ctx 256 \
             --steps "$STEPS" --batch 16 --lr 3e-3 --warmup 200 --seed 1 --threads 1 \
             --eval-every 1000000 --log-every 1000000 --out "$W/out.ulm" 2>&1 | awk '/^trained/ {print $(NF-1)}')

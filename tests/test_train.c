@@ -227,7 +227,7 @@ static void test_checkpoint_resume_matches(void **state) {
     train_set_free(&s);
 }
 
-static void test_overfits_tiny_set(void **state) {
+static void overfit_tiny_set(train_precision prec) {
     train_tok tok;
     train_tok_bytes(&tok);
     train_set s = {0};
@@ -237,6 +237,7 @@ static void test_overfits_tiny_set(void **state) {
     train_opt_default(&o.opt);
     o.opt.lr = 1e-2f; o.opt.min_lr = 1e-3f; o.opt.warmup = 10; o.opt.total_steps = 150; o.opt.weight_decay = 0;
     o.train = &s; o.tok = &tok; o.steps = 150; o.batch = 8; o.seed = 1; o.threads = 2;
+    o.precision = prec;
     train_run_result r;
     ulm_error err;
     train_ws *ws = train_ws_new(NULL);
@@ -245,12 +246,50 @@ static void test_overfits_tiny_set(void **state) {
     assert_int_equal(train_run(m, 0, &o, &r, &err), ULM_OK);
     double after;
     assert_int_equal(train_eval_loss(m, ws, &s, 8, &after, &err), ULM_OK);
-    print_message("tiny set: loss %.3f -> %.4f\n", before, after);
+    print_message("tiny set (%s): loss %.3f -> %.4f\n", prec == TRAIN_PREC_BF16 ? "bf16" : "f32", before, after);
     assert_true(before > 4.0);
     assert_true(after < 0.05);
     train_ws_free(ws);
     train_model_free(m);
     train_set_free(&s);
+}
+
+static void test_overfits_tiny_set(void **state) { overfit_tiny_set(TRAIN_PREC_F32); }
+
+/* Mixed precision learns the same tiny set, and its sums do not depend on the thread count
+ * either; without AMX-BF16, asking for it is an error naming the problem. */
+static void test_bf16_training(void **state) {
+    train_tok tok;
+    train_tok_bytes(&tok);
+    train_set s = {0};
+    make_set(&s, &tok, 40, 1);
+    train_model *a = tiny_model("llama", 9), *b = tiny_model("llama", 9);
+    train_run_opts o = {0};
+    train_opt_default(&o.opt);
+    o.opt.warmup = 5; o.opt.total_steps = 10;
+    o.train = &s; o.tok = &tok; o.steps = 10; o.batch = 8; o.seed = 3; o.threads = 2;
+    o.precision = TRAIN_PREC_BF16;
+    train_run_result r;
+    ulm_error err;
+    ulm_status st = train_run(a, 0, &o, &r, &err);
+    if (st == ULM_ERR_UNSUPPORTED) {
+        assert_non_null(strstr(err.msg, "AMX-BF16"));
+        train_model_free(a); train_model_free(b); train_set_free(&s);
+        print_message("skipped: this CPU has no AMX-BF16\n");
+        skip();
+    }
+    assert_int_equal(st, ULM_OK);
+    o.threads = 1;
+    assert_int_equal(train_run(b, 0, &o, &r, &err), ULM_OK);
+    assert_memory_equal(a->w, b->w, a->n_params * sizeof(float));
+    /* and the products did change: f32 training gives other weights */
+    train_model *c = tiny_model("llama", 9);
+    o.precision = TRAIN_PREC_F32;
+    assert_int_equal(train_run(c, 0, &o, &r, &err), ULM_OK);
+    assert_true(memcmp(a->w, c->w, a->n_params * sizeof(float)) != 0);
+    train_model_free(a); train_model_free(b); train_model_free(c);
+    train_set_free(&s);
+    overfit_tiny_set(TRAIN_PREC_BF16);
 }
 
 /* The .ulm: engine keys, tensor names and dtypes; reloads to the same forward pass. */
@@ -336,6 +375,11 @@ static void test_cmd_train(void **state) {
     args[2] = data;
     args[24] = "q3";
     assert_int_equal(cmd_train(sizeof args / sizeof *args, args), 2);
+    args[24] = "q8";
+    args[25] = "--precision", args[26] = "fp8"; /* in place of --log-every 0 */
+    assert_int_equal(cmd_train(sizeof args / sizeof *args, args), 2);
+    args[26] = "f32";
+    assert_int_equal(cmd_train(sizeof args / sizeof *args, args), 0);
     unlink(data);
     unlink(out);
     unlink(bad);
@@ -349,7 +393,7 @@ int main(void) {
         cmocka_unit_test(test_batches_are_epoch_permutations),
         cmocka_unit_test(test_same_seed_same_weights),
         cmocka_unit_test(test_checkpoint_resume_matches),
-        cmocka_unit_test(test_overfits_tiny_set),
+        cmocka_unit_test(test_overfits_tiny_set), cmocka_unit_test(test_bf16_training),
         cmocka_unit_test(test_write_ulm),
         cmocka_unit_test(test_cmd_train),
     };
