@@ -8,8 +8,8 @@
 # dev.jsonl (a second held-out set: the dev templates with the golden names) is reported
 # without a gate: it is the set to develop against, so the golden set stays a test.
 ULM=${ULM:-build/ulm}
-EXACT_MIN=${EXACT_MIN:-0.68}
-F1_MIN=${F1_MIN:-0.89}
+EXACT_MIN=${EXACT_MIN:-0.74}
+F1_MIN=${F1_MIN:-0.90}
 T=tasks/entities
 tmp=$(mktemp) || exit 1
 trap 'rm -f "$tmp"' EXIT
