@@ -57,21 +57,33 @@ static void naive_gemm(int M, int N, int K, const float *A, int lda, int ta, con
         }
 }
 
-static void test_gemm_matches_naive(void **state) {
-    tpool *pool = tpool_new(2);
-    tgemm *g = tgemm_new(pool), *g1 = tgemm_new(NULL);
-    static const int sizes[][3] = {{1, 1, 1}, {7, 5, 3}, {13, 33, 17}, {100, 70, 300}, {37, 129, 520}, {200, 24, 64}};
-    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+/* x rounded to bf16, nearest even (the bf16 path's specification; no NaN here). */
+static float bf16_round(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    u = (u + 0x7fff + (u >> 16 & 1)) & 0xffff0000u;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+/* g (2 threads) and g1 (1 thread) against a double-precision product of the operands rounded
+ * by rnd (NULL: as they are), within f32 summation error, on every transposition and with and
+ * without accumulation; the two thread counts give the same bits. */
+static void check_gemm_shapes(tgemm *g, tgemm *g1, const int (*sizes)[3], size_t n, float (*rnd)(float)) {
+    for (size_t s = 0; s < n; s++) {
         int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
         for (int ta = 0; ta < 2; ta++)
             for (int tb = 0; tb < 2; tb++)
                 for (int acc = 0; acc < 2; acc++) {
                     float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
+                    float *Ar = malloc(sizeof(float) * M * K), *Br = malloc(sizeof(float) * K * N);
                     float *C = malloc(sizeof(float) * M * N), *C1 = malloc(sizeof(float) * M * N),
                           *R = malloc(sizeof(float) * M * N);
                     fill(A, M * K, 1);
                     fill(B, K * N, 1);
                     fill(R, M * N, 1);
+                    for (int i = 0; i < M * K; i++) Ar[i] = rnd ? rnd(A[i]) : A[i];
+                    for (int i = 0; i < K * N; i++) Br[i] = rnd ? rnd(B[i]) : B[i];
                     memcpy(C, R, sizeof(float) * M * N);
                     memcpy(C1, R, sizeof(float) * M * N);
                     int lda = ta ? M : K, ldb = tb ? K : N;
@@ -79,11 +91,21 @@ static void test_gemm_matches_naive(void **state) {
                     tgemm_run(g1, M, N, K, A, lda, ta, B, ldb, tb, C1, N, acc);
                     /* thread count never changes a bit */
                     assert_memory_equal(C, C1, sizeof(float) * M * N);
-                    naive_gemm(M, N, K, A, lda, ta, B, ldb, tb, R, N, acc);
-                    for (int i = 0; i < M * N; i++) assert_true(fabsf(C[i] - R[i]) <= 1e-4f * (1 + sqrtf((float)K)));
-                    free(A); free(B); free(C); free(C1); free(R);
+                    naive_gemm(M, N, K, Ar, lda, ta, Br, ldb, tb, R, N, acc);
+                    for (int i = 0; i < M * N; i++)
+                        if (!(fabsf(C[i] - R[i]) <= 1e-4f * (1 + sqrtf((float)K))))
+                            fail_msg("%s gemm %dx%dx%d ta %d tb %d acc %d: C[%d] = %g, want %g", tgemm_kernel_name(g),
+                                     M, N, K, ta, tb, acc, i, C[i], R[i]);
+                    free(A); free(B); free(Ar); free(Br); free(C); free(C1); free(R);
                 }
     }
+}
+
+static void test_gemm_matches_naive(void **state) {
+    tpool *pool = tpool_new(2);
+    tgemm *g = tgemm_new(pool), *g1 = tgemm_new(NULL);
+    static const int sizes[][3] = {{1, 1, 1}, {7, 5, 3}, {13, 33, 17}, {100, 70, 300}, {37, 129, 520}, {200, 24, 64}};
+    check_gemm_shapes(g, g1, sizes, sizeof sizes / sizeof *sizes, NULL);
     /* the portable kernel agrees with the SIMD one */
     tgemm_force_portable(g1);
     float A[40 * 50], B[50 * 30], C[40 * 30], C1[40 * 30];
@@ -95,15 +117,6 @@ static void test_gemm_matches_naive(void **state) {
     tgemm_free(g);
     tgemm_free(g1);
     tpool_free(pool);
-}
-
-/* x rounded to bf16, nearest even (the bf16 path's specification; no NaN here). */
-static float bf16_round(float x) {
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    u = (u + 0x7fff + (u >> 16 & 1)) & 0xffff0000u;
-    memcpy(&x, &u, 4);
-    return x;
 }
 
 /* tgemm_set_bf16: equal to a double-precision product of the bf16-rounded operands, within f32
@@ -121,34 +134,7 @@ static void test_gemm_bf16_matches_rounded(void **state) {
     assert_string_equal(tgemm_kernel_name(g), "amx-bf16");
     static const int sizes[][3] = {{1, 1, 1}, {7, 5, 3}, {13, 33, 17}, {32, 32, 32}, {100, 70, 300},
                                    {37, 129, 520}, {200, 24, 64}, {150, 600, 257}, {64, 160, 1184}};
-    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
-        int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
-        for (int ta = 0; ta < 2; ta++)
-            for (int tb = 0; tb < 2; tb++)
-                for (int acc = 0; acc < 2; acc++) {
-                    float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
-                    float *Ar = malloc(sizeof(float) * M * K), *Br = malloc(sizeof(float) * K * N);
-                    float *C = malloc(sizeof(float) * M * N), *C1 = malloc(sizeof(float) * M * N),
-                          *R = malloc(sizeof(float) * M * N);
-                    fill(A, M * K, 1);
-                    fill(B, K * N, 1);
-                    fill(R, M * N, 1);
-                    for (int i = 0; i < M * K; i++) Ar[i] = bf16_round(A[i]);
-                    for (int i = 0; i < K * N; i++) Br[i] = bf16_round(B[i]);
-                    memcpy(C, R, sizeof(float) * M * N);
-                    memcpy(C1, R, sizeof(float) * M * N);
-                    int lda = ta ? M : K, ldb = tb ? K : N;
-                    tgemm_run(g, M, N, K, A, lda, ta, B, ldb, tb, C, N, acc);
-                    tgemm_run(g1, M, N, K, A, lda, ta, B, ldb, tb, C1, N, acc);
-                    assert_memory_equal(C, C1, sizeof(float) * M * N);
-                    naive_gemm(M, N, K, Ar, lda, ta, Br, ldb, tb, R, N, acc);
-                    for (int i = 0; i < M * N; i++)
-                        if (!(fabsf(C[i] - R[i]) <= 1e-4f * (1 + sqrtf((float)K))))
-                            fail_msg("bf16 gemm %dx%dx%d ta %d tb %d acc %d: C[%d] = %g, want %g", M, N, K, ta, tb, acc,
-                                     i, C[i], R[i]);
-                    free(A); free(B); free(Ar); free(Br); free(C); free(C1); free(R);
-                }
-    }
+    check_gemm_shapes(g, g1, sizes, sizeof sizes / sizeof *sizes, bf16_round);
     /* back to f32: the f32 kernel again */
     assert_true(tgemm_set_bf16(g, 0));
     assert_string_not_equal(tgemm_kernel_name(g), "amx-bf16");
