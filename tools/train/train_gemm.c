@@ -5,6 +5,8 @@
 #include <string.h>
 #include "train_gemm.h"
 #ifdef __x86_64__
+#include <cpuid.h>
+#include "kernels.h"
 #include "train_gemm_amx.h"
 #endif
 
@@ -164,6 +166,17 @@ void tgemm_free(tgemm *g) {
 
 const char *tgemm_kernel_name(const tgemm *g) { return g->pack16 ? "amx-bf16" : g->uk->name; }
 
+#ifdef __x86_64__
+/* AMX-BF16 and AVX512-BF16 in cpuid, and tiles enabled and granted to this process (the
+ * engine's AMX check). Here, not in the AMX-flagged file, so it runs on any x86-64. */
+static int amx_bf16_supported(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d >> 22 & 1)) return 0; /* AMX-BF16 */
+    if (!__get_cpuid_count(7, 1, &a, &b, &c, &d) || !(a >> 5 & 1)) return 0;  /* AVX512-BF16 */
+    return ulm_kernels_by_name("amx") != NULL;
+}
+#endif
+
 int tgemm_set_bf16(tgemm *g, int on) {
     if (!on || g->pack16) {
         for (int i = 0; !on && g->pack16 && i < g->n_threads; i++) free(g->pack16[i]);
@@ -171,7 +184,7 @@ int tgemm_set_bf16(tgemm *g, int on) {
         return 1;
     }
 #ifdef __x86_64__
-    if (!tgemm_amx_supported()) return 0;
+    if (!amx_bf16_supported()) return 0;
     g->pack16 = calloc((size_t)g->n_threads, sizeof *g->pack16);
     if (!g->pack16) return 0;
     size_t bytes = (tgemm_amx_pack_bytes() + 63) / 64 * 64;

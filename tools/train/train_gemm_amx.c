@@ -10,10 +10,9 @@
  * and a 32x32 block of C is four accumulator tiles. Packing a transposed operand needs a 16x16
  * transpose of 32-bit pairs (transpose16). Tiles are configured per call on the calling
  * thread; GCC 12's tile intrinsics do not tell the compiler they read memory, hence BARRIER. */
-#include <cpuid.h>
 #include <immintrin.h>
+#include <stdint.h>
 #include <string.h>
-#include "kernels.h"
 #include "train_gemm_amx.h"
 
 #define BARRIER() __asm__ volatile("" ::: "memory")
@@ -30,13 +29,6 @@ typedef struct {
 
 size_t tgemm_amx_pack_bytes(void) {
     return (size_t)(MCB * KCB + KCB * NCB) * sizeof(uint16_t) + 32 * 32 * sizeof(float);
-}
-
-int tgemm_amx_supported(void) {
-    unsigned a, b, c, d;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d >> 22 & 1)) return 0; /* AMX-BF16 */
-    if (!__get_cpuid_count(7, 1, &a, &b, &c, &d) || !(a >> 5 & 1)) return 0;  /* AVX512-BF16 */
-    return ulm_kernels_by_name("amx") != NULL; /* tiles, OS state and the per-process permission */
 }
 
 static void config_tiles(void) {

@@ -1,5 +1,6 @@
 /* The trainer's bf16 AMX product (train_gemm_amx.c), used by tgemm when the trainer runs in
- * mixed precision. x86-64 only. */
+ * mixed precision. x86-64 only; built with AMX flags, so nothing here runs before
+ * train_gemm.c's CPU check said yes. */
 #ifndef ULM_TRAIN_GEMM_AMX_H
 #define ULM_TRAIN_GEMM_AMX_H
 #include <stddef.h>
@@ -10,8 +11,6 @@ typedef struct { /* as tgemm_run's arguments */
     float *C;
 } tgemm_amx_job;
 
-/* AMX-BF16 and AVX512-BF16 present and tiles granted to this process. */
-int tgemm_amx_supported(void);
 /* Bytes of one thread's pack buffer (64-byte aligned). */
 size_t tgemm_amx_pack_bytes(void);
 /* C[m0:m1, n0:n1] on the calling thread. */
