@@ -242,8 +242,9 @@ static int collect(const char *text, size_t len, void *user) {
 
 /* distinct_strings on the shipped entity model (tasks/entities), over golden inputs until three
  * answers without the rule have filed one span under two keys (any entity model does now and
- * then; one under ULM_SKIP_EVALS, the emulated and sanitizer runs): with the rule none does, every answer is still valid, the
- * answers that had no repeat are unchanged, and the streamed text is the answer. */
+ * then; one under ULM_SKIP_EVALS, the emulated and sanitizer runs): with the rule none does,
+ * every answer is still valid, the answers that had no repeat are unchanged, and the streamed
+ * text is the answer. */
 static void test_distinct_strings_entities(void **state) {
     (void)state;
     ulm_model *m;

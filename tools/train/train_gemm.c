@@ -178,11 +178,13 @@ static int amx_bf16_supported(void) {
 #endif
 
 int tgemm_set_bf16(tgemm *g, int on) {
-    if (!on || g->pack16) {
-        for (int i = 0; !on && g->pack16 && i < g->n_threads; i++) free(g->pack16[i]);
-        if (!on) free(g->pack16), g->pack16 = NULL;
+    if (!on) {
+        for (int i = 0; g->pack16 && i < g->n_threads; i++) free(g->pack16[i]);
+        free(g->pack16);
+        g->pack16 = NULL;
         return 1;
     }
+    if (g->pack16) return 1;
 #ifdef __x86_64__
     if (!amx_bf16_supported()) return 0;
     g->pack16 = calloc((size_t)g->n_threads, sizeof *g->pack16);
