@@ -8,6 +8,7 @@
 #include "train/train_gemm.h"
 #include "train/train_model.h"
 #include "train/train_ops.h"
+#include "train/train_par.h"
 #include "train/train_vec.h"
 
 static uint64_t rng_state = 12345;
@@ -518,6 +519,73 @@ static void check_model(const char *arch, int tied) {
     train_model_free(m);
 }
 
+/* The row-parallel launches (train_par.c) give the single-threaded ops' bits on any thread
+ * count: rows and columns that are not multiples of the 16-float shares, 1 to 3 threads. */
+static void test_par_ops_match_ops(void **state) {
+    (void)state;
+    const train_vec *tv = train_vec_best();
+    static const int shapes[][2] = {{1, 8}, {15, 16}, {37, 50}, {70, 160}, {129, 33}};
+    for (int nth = 1; nth <= 3; nth++) {
+        tpool *pool = tpool_new(nth);
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            int n = shapes[s][0], d = shapes[s][1], nd = n * d;
+            float *x = malloc(sizeof(float) * nd * 8), *w = malloc(sizeof(float) * d * 4), *rs = malloc(sizeof(float) * n * 2);
+            int32_t *pos = malloc(sizeof(int32_t) * n);
+            float *y0 = x + nd, *y1 = x + 2 * nd, *dy = x + 3 * nd, *dx0 = x + 4 * nd, *dx1 = x + 5 * nd;
+            float *g = x + 6 * nd, *u = x + 7 * nd, *dw0 = w + d, *dw1 = w + 2 * d;
+            fill(x, nd, 2); fill(w, d, 1); fill(dy, nd, 1); fill(g, nd, 3); fill(u, nd, 1);
+            for (int i = 0; i < n; i++) pos[i] = (i * 7) % 11;
+            /* rmsnorm forward and backward (dx and the column-summed dw) */
+            op_rmsnorm_fwd(y0, rs, x, w, n, d, 1e-5f);
+            par_rmsnorm_fwd(pool, y1, rs + n, x, w, n, d, 1e-5f);
+            assert_memory_equal(y0, y1, sizeof(float) * nd);
+            assert_memory_equal(rs, rs + n, sizeof(float) * n);
+            fill(dx0, nd, 1); memcpy(dx1, dx0, sizeof(float) * nd);
+            fill(dw0, d, 1); memcpy(dw1, dw0, sizeof(float) * d);
+            op_rmsnorm_bwd(dx0, dw0, dy, x, rs, w, n, d);
+            par_rmsnorm_bwd(pool, dx1, dw1, dy, x, rs, w, n, d);
+            assert_memory_equal(dx0, dx1, sizeof(float) * nd);
+            assert_memory_equal(dw0, dw1, sizeof(float) * d);
+            /* RoPE both ways on d/8 heads of 8 (tables for positions < 11) */
+            if (d % 8 == 0) {
+                float cs[11 * 4], sn[11 * 4];
+                op_rope_tables(cs, sn, 11, 8, 10000.0f);
+                for (int bwd = 0; bwd < 2; bwd++) {
+                    memcpy(y0, x, sizeof(float) * nd); memcpy(y1, x, sizeof(float) * nd);
+                    if (bwd) op_rope_bwd(y0, pos, n, d / 8, 8, cs, sn, 0);
+                    else op_rope_fwd(y0, pos, n, d / 8, 8, cs, sn, 0);
+                    par_rope(pool, y1, pos, n, d / 8, 8, cs, sn, 0, bwd);
+                    assert_memory_equal(y0, y1, sizeof(float) * nd);
+                }
+            }
+            /* SiLU gate both ways, add, zero */
+            tv->silu_glu_fwd(y0, g, u, nd);
+            par_silu_glu_fwd(pool, tv, y1, g, u, nd);
+            assert_memory_equal(y0, y1, sizeof(float) * nd);
+            fill(dx0, nd, 1); memcpy(dx1, dx0, sizeof(float) * nd); memcpy(y1, y0, sizeof(float) * nd);
+            tv->silu_glu_bwd(dx0, y0, dy, g, u, nd);
+            par_silu_glu_bwd(pool, tv, dx1, y1, dy, g, u, nd);
+            assert_memory_equal(dx0, dx1, sizeof(float) * nd);
+            assert_memory_equal(y0, y1, sizeof(float) * nd);
+            par_add(pool, y1, x, dy, nd);
+            for (int i = 0; i < nd; i++) assert_true(y1[i] == x[i] + dy[i]);
+            par_zero(pool, y1, nd);
+            for (int i = 0; i < nd; i++) assert_true(y1[i] == 0.0f);
+            /* cross-entropy rows: n rows of d logits, the loss summed in row order */
+            int32_t t[129];
+            for (int r = 0; r < n; r++) t[r] = pos[r] % d;
+            memcpy(y0, x, sizeof(float) * nd); memcpy(y1, x, sizeof(float) * nd);
+            double ref = 0, row[129];
+            for (int r = 0; r < n; r++) ref += tv->xent_row(y0 + (size_t)r * d, d, t[r], 0.5f);
+            double got = par_xent(pool, tv, y1, n, d, t, 0.5f, row);
+            assert_memory_equal(&ref, &got, sizeof ref);
+            assert_memory_equal(y0, y1, sizeof(float) * nd);
+            free(x); free(w); free(rs); free(pos);
+        }
+        tpool_free(pool);
+    }
+}
+
 static void test_grad_model_llama(void **state) { check_model("llama", 0); }
 static void test_grad_model_gemma3(void **state) { check_model("gemma3", 1); }
 static void test_grad_model_qwen3(void **state) { check_model("qwen3", 0); }
@@ -531,6 +599,7 @@ int main(void) {
         cmocka_unit_test(test_grad_xent),         cmocka_unit_test(test_grad_model_llama),
         cmocka_unit_test(test_grad_model_gemma3), cmocka_unit_test(test_grad_model_qwen3),
         cmocka_unit_test(test_attn_gemm_matches_ops), cmocka_unit_test(test_train_vec_matches_ops),
+        cmocka_unit_test(test_par_ops_match_ops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -68,7 +68,7 @@ ulm_status train_run(train_model *m, int start_step, const train_run_opts *o, tr
         double loss;
         int nt;
         if ((st = train_forward(m, ws, &b, 1, &loss, &nt, NULL, err))) break;
-        float gnorm = train_adamw_step(m, &o->opt, step);
+        float gnorm = train_adamw_step(m, &o->opt, step, pool);
         res->last_loss = nt ? loss / nt : 0;
         res->tokens += b.n;
         window_tok += b.n;

@@ -6,6 +6,7 @@
 #include "train_model.h"
 #include "train_attn.h"
 #include "train_ops.h"
+#include "train_par.h"
 #include "train_vec.h"
 
 static const train_arch archs[] = {
@@ -228,6 +229,7 @@ struct train_ws {
     float *xl, *rf, *xf;               /* final residual, norm, normed [N, D] */
     float *xs, *logits, *dxs;          /* selected rows [M, D], [M, V] */
     int32_t *sel, *tsel;               /* [M] row index and target */
+    double *row_loss;                  /* [M] each row's loss */
     float *dx, *db, *dh, *datt, *dq, *dk, *dv, *dqr, *dkr, *dg, *du, *da;
     size_t *poff;                      /* [n_seg] offset into a layer's p */
     int cap_seg;
@@ -253,6 +255,7 @@ void train_ws_free(train_ws *ws) {
     free(ws->la);
     free(ws->sel);
     free(ws->tsel);
+    free(ws->row_loss);
     free(ws->poff);
     free(ws->ascr);
     free(ws);
@@ -280,9 +283,11 @@ static int ws_reserve(train_ws *ws, const train_config *c, int N, int M, size_t 
     free(ws->la);
     ws->la = calloc((size_t)c->n_layers, sizeof *ws->la);
     int32_t *sel = realloc(ws->sel, (size_t)M * 4), *tsel = sel ? realloc(ws->tsel, (size_t)M * 4) : NULL;
+    double *rl = tsel ? realloc(ws->row_loss, (size_t)M * sizeof(double)) : NULL;
     if (sel) ws->sel = sel;
     if (tsel) ws->tsel = tsel;
-    if (!ws->la || !sel || !tsel) return -1;
+    if (rl) ws->row_loss = rl;
+    if (!ws->la || !sel || !tsel || !rl) return -1;
     ws->n_la = c->n_layers;
     size_t D = c->dim, Hq = (size_t)c->n_heads * c->head_dim, Hk = (size_t)c->n_kv_heads * c->head_dim,
            F = c->ffn_dim, V = c->vocab_size, n = N, qk = c->arch->qk_norm;
@@ -431,40 +436,40 @@ ulm_status train_forward(train_model *m, train_ws *ws, const train_batch *b, int
         float *xnext = l + 1 < c->n_layers ? ws->la[l + 1].x : ws->xl;
         int local = layer_is_local(c, l);
         const float *rc = local ? m->rope_cos_l : m->rope_cos, *rsn = local ? m->rope_sin_l : m->rope_sin;
-        op_rmsnorm_fwd(a->h1, a->r1, a->x, train_param(m, ly->attn_norm), N, D, c->norm_eps);
+        par_rmsnorm_fwd(ws->pool, a->h1, a->r1, a->x, train_param(m, ly->attn_norm), N, D, c->norm_eps);
         float *qd = ar->qk_norm ? a->qraw : a->q, *kd = ar->qk_norm ? a->kraw : a->k;
         mm_fwd(g, qd, a->h1, train_param(m, ly->wq), N, Hq, D);
         mm_fwd(g, kd, a->h1, train_param(m, ly->wk), N, Hk, D);
         mm_fwd(g, a->v, a->h1, train_param(m, ly->wv), N, Hk, D);
         if (ar->qk_norm) {
-            op_rmsnorm_fwd(a->q, a->rq, a->qraw, train_param(m, ly->q_norm), N * nh, hd, c->norm_eps);
-            op_rmsnorm_fwd(a->k, a->rk, a->kraw, train_param(m, ly->k_norm), N * nkv, hd, c->norm_eps);
+            par_rmsnorm_fwd(ws->pool, a->q, a->rq, a->qraw, train_param(m, ly->q_norm), N * nh, hd, c->norm_eps);
+            par_rmsnorm_fwd(ws->pool, a->k, a->rk, a->kraw, train_param(m, ly->k_norm), N * nkv, hd, c->norm_eps);
         }
-        op_rope_fwd(a->q, b->pos, N, nh, hd, rc, rsn, ar->rope_interleaved);
-        op_rope_fwd(a->k, b->pos, N, nkv, hd, rc, rsn, ar->rope_interleaved);
+        par_rope(ws->pool, a->q, b->pos, N, nh, hd, rc, rsn, ar->rope_interleaved, 0);
+        par_rope(ws->pool, a->k, b->pos, N, nkv, hd, rc, rsn, ar->rope_interleaved, 0);
         attn_job aj = {m, b, ws, a, l, local ? c->sliding_window : 0, scale};
         tpool_run(ws->pool, attn_fwd_thread, &aj);
         mm_fwd(g, a->o, a->att, train_param(m, ly->wo), N, D, Hq);
         const float *ob = a->o;
         if (ar->post_norms) {
-            op_rmsnorm_fwd(ws->dh, a->rpo, a->o, train_param(m, ly->post_attn_norm), N, D, c->norm_eps);
+            par_rmsnorm_fwd(ws->pool, ws->dh, a->rpo, a->o, train_param(m, ly->post_attn_norm), N, D, c->norm_eps);
             ob = ws->dh; /* scratch: only needed to form xm */
         }
-        for (size_t i = 0; i < (size_t)N * D; i++) a->xm[i] = a->x[i] + ob[i];
-        op_rmsnorm_fwd(a->h2, a->r2, a->xm, train_param(m, ly->ffn_norm), N, D, c->norm_eps);
+        par_add(ws->pool, a->xm, a->x, ob, N * D);
+        par_rmsnorm_fwd(ws->pool, a->h2, a->r2, a->xm, train_param(m, ly->ffn_norm), N, D, c->norm_eps);
         mm_fwd(g, a->g, a->h2, train_param(m, ly->w_gate), N, F, D);
         mm_fwd(g, a->u, a->h2, train_param(m, ly->w_up), N, F, D);
         if (ar->gelu) op_glu_fwd(a->a, a->g, a->u, N * F, 1);
-        else ws->tv->silu_glu_fwd(a->a, a->g, a->u, N * F);
+        else par_silu_glu_fwd(ws->pool, ws->tv, a->a, a->g, a->u, N * F);
         mm_fwd(g, a->d, a->a, train_param(m, ly->w_down), N, D, F);
         const float *db = a->d;
         if (ar->post_norms) {
-            op_rmsnorm_fwd(ws->dh, a->rpf, a->d, train_param(m, ly->post_ffn_norm), N, D, c->norm_eps);
+            par_rmsnorm_fwd(ws->pool, ws->dh, a->rpf, a->d, train_param(m, ly->post_ffn_norm), N, D, c->norm_eps);
             db = ws->dh;
         }
-        for (size_t i = 0; i < (size_t)N * D; i++) xnext[i] = a->xm[i] + db[i];
+        par_add(ws->pool, xnext, a->xm, db, N * D);
     }
-    op_rmsnorm_fwd(ws->xf, ws->rf, ws->xl, train_param(m, m->output_norm), N, D, c->norm_eps);
+    par_rmsnorm_fwd(ws->pool, ws->xf, ws->rf, ws->xl, train_param(m, m->output_norm), N, D, c->norm_eps);
     /* logits only where there is a loss */
     int k = 0;
     for (int i = 0; i < N; i++)
@@ -478,19 +483,16 @@ ulm_status train_forward(train_model *m, train_ws *ws, const train_batch *b, int
     mm_fwd(g, ws->logits, ws->xs, W_out, M, V, D);
     if (logits_out) memcpy(logits_out, ws->logits, (size_t)M * V * sizeof(float));
     *n_targets = M;
-    double loss = 0;
-    for (int r = 0; r < M; r++)
-        loss += ws->tv->xent_row(ws->logits + (size_t)r * V, V, ws->tsel[r], backward ? 1.0f / M : 0.0f);
-    *loss_sum = loss;
+    *loss_sum = par_xent(ws->pool, ws->tv, ws->logits, M, V, ws->tsel, backward ? 1.0f / M : 0.0f, ws->row_loss);
     if (!backward || M == 0) return ULM_OK;
 
     /* ---- backward ---- */
     mm_bwd(g, ws->dxs, train_grad(m, m->output), ws->logits, ws->xs, W_out, M, V, D, 0);
-    memset(ws->db, 0, (size_t)N * D * sizeof(float));
+    par_zero(ws->pool, ws->db, N * D);
     for (int r = 0; r < M; r++)
         memcpy(ws->db + (size_t)ws->sel[r] * D, ws->dxs + (size_t)r * D, (size_t)D * sizeof(float));
-    memset(ws->dx, 0, (size_t)N * D * sizeof(float));
-    op_rmsnorm_bwd(ws->dx, train_grad(m, m->output_norm), ws->db, ws->xl, ws->rf, train_param(m, m->output_norm),
+    par_zero(ws->pool, ws->dx, N * D);
+    par_rmsnorm_bwd(ws->pool, ws->dx, train_grad(m, m->output_norm), ws->db, ws->xl, ws->rf, train_param(m, m->output_norm),
                    N, D);
     for (int l = c->n_layers - 1; l >= 0; l--) {
         const train_layer *ly = &m->layers[l];
@@ -500,42 +502,42 @@ ulm_status train_forward(train_model *m, train_ws *ws, const train_batch *b, int
         /* x_next = xm + post(d): dx holds d/dx_next */
         const float *dd = ws->dx;
         if (ar->post_norms) {
-            memset(ws->db, 0, (size_t)N * D * sizeof(float));
-            op_rmsnorm_bwd(ws->db, train_grad(m, ly->post_ffn_norm), ws->dx, a->d, a->rpf,
+            par_zero(ws->pool, ws->db, N * D);
+            par_rmsnorm_bwd(ws->pool, ws->db, train_grad(m, ly->post_ffn_norm), ws->dx, a->d, a->rpf,
                            train_param(m, ly->post_ffn_norm), N, D);
             dd = ws->db;
         }
         mm_bwd(g, ws->da, train_grad(m, ly->w_down), dd, a->a, train_param(m, ly->w_down), N, D, F, 0);
-        memset(ws->dg, 0, (size_t)N * F * sizeof(float));
-        memset(ws->du, 0, (size_t)N * F * sizeof(float));
+        par_zero(ws->pool, ws->dg, N * F);
+        par_zero(ws->pool, ws->du, N * F);
         if (ar->gelu) op_glu_bwd(ws->dg, ws->du, ws->da, a->g, a->u, N * F, 1);
-        else ws->tv->silu_glu_bwd(ws->dg, ws->du, ws->da, a->g, a->u, N * F);
+        else par_silu_glu_bwd(ws->pool, ws->tv, ws->dg, ws->du, ws->da, a->g, a->u, N * F);
         mm_bwd(g, ws->dh, train_grad(m, ly->w_gate), ws->dg, a->h2, train_param(m, ly->w_gate), N, F, D, 0);
         mm_bwd(g, ws->dh, train_grad(m, ly->w_up), ws->du, a->h2, train_param(m, ly->w_up), N, F, D, 1);
-        op_rmsnorm_bwd(ws->dx, train_grad(m, ly->ffn_norm), ws->dh, a->xm, a->r2, train_param(m, ly->ffn_norm), N, D);
+        par_rmsnorm_bwd(ws->pool, ws->dx, train_grad(m, ly->ffn_norm), ws->dh, a->xm, a->r2, train_param(m, ly->ffn_norm), N, D);
         /* xm = x + post(o): dx now holds d/dxm */
         const float *dob = ws->dx;
         if (ar->post_norms) {
-            memset(ws->db, 0, (size_t)N * D * sizeof(float));
-            op_rmsnorm_bwd(ws->db, train_grad(m, ly->post_attn_norm), ws->dx, a->o, a->rpo,
+            par_zero(ws->pool, ws->db, N * D);
+            par_rmsnorm_bwd(ws->pool, ws->db, train_grad(m, ly->post_attn_norm), ws->dx, a->o, a->rpo,
                            train_param(m, ly->post_attn_norm), N, D);
             dob = ws->db;
         }
         mm_bwd(g, ws->datt, train_grad(m, ly->wo), dob, a->att, train_param(m, ly->wo), N, D, Hq, 0);
-        memset(ws->dq, 0, (size_t)N * Hq * sizeof(float));
-        memset(ws->dk, 0, (size_t)N * Hk * sizeof(float));
-        memset(ws->dv, 0, (size_t)N * Hk * sizeof(float));
+        par_zero(ws->pool, ws->dq, N * Hq);
+        par_zero(ws->pool, ws->dk, N * Hk);
+        par_zero(ws->pool, ws->dv, N * Hk);
         attn_job aj = {m, b, ws, a, l, 0, scale};
         tpool_run(ws->pool, attn_bwd_thread, &aj);
-        op_rope_bwd(ws->dq, b->pos, N, nh, hd, rc, rsn, ar->rope_interleaved);
-        op_rope_bwd(ws->dk, b->pos, N, nkv, hd, rc, rsn, ar->rope_interleaved);
+        par_rope(ws->pool, ws->dq, b->pos, N, nh, hd, rc, rsn, ar->rope_interleaved, 1);
+        par_rope(ws->pool, ws->dk, b->pos, N, nkv, hd, rc, rsn, ar->rope_interleaved, 1);
         float *dqd = ws->dq, *dkd = ws->dk;
         if (ar->qk_norm) {
-            memset(ws->dqr, 0, (size_t)N * Hq * sizeof(float));
-            memset(ws->dkr, 0, (size_t)N * Hk * sizeof(float));
-            op_rmsnorm_bwd(ws->dqr, train_grad(m, ly->q_norm), ws->dq, a->qraw, a->rq, train_param(m, ly->q_norm),
+            par_zero(ws->pool, ws->dqr, N * Hq);
+            par_zero(ws->pool, ws->dkr, N * Hk);
+            par_rmsnorm_bwd(ws->pool, ws->dqr, train_grad(m, ly->q_norm), ws->dq, a->qraw, a->rq, train_param(m, ly->q_norm),
                            N * nh, hd);
-            op_rmsnorm_bwd(ws->dkr, train_grad(m, ly->k_norm), ws->dk, a->kraw, a->rk, train_param(m, ly->k_norm),
+            par_rmsnorm_bwd(ws->pool, ws->dkr, train_grad(m, ly->k_norm), ws->dk, a->kraw, a->rk, train_param(m, ly->k_norm),
                            N * nkv, hd);
             dqd = ws->dqr;
             dkd = ws->dkr;
@@ -543,7 +545,7 @@ ulm_status train_forward(train_model *m, train_ws *ws, const train_batch *b, int
         mm_bwd(g, ws->dh, train_grad(m, ly->wq), dqd, a->h1, train_param(m, ly->wq), N, Hq, D, 0);
         mm_bwd(g, ws->dh, train_grad(m, ly->wk), dkd, a->h1, train_param(m, ly->wk), N, Hk, D, 1);
         mm_bwd(g, ws->dh, train_grad(m, ly->wv), ws->dv, a->h1, train_param(m, ly->wv), N, Hk, D, 1);
-        op_rmsnorm_bwd(ws->dx, train_grad(m, ly->attn_norm), ws->dh, a->x, a->r1, train_param(m, ly->attn_norm), N, D);
+        par_rmsnorm_bwd(ws->pool, ws->dx, train_grad(m, ly->attn_norm), ws->dh, a->x, a->r1, train_param(m, ly->attn_norm), N, D);
     }
     float *dE = train_grad(m, m->tok_embd);
     for (int i = 0; i < N; i++) {
@@ -576,8 +578,29 @@ float train_lr_at(const train_opt *o, int step) {
     return (float)(o->min_lr + 0.5 * (o->lr - o->min_lr) * (1.0 + cos(3.141592653589793 * t)));
 }
 
-float train_adamw_step(train_model *m, const train_opt *o, int step) {
-    const train_vec *tv = train_vec_best();
+typedef struct {
+    train_model *m;
+    const train_vec *tv;
+    const tv_adamw_args *args; /* [n_tensors] */
+} adamw_job;
+
+/* Thread ith's share of every tensor (elementwise, so any split gives the same bits), and
+ * that share of the gradient zeroed for the next step. */
+static void adamw_thread(void *ctx, int ith, int nth) {
+    const adamw_job *j = ctx;
+    train_model *m = j->m;
+    for (int k = 0; k < m->n_tensors; k++) {
+        const train_tensor *tt = &m->t[k];
+        int i0, i1;
+        tpool_split(tt->rows * tt->cols, 16, ith, nth, &i0, &i1);
+        if (i0 >= i1) continue;
+        size_t o = tt->off + (size_t)i0;
+        j->tv->adamw(m->w + o, m->g + o, m->m + o, m->v + o, (size_t)(i1 - i0), &j->args[k]);
+        memset(m->g + o, 0, (size_t)(i1 - i0) * sizeof(float));
+    }
+}
+
+float train_adamw_step(train_model *m, const train_opt *o, int step, tpool *pool) {
     double ss = 0;
     for (size_t i = 0; i < m->n_params; i++) ss += (double)m->g[i] * m->g[i];
     float norm = (float)sqrt(ss);
@@ -585,14 +608,11 @@ float train_adamw_step(train_model *m, const train_opt *o, int step) {
     float lr = train_lr_at(o, step);
     int t = step + 1;
     float bc1 = 1.0f - powf(o->beta1, (float)t), bc2 = 1.0f - powf(o->beta2, (float)t);
-    for (int k = 0; k < m->n_tensors; k++) {
-        const train_tensor *tt = &m->t[k];
-        size_t n = (size_t)tt->rows * tt->cols;
-        float *w = m->w + tt->off, *g = m->g + tt->off, *mm = m->m + tt->off, *vv = m->v + tt->off;
-        tv_adamw_args aa = {o->beta1, o->beta2, clip, bc1, bc2, tt->decay ? 1.0f - lr * o->weight_decay : 1.0f,
-                            lr, o->eps};
-        tv->adamw(w, g, mm, vv, n, &aa);
-    }
-    memset(m->g, 0, m->n_params * sizeof(float));
+    tv_adamw_args args[m->n_tensors > 0 ? m->n_tensors : 1];
+    for (int k = 0; k < m->n_tensors; k++)
+        args[k] = (tv_adamw_args){o->beta1, o->beta2, clip, bc1, bc2,
+                                  m->t[k].decay ? 1.0f - lr * o->weight_decay : 1.0f, lr, o->eps};
+    adamw_job j = {m, train_vec_best(), args};
+    tpool_run(pool, adamw_thread, &j);
     return norm;
 }

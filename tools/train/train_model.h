@@ -101,7 +101,7 @@ void train_opt_default(train_opt *o);
 float train_lr_at(const train_opt *o, int step); /* linear warmup, then cosine down to min_lr */
 /* Clips the global gradient norm, takes one AdamW step (t = step + 1), zeroes m->g.
  * Returns the gradient norm before clipping. */
-float train_adamw_step(train_model *m, const train_opt *o, int step);
+float train_adamw_step(train_model *m, const train_opt *o, int step, tpool *pool); /* pool may be NULL */
 
 /* ---- .ulm I/O (train_io.c) ---- */
 struct train_tok;

@@ -43,8 +43,7 @@ void op_rmsnorm_fwd(float *y, float *rstd, const float *x, const float *w, int n
 }
 
 /* y = x r w, r = (mean x^2 + eps)^-1/2:  dx = r (dy w) - x r^3 / d * sum(dy w x);  dw += dy x r */
-void op_rmsnorm_bwd(float *dx, float *dw, const float *dy, const float *x, const float *rstd, const float *w,
-                    int n, int d) {
+void op_rmsnorm_bwd_dx(float *dx, const float *dy, const float *x, const float *rstd, const float *w, int n, int d) {
     for (int i = 0; i < n; i++) {
         const float *xi = x + (size_t)i * d, *dyi = dy + (size_t)i * d;
         float *dxi = dx + (size_t)i * d;
@@ -52,11 +51,22 @@ void op_rmsnorm_bwd(float *dx, float *dw, const float *dy, const float *x, const
         double dot = 0;
         for (int j = 0; j < d; j++) dot += (double)dyi[j] * w[j] * xi[j];
         float c = (float)(dot * r * r * r / d);
-        for (int j = 0; j < d; j++) {
-            dxi[j] += r * dyi[j] * w[j] - c * xi[j];
-            dw[j] += dyi[j] * xi[j] * r;
-        }
+        for (int j = 0; j < d; j++) dxi[j] += r * dyi[j] * w[j] - c * xi[j];
     }
+}
+
+void op_rmsnorm_bwd_dw(float *dw, const float *dy, const float *x, const float *rstd, int n, int d, int j0, int j1) {
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * d, *dyi = dy + (size_t)i * d;
+        float r = rstd[i];
+        for (int j = j0; j < j1; j++) dw[j] += dyi[j] * xi[j] * r;
+    }
+}
+
+void op_rmsnorm_bwd(float *dx, float *dw, const float *dy, const float *x, const float *rstd, const float *w,
+                    int n, int d) {
+    op_rmsnorm_bwd_dx(dx, dy, x, rstd, w, n, d);
+    op_rmsnorm_bwd_dw(dw, dy, x, rstd, n, d, 0, d);
 }
 
 void op_rope_tables(float *cos_t, float *sin_t, int max_pos, int hd, float base) {

@@ -9,6 +9,10 @@
 void op_rmsnorm_fwd(float *y, float *rstd, const float *x, const float *w, int n, int d, float eps);
 void op_rmsnorm_bwd(float *dx, float *dw, const float *dy, const float *x, const float *rstd, const float *w,
                     int n, int d);
+/* Its two halves, for the row-parallel trainer: dx over rows (independent), dw over columns
+ * j0 <= j < j1 (each column summed over all n rows in order). Together: op_rmsnorm_bwd. */
+void op_rmsnorm_bwd_dx(float *dx, const float *dy, const float *x, const float *rstd, const float *w, int n, int d);
+void op_rmsnorm_bwd_dw(float *dw, const float *dy, const float *x, const float *rstd, int n, int d, int j0, int j1);
 
 /* RoPE on n rows of nh heads of size hd; row i has position pos[i]. cos/sin tables are
  * [max_pos][hd/2]. interleaved: pairs (2j, 2j+1) (llama); else NeoX halves (j, j+hd/2). */

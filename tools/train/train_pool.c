@@ -99,3 +99,24 @@ void tpool_split(int n, int align, int ith, int nth, int *b0, int *b1) {
     *b0 = s * align < n ? s * align : n;
     *b1 = e * align < n ? e * align : n;
 }
+
+typedef struct {
+    tpool_range_fn fn;
+    void *ctx;
+    int n, align;
+} for_job;
+
+static void for_thread(void *ctx, int ith, int nth) {
+    const for_job *j = ctx;
+    int i0, i1;
+    tpool_split(j->n, j->align, ith, nth, &i0, &i1);
+    if (i0 < i1) j->fn(j->ctx, i0, i1);
+}
+
+void tpool_for(tpool *p, int n, int align, tpool_range_fn fn, void *ctx) {
+    if (n <= 0) return;
+    if (align < 1) align = 1;
+    if (!p || p->n == 1 || n <= align) { fn(ctx, 0, n); return; }
+    for_job j = {fn, ctx, n, align};
+    tpool_run(p, for_thread, &j);
+}
