@@ -1,8 +1,9 @@
 #!/bin/sh
-# Trainer throughput on the entity recipe (tasks/entities/train.sh's model and batch), one
-# thread, interleaved rounds over one or more ulm binaries (to compare builds of the trainer).
-#   sh bench/train_speed.sh [STEPS] [ROUNDS] [ULM[:PRECISION] ...]     (defaults: 300 3 build/ulm)
-# ULM:f32 / ULM:bf16 pass --precision (e.g. build/ulm:f32 build/ulm:bf16 compares the two).
+# Trainer throughput on the entity recipe (tasks/entities/train.sh's model and batch),
+# interleaved rounds over one or more ulm binaries (to compare builds of the trainer).
+#   sh bench/train_speed.sh [STEPS] [ROUNDS] [ULM[:PRECISION[:THREADS]] ...]   (defaults: 300 3 build/ulm)
+# ULM:f32 / ULM:bf16 pass --precision (e.g. build/ulm:f32 build/ulm:bf16 compares the two);
+# ULM:auto:2 trains on 2 threads (default 1).
 # Each run starts the process (data load and tokenization included), as in make models.
 set -e
 STEPS=${1:-300}
@@ -19,10 +20,11 @@ i=1
 while [ $i -le "$R" ]; do
     for u in "$@"; do
         bin=${u%%:*}
-        prec=; case $u in *:*) prec="--precision ${u#*:}" ;; esac
+        prec=; th=1
+        case $u in *:*) rest=${u#*:}; prec="--precision ${rest%%:*}"; case $rest in *:*) th=${rest#*:} ;; esac ;; esac
         t=$("$bin" train $prec --task tasks/entities/task.json --data "$W/train.jsonl" --tokenizer "$W/tok.ulm" \
             --arch llama --dim 160 --layers 4 --heads 5 --kv-heads 5 --head-dim 32 --ffn 480 --ctx 256 \
-            --steps "$STEPS" --batch 16 --lr 3e-3 --warmup 200 --seed 1 --threads 1 \
+            --steps "$STEPS" --batch 16 --lr 3e-3 --warmup 200 --seed 1 --threads "$th" \
             --eval-every 1000000 --log-every 1000000 --out "$W/out.ulm" 2>&1 | awk '/^trained/ {print $(NF-1)}')
         echo "round $i $u $t"
     done
