@@ -492,8 +492,8 @@ ulm_status train_forward(train_model *m, train_ws *ws, const train_batch *b, int
     for (int r = 0; r < M; r++)
         memcpy(ws->db + (size_t)ws->sel[r] * D, ws->dxs + (size_t)r * D, (size_t)D * sizeof(float));
     par_zero(ws->pool, ws->dx, N * D);
-    par_rmsnorm_bwd(ws->pool, ws->dx, train_grad(m, m->output_norm), ws->db, ws->xl, ws->rf, train_param(m, m->output_norm),
-                   N, D);
+    par_rmsnorm_bwd(ws->pool, ws->dx, train_grad(m, m->output_norm), ws->db, ws->xl, ws->rf,
+                    train_param(m, m->output_norm), N, D);
     for (int l = c->n_layers - 1; l >= 0; l--) {
         const train_layer *ly = &m->layers[l];
         layer_acts *a = &ws->la[l];
@@ -504,7 +504,7 @@ ulm_status train_forward(train_model *m, train_ws *ws, const train_batch *b, int
         if (ar->post_norms) {
             par_zero(ws->pool, ws->db, N * D);
             par_rmsnorm_bwd(ws->pool, ws->db, train_grad(m, ly->post_ffn_norm), ws->dx, a->d, a->rpf,
-                           train_param(m, ly->post_ffn_norm), N, D);
+                            train_param(m, ly->post_ffn_norm), N, D);
             dd = ws->db;
         }
         mm_bwd(g, ws->da, train_grad(m, ly->w_down), dd, a->a, train_param(m, ly->w_down), N, D, F, 0);
@@ -514,13 +514,14 @@ ulm_status train_forward(train_model *m, train_ws *ws, const train_batch *b, int
         else par_silu_glu_bwd(ws->pool, ws->tv, ws->dg, ws->du, ws->da, a->g, a->u, N * F);
         mm_bwd(g, ws->dh, train_grad(m, ly->w_gate), ws->dg, a->h2, train_param(m, ly->w_gate), N, F, D, 0);
         mm_bwd(g, ws->dh, train_grad(m, ly->w_up), ws->du, a->h2, train_param(m, ly->w_up), N, F, D, 1);
-        par_rmsnorm_bwd(ws->pool, ws->dx, train_grad(m, ly->ffn_norm), ws->dh, a->xm, a->r2, train_param(m, ly->ffn_norm), N, D);
+        par_rmsnorm_bwd(ws->pool, ws->dx, train_grad(m, ly->ffn_norm), ws->dh, a->xm, a->r2,
+                        train_param(m, ly->ffn_norm), N, D);
         /* xm = x + post(o): dx now holds d/dxm */
         const float *dob = ws->dx;
         if (ar->post_norms) {
             par_zero(ws->pool, ws->db, N * D);
             par_rmsnorm_bwd(ws->pool, ws->db, train_grad(m, ly->post_attn_norm), ws->dx, a->o, a->rpo,
-                           train_param(m, ly->post_attn_norm), N, D);
+                            train_param(m, ly->post_attn_norm), N, D);
             dob = ws->db;
         }
         mm_bwd(g, ws->datt, train_grad(m, ly->wo), dob, a->att, train_param(m, ly->wo), N, D, Hq, 0);
@@ -535,17 +536,18 @@ ulm_status train_forward(train_model *m, train_ws *ws, const train_batch *b, int
         if (ar->qk_norm) {
             par_zero(ws->pool, ws->dqr, N * Hq);
             par_zero(ws->pool, ws->dkr, N * Hk);
-            par_rmsnorm_bwd(ws->pool, ws->dqr, train_grad(m, ly->q_norm), ws->dq, a->qraw, a->rq, train_param(m, ly->q_norm),
-                           N * nh, hd);
-            par_rmsnorm_bwd(ws->pool, ws->dkr, train_grad(m, ly->k_norm), ws->dk, a->kraw, a->rk, train_param(m, ly->k_norm),
-                           N * nkv, hd);
+            par_rmsnorm_bwd(ws->pool, ws->dqr, train_grad(m, ly->q_norm), ws->dq, a->qraw, a->rq,
+                            train_param(m, ly->q_norm), N * nh, hd);
+            par_rmsnorm_bwd(ws->pool, ws->dkr, train_grad(m, ly->k_norm), ws->dk, a->kraw, a->rk,
+                            train_param(m, ly->k_norm), N * nkv, hd);
             dqd = ws->dqr;
             dkd = ws->dkr;
         }
         mm_bwd(g, ws->dh, train_grad(m, ly->wq), dqd, a->h1, train_param(m, ly->wq), N, Hq, D, 0);
         mm_bwd(g, ws->dh, train_grad(m, ly->wk), dkd, a->h1, train_param(m, ly->wk), N, Hk, D, 1);
         mm_bwd(g, ws->dh, train_grad(m, ly->wv), ws->dv, a->h1, train_param(m, ly->wv), N, Hk, D, 1);
-        par_rmsnorm_bwd(ws->pool, ws->dx, train_grad(m, ly->attn_norm), ws->dh, a->x, a->r1, train_param(m, ly->attn_norm), N, D);
+        par_rmsnorm_bwd(ws->pool, ws->dx, train_grad(m, ly->attn_norm), ws->dh, a->x, a->r1,
+                        train_param(m, ly->attn_norm), N, D);
     }
     float *dE = train_grad(m, m->tok_embd);
     for (int i = 0; i < N; i++) {

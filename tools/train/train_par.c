@@ -117,7 +117,8 @@ typedef struct {
 
 static void xent_rows(void *ctx, int i0, int i1) {
     const xent_job *j = ctx;
-    for (int r = i0; r < i1; r++) j->row_loss[r] = j->tv->xent_row(j->logits + (size_t)r * j->V, j->V, j->t[r], j->scale);
+    for (int r = i0; r < i1; r++)
+        j->row_loss[r] = j->tv->xent_row(j->logits + (size_t)r * j->V, j->V, j->t[r], j->scale);
 }
 
 double par_xent(tpool *p, const train_vec *tv, float *logits, int M, int V, const int32_t *t, float scale,
