@@ -9,14 +9,16 @@
  * vector loops then see the same groups of lanes as on one thread. */
 #define ALIGN 16
 
+/* One op's arguments, named as in train_ops.h / train_vec.h (y: the output, or RoPE's rows in
+ * place; a, b: the SiLU gate's dg, du; c: the second addend; cr: rstd when only read). */
 typedef struct {
     float *y, *rstd, *dx, *dw, *a, *b;
-    const float *x, *w, *dy, *g, *u, *c, *cr; /* cr: rstd, read only */
+    const float *x, *w, *dy, *g, *u, *c, *cr;
     const int32_t *pos;
     const float *cos_t, *sin_t;
     const train_vec *tv;
-    int n, d, nh, hd, interleaved;
-    float eps, f;
+    int n, d, nh, hd, interleaved, backward;
+    float eps;
 } par_job;
 
 static void rmsnorm_fwd_rows(void *ctx, int i0, int i1) {
@@ -54,14 +56,14 @@ void par_rmsnorm_bwd(tpool *p, float *dx, float *dw, const float *dy, const floa
 static void rope_rows(void *ctx, int i0, int i1) {
     const par_job *j = ctx;
     float *x = j->y + (size_t)i0 * j->nh * j->hd;
-    if (j->f > 0) op_rope_fwd(x, j->pos + i0, i1 - i0, j->nh, j->hd, j->cos_t, j->sin_t, j->interleaved);
+    if (!j->backward) op_rope_fwd(x, j->pos + i0, i1 - i0, j->nh, j->hd, j->cos_t, j->sin_t, j->interleaved);
     else op_rope_bwd(x, j->pos + i0, i1 - i0, j->nh, j->hd, j->cos_t, j->sin_t, j->interleaved);
 }
 
 void par_rope(tpool *p, float *x, const int32_t *pos, int n, int nh, int hd, const float *cos_t,
               const float *sin_t, int interleaved, int backward) {
-    par_job j = {.y = x, .pos = pos, .n = n, .nh = nh, .hd = hd, .cos_t = cos_t, .sin_t = sin_t,
-                 .interleaved = interleaved, .f = backward ? -1.0f : 1.0f};
+    par_job j = {.y = x, .pos = pos, .nh = nh, .hd = hd, .cos_t = cos_t, .sin_t = sin_t,
+                 .interleaved = interleaved, .backward = backward};
     tpool_for(p, n, ALIGN, rope_rows, &j);
 }
 
