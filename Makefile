@@ -118,14 +118,21 @@ asan:
 # training, quantization, packing, golden eval). Haiku runs beside the first part of the
 # entity run (PHASE=1), one thread each; the entity run then finishes on both cores (PHASE=2,
 # THREADS=2), which gives the same model as one uninterrupted run.
+# Haiku beside the entity run's first part, one thread each; when haiku is done (its recipe
+# writes models/haiku.done, on failure too) the entity run stops at the end of its step and
+# resumes on two threads: the same model as one uninterrupted run (tasks/entities/train.sh).
 models: all
-	$(MAKE) -j2 model-haiku model-entities PHASE=1
+	rm -f $(BUILD)/models/haiku.done
+	$(MAKE) -j2 model-haiku model-entities PHASE=1 STOP_FILE=$(BUILD)/models/haiku.done
 	$(MAKE) model-entities PHASE=2 THREADS=2
 PHASE ?=
 THREADS ?= 1
+STOP_FILE ?=
 model-haiku model-entities: model-%: all
-	PHASE=$(PHASE) THREADS=$(THREADS) ULM=$(BUILD)/ulm GEN=$(BUILD)/gen-$* WORK=$(BUILD)/models/$* sh tasks/$*/train.sh \
-	    $(if $(filter 2,$(PHASE)),>>,>) $(BUILD)/models-$*.log 2>&1 || { tail -20 $(BUILD)/models-$*.log; exit 1; }
+	mkdir -p $(BUILD)/models
+	PHASE=$(PHASE) THREADS=$(THREADS) STOP_FILE=$(STOP_FILE) ULM=$(BUILD)/ulm GEN=$(BUILD)/gen-$* WORK=$(BUILD)/models/$* \
+	    sh tasks/$*/train.sh $(if $(filter 2,$(PHASE)),>>,>) $(BUILD)/models-$*.log 2>&1; rc=$$?; touch $(BUILD)/models/$*.done; \
+	    [ $$rc = 0 ] || { tail -20 $(BUILD)/models-$*.log; exit 1; }
 	@tail -12 $(BUILD)/models-$*.log
 
 # aarch64 tests link the arm64 cmocka (Debian multiarch libcmocka-dev:arm64) dynamically and

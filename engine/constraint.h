@@ -24,6 +24,11 @@
  *   {"type": "lines", "breaks": 2}      input words in order, exactly 2 of the separators "\n"
  *   {"type": "any_of", "of": [spec, ...]}   the union of the members' texts (nesting up to 8;
  *                                        each member keeps its own strings_from_input)
+ *   {"type": "tagged_spans", "tags": {"p": "people", "l": "places"}, "max_items": 32}
+ *                                        the input's word spans in order of appearance, each
+ *                                        followed by 0x1F and a tag (tagged_spans.h); a task
+ *                                        with it answers with the JSON object the tags name.
+ *                                        Only as the whole constraint, not inside any_of.
  *   a json_schema constraint may add "distinct_strings": true: no string value repeats an
  *   earlier one. No automaton enforces that; the task runtime does, by rewinding (see
  *   distinct_strings.h). The constraint itself ignores it.

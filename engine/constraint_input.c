@@ -248,6 +248,92 @@ frag words_in_order_array_build(nfa_b *b, const char *input, size_t len, int min
     return (frag){s, e, lo, b->n};
 }
 
+/* from --cp--> to as the character's own UTF-8 bytes; no edge for a control character (a
+ * tagged span never holds one, so never the separator or a line break). */
+static void raw_char_edge(nfa_b *b, int32_t from, uint32_t cp, int32_t to) {
+    if (cp < 0x20 || cp == 0x7F) return;
+    uint8_t o[4];
+    int n = cp < 0x80 ? (o[0] = (uint8_t)cp, 1) : json_bytes(cp, o);
+    for (int j = 0; j < n - 1; j++) {
+        int32_t nx = nb_state(b);
+        nb_range(b, from, o[j], o[j], nx);
+        from = nx;
+    }
+    nb_range(b, from, o[n - 1], o[n - 1], to);
+}
+
+/* Tagged spans (tagged_spans.h): items SPAN US TAG in order of appearance, as the array above
+ * but with raw bytes and a tag after each span. States per item number c:
+ *   k[c][i]   skipping: the span starts at a word start at boundary >= i;
+ *   in[c][i]  inside the span at character boundary i;
+ *   t[c][i]   after the separator of a span that ended at word end i: a tag byte ends the
+ *             item in a[c][i], which accepts and goes on to k[c+1][i].
+ * The empty text (no items) accepts. */
+frag tagged_spans_build(nfa_b *b, const char *input, size_t len, const char *tags, int n_tags, int max_items) {
+    if (len > MAX_SUBSTR_INPUT) {
+        nb_fail(b, ULM_ERR_CONTEXT, "input over %d bytes for a substring constraint", MAX_SUBSTR_INPUT);
+        return nb_empty(b);
+    }
+    const uint8_t *p = (const uint8_t *)input;
+    int nch = 0, words = 0;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        int l = utf8_dec(p + i, len - i, &cp);
+        if (!l) {
+            nb_fail(b, ULM_ERR_UTF8, "input is not valid UTF-8 (byte %zu)", i);
+            return nb_empty(b);
+        }
+        i += (size_t)l, nch++;
+    }
+    uint8_t *flags = calloc((size_t)nch + 1, 1); /* per boundary: 1 a word starts, 2 a word ends */
+    uint32_t *cps = malloc(((size_t)nch + 1) * sizeof *cps);
+    if (!flags || !cps) {
+        free(flags), free(cps);
+        nb_fail(b, ULM_ERR_NOMEM, "out of memory building a substring constraint");
+        return nb_empty(b);
+    }
+    int prev_word = 0, ci = 0;
+    for (size_t i = 0; i < len; ci++) {
+        uint32_t cp;
+        i += (size_t)utf8_dec(p + i, len - i, &cp);
+        cps[ci] = cp;
+        int word = is_word_cp(cp);
+        if (word && !prev_word) flags[ci] |= 1, words++;
+        if (!word && prev_word) flags[ci] |= 2;
+        prev_word = word;
+    }
+    if (prev_word) flags[nch] |= 2;
+    int copies = max_items > words ? words : max_items;
+    int32_t lo = b->n, s = nb_state(b), e = nb_state(b);
+    nb_eps(b, s, e);
+    int32_t base = b->n, per = 4 * (nch + 1); /* copy c: k, in, t, a at base + c*per + {0,1,2,3}(nch+1) */
+    for (int64_t t = 0; t < (int64_t)copies * per && !b->failed; t++) nb_state(b);
+#define K(c, i) (base + (c) * per + (i))
+#define IN(c, i) (base + (c) * per + (nch + 1) + (i))
+#define T(c, i) (base + (c) * per + 2 * (nch + 1) + (i))
+#define A(c, i) (base + (c) * per + 3 * (nch + 1) + (i))
+    if (copies > 0 && !b->failed) nb_eps(b, s, K(0, 0));
+    for (int c = 0; c < copies && !b->failed; c++) {
+        for (int i = 0; i < nch; i++) nb_eps(b, K(c, i), K(c, i + 1));
+        for (int i = 0; i <= nch; i++) {
+            if (flags[i] & 1) nb_eps(b, K(c, i), IN(c, i));
+            if (flags[i] & 2) {
+                nb_range(b, IN(c, i), TAGGED_SEP_BYTE, TAGGED_SEP_BYTE, T(c, i));
+                for (int t = 0; t < n_tags; t++) nb_range(b, T(c, i), (uint8_t)tags[t], (uint8_t)tags[t], A(c, i));
+                nb_eps(b, A(c, i), e);
+                if (c + 1 < copies) nb_eps(b, A(c, i), K(c + 1, i));
+            }
+        }
+        for (int i = 0; i < nch && !b->failed; i++) raw_char_edge(b, IN(c, i), cps[i], IN(c, i + 1));
+    }
+#undef K
+#undef IN
+#undef T
+#undef A
+    free(flags), free(cps);
+    return (frag){s, e, lo, b->n};
+}
+
 frag substr_build(nfa_b *b, const char *input, size_t len, int nonempty) {
     if (len > MAX_SUBSTR_INPUT) {
         nb_fail(b, ULM_ERR_CONTEXT, "input over %d bytes for a substring constraint", MAX_SUBSTR_INPUT);

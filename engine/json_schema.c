@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "constraint_nfa.h"
+#include "tagged_spans.h"
 #include "json.h"
 #include "ulm_file.h"
 
@@ -399,7 +400,7 @@ static int needs_input(const json_value *spec, int depth) {
             if (needs_input(json_at(of, i), depth + 1)) return 1;
         return 0;
     }
-    return !strcmp(kind, "lines") || (!strcmp(kind, "json_schema") && spec_sfi(spec) > 0);
+    return !strcmp(kind, "lines") || !strcmp(kind, "tagged_spans") || (!strcmp(kind, "json_schema") && spec_sfi(spec) > 0);
 }
 
 int cons_spec_needs_input(const json_value *spec) { return needs_input(spec, 0); }
@@ -492,6 +493,19 @@ static frag spec_frag(nfa_b *b, const json_value *spec, const char *input, size_
             return nb_empty(b);
         }
         return lines_build(b, input ? input : "", input ? input_len : 0, (int)n);
+    }
+    if (!strcmp(kind, "tagged_spans")) {
+        tagged_form tf;
+        ulm_error terr;
+        if (depth > 0) { /* the task rewrites the whole output into JSON: not one alternative of many */
+            nb_fail(b, ULM_ERR_SPEC, "constraint: tagged_spans cannot be a member of any_of");
+            return nb_empty(b);
+        }
+        if (tagged_form_parse(spec, &tf, &terr)) {
+            nb_fail(b, ULM_ERR_SPEC, "%s", terr.msg);
+            return nb_empty(b);
+        }
+        return tagged_spans_build(b, input ? input : "", input ? input_len : 0, tf.tag, tf.n_tags, tf.max_items);
     }
     nb_fail(b, ULM_ERR_SPEC, "constraint: unknown type \"%.40s\"", kind);
     return nb_empty(b);

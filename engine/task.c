@@ -10,6 +10,7 @@
 #include "json.h"
 #include "model.h"
 #include "sampler.h"
+#include "tagged_spans.h"
 #include "tokenizer.h"
 #include "ulm_file.h"
 
@@ -152,6 +153,15 @@ ulm_status task_spec_parse(const char *text, size_t len, const char *where, task
         if (cons_check_spec(s->constraint, &cerr)) {
             st = spec_err(&c, "constraint", cerr.msg);
             goto fail;
+        }
+        const char *kind;
+        size_t kl;
+        if (!json_get_str(s->constraint, "type", &kind, &kl) && kl == 12 && !memcmp(kind, "tagged_spans", 12)) {
+            if (tagged_form_parse(s->constraint, &s->tagged, &cerr)) {
+                st = spec_err(&c, "constraint", cerr.msg);
+                goto fail;
+            }
+            s->has_tagged = 1;
         }
     }
     s->validator = json_get(r, "validator");
@@ -785,7 +795,7 @@ ulm_status task_run(task *t, const char *input, size_t len, ulm_text_fn on_text,
         dec[k] = (decoder){.t = t, .c = c, .n_prompt = n_prompt, .distinct = distinct, .ban_content = k,
                            .snaps = snaps, .bans = bans, .t0 = t0};
     if ((st = sampler_init(&dec[0].smp, &s->sampling, t->n_vocab, err))) goto done;
-    dec[0].on_text = on_text;
+    dec[0].on_text = s->has_tagged ? NULL : on_text; /* tagged spans: the JSON answer, at the end */
     dec[0].user = user;
     ulm_ctx_reset(t->ctx);
     if ((st = ulm_ctx_eval(t->ctx, t->toks, n_prompt, t->logits, 0, err))) goto done;
@@ -800,7 +810,7 @@ ulm_status task_run(task *t, const char *input, size_t len, ulm_text_fn on_text,
         if (!dec[1].unsat && dec[1].conf_min > dec[0].conf_min) win = &dec[1];
     }
     /* both passes agree up to where the first one stopped streaming */
-    if (on_text && !dec[0].quit && win->len > dec[0].flushed)
+    if (on_text && !s->has_tagged && !dec[0].quit && win->len > dec[0].flushed)
         on_text(win->out + dec[0].flushed, win->len - dec[0].flushed, user);
     free(res->output);
     res->output = win->out;
@@ -826,6 +836,20 @@ ulm_status task_run(task *t, const char *input, size_t len, ulm_text_fn on_text,
         res->len = l;
         res->output[l] = 0;
         if (!res->valid) escalate(res, "constraint_unsatisfiable");
+        if (s->has_tagged) { /* the model's items -> the JSON answer */
+            char *j;
+            size_t jl;
+            ulm_error terr;
+            if (tagged_to_json(&s->tagged, res->output, res->len, &j, &jl, &terr) == ULM_OK) {
+                free(res->output);
+                res->output = j;
+                res->len = jl;
+                if (on_text && res->valid) on_text(j, jl, user);
+            } else if (res->valid) { /* the constraint rules this out; should it happen, no answer */
+                res->valid = 0;
+                escalate(res, "validator_failed");
+            }
+        }
     } else { /* unconstrained: surrounding whitespace is not part of the answer */
         size_t a = 0, z = res->len;
         while (a < z && (res->output[a] == ' ' || res->output[a] == '\n' || res->output[a] == '\t' || res->output[a] == '\r')) a++;

@@ -10,7 +10,9 @@
  *                  "repeat_penalty": 1, "repeat_last_n": 64, "seed": 0},
  *     "max_tokens": 16,                           required, 1..65536
  *     "stop": ["\n"],                             unconstrained output ends before these
- *     "constraint": {...},                        see constraint.h
+ *     "constraint": {...},                        see constraint.h; with "tagged_spans" the
+ *                                                 model writes tagged spans and the task
+ *                                                 answers (and streams) their JSON object
  *     "validator": {"json": true, "pattern": "...", "refusals": ["I cannot"]},
  *     "min_confidence": 0.2,                      escalate when the least chosen-token
  *     "min_mean_confidence": 0.5,                 probability (or the mean) is below
@@ -28,6 +30,7 @@
 #define ULM_TASK_H
 #include <stddef.h>
 #include "constraint.h"
+#include "tagged_spans.h"
 #include "ulm.h"
 
 struct json_doc;
@@ -44,6 +47,8 @@ typedef struct task_spec {
     int n_stop;
     const struct json_value *constraint; /* NULL: none */
     const struct json_value *validator;  /* NULL: none */
+    tagged_form tagged;                  /* the constraint's form when it is tagged_spans */
+    int has_tagged;                      /* 1: the model writes tagged spans, the task answers JSON */
     float min_conf, min_mean_conf;
 } task_spec;
 

@@ -5,6 +5,7 @@
 #include <regex.h>
 #include "constraint.h"
 #include "json.h"
+#include "tagged_spans.h"
 #include "test_util.h"
 
 /* ---- a synthetic vocabulary: all 256 bytes, multi-byte pieces, partial UTF-8, EOS ---- */
@@ -733,6 +734,99 @@ static void test_entities(void **state) {
     tv_free(&t);
 }
 
+/* "tagged_spans": SPAN US TAG items, each a word span after the previous one, raw bytes
+ * (no JSON escaping), never a control character; every random decode is text that
+ * tagged_to_json turns into an object of the input's word spans. */
+static void test_tagged_spans(void **state) {
+    (void)state;
+    tvocab t;
+    tv_build(&t, 300);
+    json_doc *d = parse("{\"type\":\"tagged_spans\",\"tags\":{\"p\":\"people\",\"l\":\"places\"},\"max_items\":3}");
+    ulm_error err;
+    assert_true(cons_spec_needs_input(json_root(d)));
+    assert_int_equal(cons_check_spec(json_root(d), &err), ULM_OK);
+    const char *in = "Ann met \"Bo\" Li in S\xc3\xa3o Paulo,\tthen\nAnn left.";
+    constraint *c;
+    assert_int_equal(cons_compile_spec(t.v, json_root(d), in, strlen(in), &c, &err), ULM_OK);
+    static const struct { const char *text; int ok; } cases[] = {
+        {"", 1},                                        /* no items */
+        {"Ann\x1fp", 1},
+        {"Ann\x1fpS\xc3\xa3o Paulo\x1fl", 1},
+        {"Bo\" Li\x1fp", 1},                            /* raw quote inside a span */
+        {"Ann\x1fpAnn\x1fp", 1},                        /* the second occurrence */
+        {"Ann\x1fpBo\x1fpLi\x1fpAnn\x1fp", 0},          /* max_items 3 */
+        {"Paulo\x1flAnn\x1fp", 1},                      /* the later Ann */
+        {"Paulo\x1flBo\x1fp", 0},                       /* out of order */
+        {"Bo\" Li\x1fpLi\x1fp", 0},                     /* overlap */
+        {"Ann\x1fx", 0},                                /* unknown tag */
+        {"Ann\x1f", 0},                                 /* no tag */
+        {"Ann", 0},
+        {"An\x1fp", 0},                                 /* not a word span */
+        {"Paulo,\tthen\x1fl", 0},                       /* a tab inside: control characters never copied */
+        {"then\nAnn\x1fp", 0},
+        {"Bo\\\" Li\x1fp", 0},                          /* no JSON escapes */
+        {" Ann\x1fp", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        if (cons_matches(c, cases[i].text, strlen(cases[i].text)) != cases[i].ok) fail_msg("tagged_spans case %zu", i);
+    tagged_form f;
+    assert_int_equal(tagged_form_parse(json_root(d), &f, &err), ULM_OK);
+    for (int k = 0; k < 40; k++) {
+        size_t n;
+        char *s = random_decode(c, &t, 60, &n);
+        assert_non_null(s);
+        assert_true(cons_matches(c, s, n));
+        char *j;
+        size_t jl;
+        assert_int_equal(tagged_to_json(&f, s, n, &j, &jl, &err), ULM_OK);
+        json_doc *a;
+        assert_int_equal(json_parse(j, jl, &a, &err), ULM_OK);
+        const json_value *r = json_root(a);
+        assert_int_equal(json_len(r), 2);
+        for (size_t key = 0; key < 2; key++) {
+            const json_value *list = json_obj_val(r, key);
+            for (size_t i = 0; i < json_len(list); i++) {
+                size_t sl;
+                const char *str = json_str(json_at(list, i), &sl);
+                assert_non_null(memmem(in, strlen(in), str, sl));
+            }
+        }
+        json_free(a);
+        free(j);
+        free(s);
+    }
+    cons_free(c);
+    /* invalid UTF-8 input; an input with no words allows only the empty text */
+    assert_int_equal(cons_compile_spec(t.v, json_root(d), "a\xff b", 4, &c, &err), ULM_ERR_UTF8);
+    assert_int_equal(cons_compile_spec(t.v, json_root(d), "...", 3, &c, &err), ULM_OK);
+    assert_true(cons_matches(c, "", 0));
+    assert_false(cons_matches(c, "...\x1fp", 5));
+    cons_free(c);
+    json_free(d);
+    /* malformed forms are spec errors; tagged_spans only as the whole constraint */
+    static const char *const bad[] = {
+        "{\"type\":\"tagged_spans\"}",
+        "{\"type\":\"tagged_spans\",\"tags\":{}}",
+        "{\"type\":\"tagged_spans\",\"tags\":[\"p\"]}",
+        "{\"type\":\"tagged_spans\",\"tags\":{\"pp\":\"people\"}}",
+        "{\"type\":\"tagged_spans\",\"tags\":{\" \":\"people\"}}",
+        "{\"type\":\"tagged_spans\",\"tags\":{\"p\":\"\"}}",
+        "{\"type\":\"tagged_spans\",\"tags\":{\"p\":1}}",
+        "{\"type\":\"tagged_spans\",\"tags\":{\"p\":\"a\",\"p\":\"b\"}}",
+        "{\"type\":\"tagged_spans\",\"tags\":{\"p\":\"a\",\"q\":\"a\"}}",
+        "{\"type\":\"tagged_spans\",\"tags\":{\"p\":\"a\"},\"max_items\":0}",
+        "{\"type\":\"tagged_spans\",\"tags\":{\"p\":\"a\"},\"max_items\":1000}",
+        "{\"type\":\"tagged_spans\",\"tags\":{\"p\":\"a\"},\"max_items\":\"3\"}",
+        "{\"type\":\"any_of\",\"of\":[{\"type\":\"tagged_spans\",\"tags\":{\"p\":\"a\"}}]}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        d = parse(bad[i]);
+        if (cons_check_spec(json_root(d), &err) != ULM_ERR_SPEC) fail_msg("accepted: %s", bad[i]);
+        json_free(d);
+    }
+    tv_free(&t);
+}
+
 static void test_spec_objects(void **state) {
     tvocab t;
     tv_build(&t, 50);
@@ -915,7 +1009,8 @@ static void test_any_of(void **state) {
 }
 
 /* Every golden answer of the shipped tasks is what the task's own constraint accepts for its
- * input (tasks/<name>/task.json compiled per input), so constrained decoding can reach it. */
+ * input (tasks/<name>/task.json compiled per input), so constrained decoding can reach it
+ * (with tagged_spans: the answer written as tagged spans, as the model must write it). */
 static void test_task_golden_valid(void **state) {
     static const char *const tasks[] = {"haiku", "entities"};
     tvocab t;
@@ -932,6 +1027,10 @@ static void test_task_golden_valid(void **state) {
         json_doc *sd = parse(spec);
         const json_value *cs = json_get(json_root(sd), "constraint");
         assert_non_null(cs);
+        tagged_form tf;
+        ulm_error ferr;
+        int tagged = json_str_eq(json_get(cs, "type"), "tagged_spans");
+        if (tagged) assert_int_equal(tagged_form_parse(cs, &tf, &ferr), ULM_OK);
         snprintf(path, sizeof path, "tasks/%s/golden.jsonl", tasks[k]);
         f = fopen(path, "rb");
         assert_non_null(f);
@@ -944,7 +1043,13 @@ static void test_task_golden_valid(void **state) {
             constraint *c;
             ulm_error err;
             assert_int_equal(cons_compile_spec(t.v, cs, in, il, &c, &err), ULM_OK);
+            char *tt = NULL;
+            if (tagged) {
+                assert_int_equal(tagged_from_json(&tf, in, il, out, ol, &tt, &ol, &err), ULM_OK);
+                out = tt;
+            }
             if (!cons_matches(c, out, ol)) fail_msg("%s: golden answer not accepted: %s", tasks[k], line);
+            free(tt);
             cons_free(c);
             json_free(d);
             count++;
@@ -992,6 +1097,7 @@ int main(void) {
         cmocka_unit_test(test_budget_forces_completion),
         cmocka_unit_test(test_lines),
         cmocka_unit_test(test_entities),
+        cmocka_unit_test(test_tagged_spans),
         cmocka_unit_test(test_spec_objects),
         cmocka_unit_test(test_any_of),
         cmocka_unit_test(test_task_golden_valid),

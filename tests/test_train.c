@@ -3,6 +3,8 @@
 #include <math.h>
 #include "test_util.h"
 #include "cli.h"
+#include "json.h"
+#include "tagged_spans.h"
 #include "train/train_data.h"
 #include "train/train_loop.h"
 #include "train/train_model.h"
@@ -214,6 +216,26 @@ static void test_checkpoint_resume_matches(void **state) {
     assert_int_equal(train_run(b, st.step, &o, &r, &err), ULM_OK);
     assert_memory_equal(a->w, b->w, a->n_params * sizeof(float));
     assert_memory_equal(a->m, b->m, a->n_params * sizeof(float));
+    /* a stop file that exists stops the run at the end of its first step, with a checkpoint
+     * that resumes to the same model */
+    train_model_free(b);
+    b = tiny_model("gemma3", 4);
+    char stop[256];
+    test_tmp_path(stop, sizeof stop, "stop");
+    FILE *sf = fopen(stop, "w");
+    fclose(sf);
+    o.checkpoint = ckpt;
+    o.stop_file = stop;
+    assert_int_equal(train_run(b, 0, &o, &r, &err), ULM_OK);
+    assert_int_equal(r.steps_done, 1);
+    train_model_free(b);
+    unlink(stop);
+    assert_int_equal(train_load_checkpoint(&b, &st, ckpt, &err), ULM_OK);
+    assert_int_equal(st.step, 1);
+    o.stop_file = NULL;
+    o.checkpoint = NULL;
+    assert_int_equal(train_run(b, st.step, &o, &r, &err), ULM_OK);
+    assert_memory_equal(a->w, b->w, a->n_params * sizeof(float));
     /* a model file is not a checkpoint */
     char plain[256];
     test_tmp_path(plain, sizeof plain, "plain.ulm");
@@ -352,6 +374,44 @@ static void test_write_ulm(void **state) {
     assert_int_equal(train_model_load(&m, "/nonexistent/x.ulm", &err), ULM_ERR_IO);
 }
 
+/* A task whose constraint is tagged_spans trains on its answers written as tagged spans; an
+ * answer the form cannot write stops the load with the line named. */
+static void test_tagged_answers(void **state) {
+    (void)state;
+    char data[256];
+    test_tmp_path(data, sizeof data, "tagged.jsonl");
+    FILE *f = fopen(data, "w");
+    fprintf(f, "{\"input\": \"Bo met Ann in Oslo.\", \"output\": \"{\\\"people\\\":[\\\"Bo\\\",\\\"Ann\\\"],\\\"places\\\":[\\\"Oslo\\\"]}\"}\n");
+    fclose(f);
+    json_doc *d;
+    ulm_error err;
+    const char *spec = "{\"type\":\"tagged_spans\",\"tags\":{\"p\":\"people\",\"l\":\"places\"}}";
+    assert_int_equal(json_parse(spec, strlen(spec), &d, &err), ULM_OK);
+    tagged_form form;
+    assert_int_equal(tagged_form_parse(json_root(d), &form, &err), ULM_OK);
+    train_tok tok;
+    train_tok_bytes(&tok);
+    tok.tagged = &form;
+    train_set s = {0};
+    assert_int_equal(train_set_load(&s, data, &tok, 64, &err), ULM_OK);
+    assert_int_equal(s.n, 1);
+    const char *in = "Bo met Ann in Oslo.", *want = "Bo\x1fpAnn\x1fpOslo\x1fl";
+    int32_t ids[64];
+    int np, n = train_format_example(&tok, in, strlen(in), want, strlen(want), ids, 64, &np);
+    assert_int_equal(s.ex[0].len, n);
+    assert_int_equal(s.ex[0].n_prompt, np);
+    assert_memory_equal(s.ex[0].ids, ids, (size_t)n * sizeof *ids);
+    train_set_free(&s);
+    f = fopen(data, "a");
+    fprintf(f, "{\"input\": \"Bo met Ann.\", \"output\": \"{\\\"people\\\":[\\\"Cy\\\"]}\"}\n");
+    fclose(f);
+    assert_int_equal(train_set_load(&s, data, &tok, 64, &err), ULM_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, ":2: "));
+    train_set_free(&s);
+    json_free(d);
+    unlink(data);
+}
+
 static void test_cmd_train(void **state) {
     char data[256], out[256], bad[256];
     test_tmp_path(data, sizeof data, "d.jsonl");
@@ -395,6 +455,7 @@ int main(void) {
         cmocka_unit_test(test_checkpoint_resume_matches),
         cmocka_unit_test(test_overfits_tiny_set), cmocka_unit_test(test_bf16_training),
         cmocka_unit_test(test_write_ulm),
+        cmocka_unit_test(test_tagged_answers),
         cmocka_unit_test(test_cmd_train),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

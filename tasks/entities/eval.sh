@@ -4,12 +4,12 @@
 # against regressions: they sit just under what tasks/entities/entities.ulm measured when it
 # was committed (tasks/README.md). Issue 7's targets are exact match >= 0.90 and field
 # F1 >= 0.95; the shipped model is far from them, so these defaults are much lower. Override
-# with EXACT_MIN / F1_MIN. Every output must be valid (JSON schema, strings from the input).
+# with EXACT_MIN / F1_MIN. Every output must be valid (tagged spans of the input, as JSON).
 # dev.jsonl (a second held-out set: the dev templates with the golden names) is reported
 # without a gate: it is the set to develop against, so the golden set stays a test.
 ULM=${ULM:-build/ulm}
-EXACT_MIN=${EXACT_MIN:-0.74}
-F1_MIN=${F1_MIN:-0.90}
+EXACT_MIN=${EXACT_MIN:-0.78}
+F1_MIN=${F1_MIN:-0.92}
 T=tasks/entities
 tmp=$(mktemp) || exit 1
 trap 'rm -f "$tmp"' EXIT

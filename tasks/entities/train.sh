@@ -10,11 +10,14 @@ W=${WORK:-build/models/entities}
 THREADS=${THREADS:-1}
 TYPE=${TYPE:-q8}
 # PHASE unset: everything. make models splits the run to use both cores: PHASE=1 (beside
-# haiku, one thread) makes the data and the tokenizer and trains up to step SPLIT; PHASE=2
-# resumes from the checkpoint with THREADS=2 and finishes. Neither the split nor the thread
-# count changes the model (resuming is exact and the sums do not depend on the threads).
+# haiku, one thread) makes the data and the tokenizer and trains until the file STOP_FILE
+# appears (haiku's recipe writes it when done), or without STOP_FILE up to step SPLIT;
+# PHASE=2 resumes from the checkpoint with THREADS=2 and finishes. Neither the split nor the
+# thread count changes the model (resuming is exact and the sums do not depend on the threads).
 PHASE=${PHASE:-}
 SPLIT=${SPLIT:-15000}
+STOP_FILE=${STOP_FILE:-}
+if [ -n "$STOP_FILE" ]; then STOP="--stop-file $STOP_FILE"; else STOP="--stop-after $SPLIT"; fi
 STEPS=27000
 SCHEDULE="--steps $STEPS --batch 16 --lr 3e-3 --warmup 200 --precision auto --eval-every 1000 --log-every 100"
 mkdir -p "$W"
@@ -34,7 +37,7 @@ if [ "$PHASE" != 2 ]; then
 # Without AMX the products are f32 and training takes about twice as long.
 "$ULM" train --task tasks/entities/task.json --data "$W/train.jsonl" --val "$W/valid.jsonl" --tokenizer "$W/tok.ulm" \
     --arch llama --dim 160 --layers 4 --heads 5 --kv-heads 5 --head-dim 32 --ffn 480 --ctx 256 --seed 1 \
-    $SCHEDULE --threads "$THREADS" ${PHASE:+--stop-after $SPLIT} --checkpoint "$W/train.ckpt" --out "$W/model-f32.ulm"
+    $SCHEDULE --threads "$THREADS" ${PHASE:+$STOP} --checkpoint "$W/train.ckpt" --out "$W/model-f32.ulm"
 [ "$PHASE" = 1 ] && exit 0
 else
 "$ULM" train --task tasks/entities/task.json --resume "$W/train.ckpt" --data "$W/train.jsonl" --val "$W/valid.jsonl" \

@@ -10,10 +10,19 @@
 #include "train_data.h"
 #include "train_loop.h"
 
-/* --task SPEC: the input prefix of the spec's instruction, so training sees the ids the task
- * runtime will feed. Prints a one-line error and returns -1 when the spec or its instruction
- * does not fit. */
-static int task_input_prefix(const char *cmd, const char *path, char *prefix, size_t cap) {
+/* What the trainer takes from a task spec (--task): the input prefix of its instruction, and
+ * the tagged-spans form when its constraint is one (answers are then trained in that form). */
+typedef struct task_view {
+    char prefix[64];
+    int tagged;
+    tagged_form form;
+    char keys[TAGGED_MAX_TAGS][64]; /* the form's keys, kept after the spec is freed */
+} task_view;
+
+/* Reads a spec into v. Prints a one-line error and returns -1 when the spec or its
+ * instruction does not fit. */
+static int task_view_load(const char *cmd, const char *path, task_view *v) {
+    memset(v, 0, sizeof *v);
     size_t len;
     char *text = read_file(path, &len);
     if (!text) return -1; /* read_file said why */
@@ -25,9 +34,21 @@ static int task_input_prefix(const char *cmd, const char *path, char *prefix, si
         fprintf(stderr, "%s: %s\n", cmd, err.msg);
         rc = -1;
     } else {
-        if (train_input_prefix(ts.instruction, prefix, cap, msg, sizeof msg)) {
+        if (train_input_prefix(ts.instruction, v->prefix, sizeof v->prefix, msg, sizeof msg)) {
             fprintf(stderr, "%s: %s: %s\n", cmd, path, msg);
             rc = -1;
+        } else if (ts.has_tagged) {
+            v->tagged = 1;
+            v->form = ts.tagged;
+            for (int k = 0; k < v->form.n_tags && !rc; k++) {
+                if (v->form.key_len[k] >= sizeof v->keys[k]) {
+                    fprintf(stderr, "%s: %s: tagged_spans key over %zu bytes\n", cmd, path, sizeof v->keys[k] - 1);
+                    rc = -1;
+                    break;
+                }
+                memcpy(v->keys[k], v->form.key[k], v->form.key_len[k]);
+                v->form.key[k] = v->keys[k];
+            }
         }
         task_spec_free(&ts);
     }
@@ -54,6 +75,7 @@ static void usage(void) {
             "           on AMX; auto = bf16 where the CPU has AMX-BF16, else f32\n"
             "  output   --type f32|q8|q4 (f32)  --checkpoint FILE  --checkpoint-every N  --resume FILE\n"
             "           --stop-after N  stop at step N of the --steps schedule (checkpoint, write)\n"
+            "           --stop-file F   stop so at the first step that ends with file F present\n"
             "           --log-every N (10)\n"
             "Prompt format: [BOS] <|in|> input <|out|> output <|end|> (<|end|> else the EOS); the loss\n"
             "is on output and the end token.\n");
@@ -65,7 +87,7 @@ static void usage(void) {
 static int train_bpe_cmd(int argc, char **argv) {
     const char *out = NULL;
     int vocab = 2048;
-    char prefix[64] = "";
+    task_view tv = {0};
     char **texts = NULL;
     size_t n = 0, cap = 0;
     int rc = 1;
@@ -73,7 +95,7 @@ static int train_bpe_cmd(int argc, char **argv) {
         if (!strcmp(argv[i], "--out") && i + 1 < argc) { out = argv[++i]; continue; }
         if (!strcmp(argv[i], "--vocab") && i + 1 < argc) { vocab = atoi(argv[++i]); continue; }
         if (!strcmp(argv[i], "--task") && i + 1 < argc) {
-            if (task_input_prefix("ulm train bpe", argv[++i], prefix, sizeof prefix)) goto done;
+            if (task_view_load("ulm train bpe", argv[++i], &tv)) goto done;
             continue;
         }
         if (argv[i][0] == '-') { fprintf(stderr, "ulm train bpe: unknown option %s\n", argv[i]); goto done; }
@@ -100,8 +122,17 @@ static int train_bpe_cmd(int argc, char **argv) {
                 if (!nt) { free(in); free(o); free(line); fclose(f); goto done; }
                 texts = nt;
             }
-            if (prefix[0]) {
-                char *pin = train_prefixed_input(prefix, in, strlen(in));
+            if (tv.tagged) { /* the tokenizer learns the text the model will write */
+                char *t = train_tagged_output(&tv.form, in, o, msg, sizeof msg);
+                free(o);
+                if (!t) {
+                    fprintf(stderr, "ulm train bpe: %s:%d: %s\n", argv[i], lineno, msg);
+                    free(in); free(line); fclose(f); goto done;
+                }
+                o = t;
+            }
+            if (tv.prefix[0]) {
+                char *pin = train_prefixed_input(tv.prefix, in, strlen(in));
                 if (!pin) { free(in); free(o); free(line); fclose(f); goto done; }
                 free(in);
                 in = pin;
@@ -133,7 +164,7 @@ int cmd_train(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "bpe")) return train_bpe_cmd(argc, argv);
     const char *data = NULL, *val = NULL, *out = NULL, *init = NULL, *resume = NULL, *ckpt = NULL, *tokf = NULL;
     const char *arch = "llama", *type = "f32", *task = NULL;
-    char prefix[64] = "";
+    task_view tv = {0};
     train_config cfg;
     train_config_default(&cfg, train_arch_find("llama"));
     int tied = -1;
@@ -163,6 +194,7 @@ int cmd_train(int argc, char **argv) {
         else if (!strcmp(a, "--checkpoint")) ckpt = v;
         else if (!strcmp(a, "--tokenizer")) tokf = v;
         else if (!strcmp(a, "--task")) task = v;
+        else if (!strcmp(a, "--stop-file")) o.stop_file = v;
         else if (!strcmp(a, "--arch")) arch = v;
         else if (!strcmp(a, "--type")) type = v;
         else if (!strcmp(a, "--seed")) o.seed = strtoull(v, NULL, 10);
@@ -184,7 +216,7 @@ int cmd_train(int argc, char **argv) {
 #undef FLT
     }
     if (!data || !out) { usage(); return 2; }
-    if (task && task_input_prefix("ulm train", task, prefix, sizeof prefix)) return 2;
+    if (task && task_view_load("ulm train", task, &tv)) return 2;
     train_out_type ot = !strcmp(type, "f32") ? TRAIN_OUT_F32 : !strcmp(type, "q8") ? TRAIN_OUT_Q8
                         : !strcmp(type, "q4") ? TRAIN_OUT_Q4 : (train_out_type)-1;
     if ((int)ot < 0) { fprintf(stderr, "ulm train: --type must be f32, q8 or q4\n"); return 2; }
@@ -206,7 +238,8 @@ int cmd_train(int argc, char **argv) {
     } else {
         train_tok_bytes(&tok);
     }
-    tok.input_prefix = prefix;
+    tok.input_prefix = tv.prefix;
+    tok.tagged = tv.tagged ? &tv.form : NULL;
     train_model *m = NULL;
     int start = 0;
     ulm_status st;

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "tagged_spans.h"
 #include "tokenizer.h"
 #include "train_data.h"
 
@@ -401,6 +402,16 @@ void train_set_free(train_set *s) {
     memset(s, 0, sizeof *s);
 }
 
+char *train_tagged_output(const tagged_form *f, const char *input, const char *output, char *msg, size_t msg_cap) {
+    char *t;
+    ulm_error e;
+    if (tagged_from_json(f, input, strlen(input), output, strlen(output), &t, NULL, &e)) {
+        snprintf(msg, msg_cap, "%s", e.msg);
+        return NULL;
+    }
+    return t;
+}
+
 ulm_status train_set_load(train_set *s, const char *path, const train_tok *tok, int max_len, ulm_error *err) {
     FILE *f = fopen(path, "rb");
     if (!f) return ulm_set_error(err, ULM_ERR_IO, "%s: %s", path, strerror(errno));
@@ -419,6 +430,16 @@ ulm_status train_set_load(train_set *s, const char *path, const train_tok *tok, 
         if (train_parse_jsonl_line(line, n, &in, &out, msg, sizeof msg)) {
             st = ulm_set_error(err, ULM_ERR_FORMAT, "%s:%d: %s", path, lineno, msg);
             break;
+        }
+        if (tok->tagged) {
+            char *t = train_tagged_output(tok->tagged, in, out, msg, sizeof msg);
+            free(out);
+            if (!t) {
+                free(in);
+                st = ulm_set_error(err, ULM_ERR_FORMAT, "%s:%d: %s", path, lineno, msg);
+                break;
+            }
+            out = t;
         }
         int np, k = train_format_example(tok, in, strlen(in), out, strlen(out), ids, cap_ids, &np);
         free(in);

@@ -14,6 +14,7 @@ typedef struct train_tok {
     int bos, sep, eos; /* "<|in|>", "<|out|>", "<|end|>" in the byte vocabulary */
     int prefix;        /* the tokenizer's BOS when it asks for one (tokenizer.add_bos), else -1 */
     const char *input_prefix; /* text before every input (the task's instruction), NULL: none */
+    const struct tagged_form *tagged; /* answers are trained as tagged spans (engine/tagged_spans.h), NULL: as given */
     /* Encodes plain text (no specials); returns the number of ids (writes at most cap), -1 on error. */
     int (*encode)(const struct train_tok *t, const char *s, size_t len, int32_t *out, int cap);
     /* Adds the tokenizer.* keys so the engine can load the vocabulary from the .ulm. */
@@ -68,7 +69,11 @@ typedef struct train_set {
 /* Parses one JSON object line holding string fields "input" and "output" (other fields are
  * ignored). Returns 0 and malloc'ed NUL-terminated copies, or -1 with a message. */
 int train_parse_jsonl_line(const char *line, size_t len, char **input, char **output, char *msg, size_t msg_cap);
-/* Reads a JSONL file; examples longer than max_len tokens are counted in n_skipped. */
+/* A JSON answer as the tagged-spans text that stands for it (malloc'd), or NULL with a
+ * message (out of memory, or an answer the form cannot write). */
+struct tagged_form;
+char *train_tagged_output(const struct tagged_form *f, const char *input, const char *output, char *msg, size_t msg_cap);
+/* Reads a JSONL file (answers rewritten as tok->tagged asks); examples longer than max_len tokens are counted in n_skipped. */
 ulm_status train_set_load(train_set *s, const char *path, const train_tok *tok, int max_len, ulm_error *err);
 int train_set_add(train_set *s, const int32_t *ids, int len, int n_prompt);
 void train_set_free(train_set *s);

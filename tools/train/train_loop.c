@@ -2,6 +2,7 @@
 #include <math.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "train_loop.h"
 
 static double now_s(void) {
@@ -94,7 +95,7 @@ ulm_status train_run(train_model *m, int start_step, const train_run_opts *o, tr
             loss_acc = 0;
             loss_n = 0;
         }
-        int stop = o->stop_after > 0 && done >= o->stop_after;
+        int stop = (o->stop_after > 0 && done >= o->stop_after) || (o->stop_file && access(o->stop_file, F_OK) == 0);
         if (o->checkpoint && ((o->checkpoint_every > 0 && done % o->checkpoint_every == 0) || done == o->steps || stop)) {
             train_state ts = {done, o->seed};
             if ((st = train_save_checkpoint(m, o->tok, &ts, o->checkpoint, err))) break;

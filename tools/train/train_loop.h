@@ -21,6 +21,8 @@ typedef struct train_run_opts {
     const char *checkpoint;       /* written every checkpoint_every steps and at the end (may be NULL) */
     int checkpoint_every;
     int stop_after;               /* > 0: stop (after checkpointing) once this step is reached: tests */
+    const char *stop_file;        /* stop (after checkpointing) at the first step end where this file
+                                     exists: make models hands the run to two threads when haiku is done */
     FILE *log;                    /* progress lines; NULL = silent */
 } train_run_opts;
 
