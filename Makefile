@@ -116,11 +116,9 @@ asan:
 
 # make models: retrain both task models from scratch (tasks/<name>/train.sh: data, BPE,
 # training, quantization, packing, golden eval). Haiku runs beside the first part of the
-# entity run (PHASE=1), one thread each; the entity run then finishes on both cores (PHASE=2,
-# THREADS=2), which gives the same model as one uninterrupted run.
-# Haiku beside the entity run's first part, one thread each; when haiku is done (its recipe
-# writes models/haiku.done, on failure too) the entity run stops at the end of its step and
-# resumes on two threads: the same model as one uninterrupted run (tasks/entities/train.sh).
+# entity run (PHASE=1), one thread each; when haiku is done (its recipe writes
+# models/haiku.done, on failure too) the entity run stops at the end of its step and resumes
+# on both cores (PHASE=2, THREADS=2): the same model as one uninterrupted run.
 models: all
 	rm -f $(BUILD)/models/haiku.done
 	$(MAKE) -j2 model-haiku model-entities PHASE=1 STOP_FILE=$(BUILD)/models/haiku.done

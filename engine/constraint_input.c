@@ -172,19 +172,14 @@ frag words_substr_build(nfa_b *b, const char *input, size_t len) {
     return (frag){s, e, lo, b->n};
 }
 
-/* A JSON array of word spans in order of appearance: each item starts after the previous one
- * ends, so no item repeats or overlaps another; min_items..max_items items (max < 0: no
- * limit). Output bytes: ["span","span"], no spaces, as array_frag writes arrays.
- * One copy of the states per item number c (only as many as the input has words):
- *   k[c][i]   skipping: the item starts at a word start at boundary >= i (eps k -> k+1);
- *   in[c][i]  inside the item's span at character boundary i (reads the input's bytes);
- *   q[c][i]   after the closing quote of an item that ended at word end i: ']' ends the
- *             array, ',"' enters k[c+1][i], so the next item starts after this one.
- * Linear in the input for a fixed max_items. */
-frag words_in_order_array_build(nfa_b *b, const char *input, size_t len, int min_items, int max_items) {
+/* The input's characters, decoded once, and per character boundary 1 where a word starts and
+ * 2 where one ends (malloc'd; *nch characters, *words words). -1 after nb_fail when the input
+ * is too long, not UTF-8, or memory runs out. */
+static int word_bounds(nfa_b *b, const char *input, size_t len, uint32_t **cps_out, uint8_t **flags_out, int *nch_out,
+                       int *words_out) {
     if (len > MAX_SUBSTR_INPUT) {
         nb_fail(b, ULM_ERR_CONTEXT, "input over %d bytes for a substring constraint", MAX_SUBSTR_INPUT);
-        return nb_empty(b);
+        return -1;
     }
     const uint8_t *p = (const uint8_t *)input;
     int nch = 0, words = 0;
@@ -193,16 +188,16 @@ frag words_in_order_array_build(nfa_b *b, const char *input, size_t len, int min
         int l = utf8_dec(p + i, len - i, &cp);
         if (!l) {
             nb_fail(b, ULM_ERR_UTF8, "input is not valid UTF-8 (byte %zu)", i);
-            return nb_empty(b);
+            return -1;
         }
         i += (size_t)l, nch++;
     }
-    uint8_t *flags = calloc((size_t)nch + 1, 1); /* per boundary: 1 a word starts, 2 a word ends */
-    uint32_t *cps = malloc(((size_t)nch + 1) * sizeof *cps); /* the characters, decoded once */
+    uint8_t *flags = calloc((size_t)nch + 1, 1);
+    uint32_t *cps = malloc(((size_t)nch + 1) * sizeof *cps);
     if (!flags || !cps) {
         free(flags), free(cps);
         nb_fail(b, ULM_ERR_NOMEM, "out of memory building a substring constraint");
-        return nb_empty(b);
+        return -1;
     }
     int prev_word = 0, ci = 0;
     for (size_t i = 0; i < len; ci++) {
@@ -215,6 +210,24 @@ frag words_in_order_array_build(nfa_b *b, const char *input, size_t len, int min
         prev_word = word;
     }
     if (prev_word) flags[nch] |= 2;
+    *cps_out = cps, *flags_out = flags, *nch_out = nch, *words_out = words;
+    return 0;
+}
+
+/* A JSON array of word spans in order of appearance: each item starts after the previous one
+ * ends, so no item repeats or overlaps another; min_items..max_items items (max < 0: no
+ * limit). Output bytes: ["span","span"], no spaces, as array_frag writes arrays.
+ * One copy of the states per item number c (only as many as the input has words):
+ *   k[c][i]   skipping: the item starts at a word start at boundary >= i (eps k -> k+1);
+ *   in[c][i]  inside the item's span at character boundary i (reads the input's bytes);
+ *   q[c][i]   after the closing quote of an item that ended at word end i: ']' ends the
+ *             array, ',"' enters k[c+1][i], so the next item starts after this one.
+ * Linear in the input for a fixed max_items. */
+frag words_in_order_array_build(nfa_b *b, const char *input, size_t len, int min_items, int max_items) {
+    uint32_t *cps;
+    uint8_t *flags;
+    int nch, words;
+    if (word_bounds(b, input, len, &cps, &flags, &nch, &words)) return nb_empty(b);
     int copies = max_items < 0 || max_items > words ? words : max_items;
     int32_t lo = b->n, s = nb_state(b), e = nb_state(b), open = nb_state(b);
     nb_range(b, s, '[', '[', open);
@@ -270,39 +283,10 @@ static void raw_char_edge(nfa_b *b, int32_t from, uint32_t cp, int32_t to) {
  *             item in a[c][i], which accepts and goes on to k[c+1][i].
  * The empty text (no items) accepts. */
 frag tagged_spans_build(nfa_b *b, const char *input, size_t len, const char *tags, int n_tags, int max_items) {
-    if (len > MAX_SUBSTR_INPUT) {
-        nb_fail(b, ULM_ERR_CONTEXT, "input over %d bytes for a substring constraint", MAX_SUBSTR_INPUT);
-        return nb_empty(b);
-    }
-    const uint8_t *p = (const uint8_t *)input;
-    int nch = 0, words = 0;
-    for (size_t i = 0; i < len;) {
-        uint32_t cp;
-        int l = utf8_dec(p + i, len - i, &cp);
-        if (!l) {
-            nb_fail(b, ULM_ERR_UTF8, "input is not valid UTF-8 (byte %zu)", i);
-            return nb_empty(b);
-        }
-        i += (size_t)l, nch++;
-    }
-    uint8_t *flags = calloc((size_t)nch + 1, 1); /* per boundary: 1 a word starts, 2 a word ends */
-    uint32_t *cps = malloc(((size_t)nch + 1) * sizeof *cps);
-    if (!flags || !cps) {
-        free(flags), free(cps);
-        nb_fail(b, ULM_ERR_NOMEM, "out of memory building a substring constraint");
-        return nb_empty(b);
-    }
-    int prev_word = 0, ci = 0;
-    for (size_t i = 0; i < len; ci++) {
-        uint32_t cp;
-        i += (size_t)utf8_dec(p + i, len - i, &cp);
-        cps[ci] = cp;
-        int word = is_word_cp(cp);
-        if (word && !prev_word) flags[ci] |= 1, words++;
-        if (!word && prev_word) flags[ci] |= 2;
-        prev_word = word;
-    }
-    if (prev_word) flags[nch] |= 2;
+    uint32_t *cps;
+    uint8_t *flags;
+    int nch, words;
+    if (word_bounds(b, input, len, &cps, &flags, &nch, &words)) return nb_empty(b);
     int copies = max_items > words ? words : max_items;
     int32_t lo = b->n, s = nb_state(b), e = nb_state(b);
     nb_eps(b, s, e);
