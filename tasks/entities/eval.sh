@@ -7,6 +7,8 @@
 # with EXACT_MIN / F1_MIN. Every output must be valid (tagged spans of the input, as JSON).
 # dev.jsonl (a second held-out set: the dev templates with the golden names) is reported
 # without a gate: it is the set to develop against, so the golden set stays a test.
+# handwritten.jsonl (ten sentences about real people, companies and places, labelled by hand)
+# is reported too: how far the generated data carries to real names.
 ULM=${ULM:-build/ulm}
 EXACT_MIN=${EXACT_MIN:-0.78}
 F1_MIN=${F1_MIN:-0.92}
@@ -22,4 +24,6 @@ awk -v f="${f1:-0}" -v m="$F1_MIN" 'BEGIN { exit !(f >= m) }' || { echo "FAIL: f
 grep -q 'validity rate *1.0000' "$tmp" || { echo "FAIL: not every output is valid"; rc=1; }
 echo "[dev: report only]"
 "$ULM" eval $T/entities.ulm $T/dev.jsonl -t 1 || rc=1
+echo "[handwritten (real names, not generated): report only]"
+"$ULM" eval $T/entities.ulm $T/handwritten.jsonl -t 1 || rc=1
 exit $rc
