@@ -19,73 +19,47 @@ typedef struct schema_ctx {
 } schema_ctx;
 
 /* ---- canonical serialization of enum / const values ---- */
-typedef struct sbuf { char *p; size_t n, cap; int oom; } sbuf;
-
-static void sb_put(sbuf *s, const char *p, size_t n) {
-    if (s->oom) return;
-    if (s->n + n + 1 > s->cap) {
-        size_t nc = s->cap ? s->cap * 2 : 64;
-        while (nc < s->n + n + 1) nc *= 2;
-        char *q = realloc(s->p, nc);
-        if (!q) { s->oom = 1; return; }
-        s->p = q;
-        s->cap = nc;
-    }
-    memcpy(s->p + s->n, p, n);
-    s->n += n;
-    s->p[s->n] = 0;
-}
-
-static void sb_str(sbuf *s, const char *str, size_t len) {
-    size_t need = json_escape(NULL, 0, str, len);
-    char *tmp = malloc(need + 1);
-    if (!tmp) { s->oom = 1; return; }
-    json_escape(tmp, need + 1, str, len);
-    sb_put(s, tmp, need);
-    free(tmp);
-}
-
-static int canon(sbuf *s, const json_value *v, int depth) {
+static int canon(json_buf *s, const json_value *v, int depth) {
     if (depth > JSON_MAX_DEPTH) return -1;
     char num[64];
     int64_t iv;
     size_t len;
     switch (json_typeof(v)) {
-    case JSON_NULL: sb_put(s, "null", 4); return 0;
+    case JSON_NULL: json_buf_put(s, "null", 4); return 0;
     case JSON_BOOL: {
         int bv = 0;
         json_bool(v, &bv);
-        sb_put(s, bv ? "true" : "false", bv ? 4 : 5);
+        json_buf_put(s, bv ? "true" : "false", bv ? 4 : 5);
         return 0;
     }
     case JSON_NUMBER:
         if (json_int(v, &iv) == 0) snprintf(num, sizeof num, "%lld", (long long)iv);
         else snprintf(num, sizeof num, "%.17g", json_num(v));
-        sb_put(s, num, strlen(num));
+        json_buf_put(s, num, strlen(num));
         return 0;
     case JSON_STRING: {
         const char *str = json_str(v, &len);
-        sb_str(s, str, len);
+        json_buf_str(s, str, len);
         return 0;
     }
     case JSON_ARRAY:
-        sb_put(s, "[", 1);
+        json_buf_put(s, "[", 1);
         for (size_t i = 0; i < json_len(v); i++) {
-            if (i) sb_put(s, ",", 1);
+            if (i) json_buf_put(s, ",", 1);
             if (canon(s, json_at(v, i), depth + 1)) return -1;
         }
-        sb_put(s, "]", 1);
+        json_buf_put(s, "]", 1);
         return 0;
     case JSON_OBJECT:
-        sb_put(s, "{", 1);
+        json_buf_put(s, "{", 1);
         for (size_t i = 0; i < json_len(v); i++) {
-            if (i) sb_put(s, ",", 1);
+            if (i) json_buf_put(s, ",", 1);
             const char *k = json_obj_key(v, i, &len);
-            sb_str(s, k, len);
-            sb_put(s, ":", 1);
+            json_buf_str(s, k, len);
+            json_buf_put(s, ":", 1);
             if (canon(s, json_obj_val(v, i), depth + 1)) return -1;
         }
-        sb_put(s, "}", 1);
+        json_buf_put(s, "}", 1);
         return 0;
     default: return -1;
     }
@@ -96,7 +70,7 @@ static frag values_frag(schema_ctx *x, const json_value *arr, int single) {
     nfa_b *b = x->b;
     size_t n = single ? 1 : json_len(arr);
     if (n == 0) { nb_fail(b, ULM_ERR_SPEC, "schema: empty enum"); return nb_empty(b); }
-    sbuf *bufs = calloc(n, sizeof *bufs);
+    json_buf *bufs = calloc(n, sizeof *bufs);
     const char **strs = malloc(n * sizeof *strs);
     size_t *lens = malloc(n * sizeof *lens);
     frag f;
@@ -262,9 +236,9 @@ static frag object_frag(schema_ctx *x, const json_value *s, int depth) {
             const char *rn = json_str(json_at(req, r), &rl);
             if (rl == kl && !memcmp(rn, k, kl)) required = 1;
         }
-        sbuf key = {0};
-        sb_str(&key, k, kl);
-        sb_put(&key, ":", 1);
+        json_buf key = {0};
+        json_buf_str(&key, k, kl);
+        json_buf_put(&key, ":", 1);
         if (key.oom) { free(key.p); nb_fail(b, ULM_ERR_NOMEM, "out of memory compiling a schema"); break; }
         frag k1 = nb_lit(b, key.p, key.n);
         frag comma = nb_lit(b, ",", 1);

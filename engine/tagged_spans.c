@@ -40,34 +40,6 @@ ulm_status tagged_form_parse(const json_value *spec, tagged_form *f, ulm_error *
     return ULM_OK;
 }
 
-typedef struct tbuf { char *p; size_t n, cap; int oom; } tbuf;
-
-static void tb_put(tbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t c = b->cap ? b->cap : 128;
-        while (c < b->n + n + 1) c *= 2;
-        char *q = realloc(b->p, c);
-        if (!q) { b->oom = 1; return; }
-        b->p = q;
-        b->cap = c;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-
-static void tb_str(tbuf *b, const char *s, size_t n) {
-    char small[256];
-    size_t need = json_escape(small, sizeof small, s, n);
-    if (need < sizeof small) { tb_put(b, small, need); return; }
-    char *big = malloc(need + 1);
-    if (!big) { b->oom = 1; return; }
-    json_escape(big, need + 1, s, n);
-    tb_put(b, big, need);
-    free(big);
-}
-
 static int tag_index(const tagged_form *f, char c) {
     for (int i = 0; i < f->n_tags; i++)
         if (f->tag[i] == c) return i;
@@ -97,12 +69,12 @@ static int split_items(const tagged_form *f, const char *text, size_t len, item 
 /* The answer object: each key's strings in item order, repeats dropped. */
 static ulm_status write_json(const tagged_form *f, const char *text, const item *it, int n, char **out, size_t *out_len,
                              ulm_error *err) {
-    tbuf b = {0};
-    tb_put(&b, "{", 1);
+    json_buf b = {0};
+    json_buf_put(&b, "{", 1);
     for (int k = 0; k < f->n_tags; k++) {
-        if (k) tb_put(&b, ",", 1);
-        tb_str(&b, f->key[k], f->key_len[k]);
-        tb_put(&b, ":[", 2);
+        if (k) json_buf_put(&b, ",", 1);
+        json_buf_str(&b, f->key[k], f->key_len[k]);
+        json_buf_put(&b, ":[", 2);
         int first = 1;
         for (int i = 0; i < n; i++) {
             if (it[i].tag != k) continue;
@@ -111,13 +83,13 @@ static ulm_status write_json(const tagged_form *f, const char *text, const item 
             for (int j = 0; j < i && !seen; j++)
                 seen = it[j].tag == k && it[j].end - it[j].start == l && !memcmp(text + it[j].start, text + it[i].start, l);
             if (seen) continue;
-            if (!first) tb_put(&b, ",", 1);
-            tb_str(&b, text + it[i].start, l);
+            if (!first) json_buf_put(&b, ",", 1);
+            json_buf_str(&b, text + it[i].start, l);
             first = 0;
         }
-        tb_put(&b, "]", 1);
+        json_buf_put(&b, "]", 1);
     }
-    tb_put(&b, "}", 1);
+    json_buf_put(&b, "}", 1);
     if (b.oom) {
         free(b.p);
         return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
@@ -224,13 +196,13 @@ ulm_status tagged_from_json(const tagged_form *f, const char *input, size_t in_l
             st = ulm_set_error(err, ULM_ERR_FORMAT, "tagged spans: two strings overlap in the input");
             goto done;
         }
-    tbuf b = {0};
+    json_buf b = {0};
     for (int i = 0; i < n; i++) {
         char sep[2] = {TAGGED_SEP, f->tag[it[i].tag]};
-        tb_put(&b, input + it[i].start, it[i].end - it[i].start);
-        tb_put(&b, sep, 2);
+        json_buf_put(&b, input + it[i].start, it[i].end - it[i].start);
+        json_buf_put(&b, sep, 2);
     }
-    if (!b.p) tb_put(&b, "", 0);
+    if (!b.p) json_buf_put(&b, "", 0);
     if (b.oom) {
         free(b.p);
         st = ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");

@@ -154,9 +154,7 @@ ulm_status task_spec_parse(const char *text, size_t len, const char *where, task
             st = spec_err(&c, "constraint", cerr.msg);
             goto fail;
         }
-        const char *kind;
-        size_t kl;
-        if (!json_get_str(s->constraint, "type", &kind, &kl) && kl == 12 && !memcmp(kind, "tagged_spans", 12)) {
+        if (json_str_eq(json_get(s->constraint, "type"), "tagged_spans")) {
             if (tagged_form_parse(s->constraint, &s->tagged, &cerr)) {
                 st = spec_err(&c, "constraint", cerr.msg);
                 goto fail;
@@ -233,67 +231,44 @@ char *task_prompt(const task_spec *s, const char *input, size_t len) {
 /* Canonical text of a JSON value (object member order kept). */
 static int canon_value(const json_value *v, char **out, size_t *len);
 
-typedef struct cbuf { char *p; size_t n, cap; int oom; } cbuf;
-static void cb_put(cbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 128;
-        while (nc < b->n + n + 1) nc *= 2;
-        char *q = realloc(b->p, nc);
-        if (!q) { b->oom = 1; return; }
-        b->p = q;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-static void cb_str(cbuf *b, const char *s, size_t n) {
-    size_t need = json_escape(NULL, 0, s, n);
-    char *t = malloc(need + 1);
-    if (!t) { b->oom = 1; return; }
-    json_escape(t, need + 1, s, n);
-    cb_put(b, t, need);
-    free(t);
-}
-static void cb_value(cbuf *b, const json_value *v, int depth) {
+static void cb_value(json_buf *b, const json_value *v, int depth) {
     char num[64];
     int64_t iv;
     size_t l;
     if (depth > JSON_MAX_DEPTH) { b->oom = 1; return; }
     switch (json_typeof(v)) {
-    case JSON_NULL: cb_put(b, "null", 4); break;
-    case JSON_BOOL: { int x = 0; json_bool(v, &x); cb_put(b, x ? "true" : "false", x ? 4 : 5); break; }
+    case JSON_NULL: json_buf_put(b, "null", 4); break;
+    case JSON_BOOL: { int x = 0; json_bool(v, &x); json_buf_put(b, x ? "true" : "false", x ? 4 : 5); break; }
     case JSON_NUMBER:
         if (json_int(v, &iv) == 0) snprintf(num, sizeof num, "%lld", (long long)iv);
         else snprintf(num, sizeof num, "%.17g", json_num(v));
-        cb_put(b, num, strlen(num));
+        json_buf_put(b, num, strlen(num));
         break;
-    case JSON_STRING: { const char *s = json_str(v, &l); cb_str(b, s, l); break; }
+    case JSON_STRING: { const char *s = json_str(v, &l); json_buf_str(b, s, l); break; }
     case JSON_ARRAY:
-        cb_put(b, "[", 1);
+        json_buf_put(b, "[", 1);
         for (size_t i = 0; i < json_len(v); i++) {
-            if (i) cb_put(b, ",", 1);
+            if (i) json_buf_put(b, ",", 1);
             cb_value(b, json_at(v, i), depth + 1);
         }
-        cb_put(b, "]", 1);
+        json_buf_put(b, "]", 1);
         break;
     case JSON_OBJECT:
-        cb_put(b, "{", 1);
+        json_buf_put(b, "{", 1);
         for (size_t i = 0; i < json_len(v); i++) {
-            if (i) cb_put(b, ",", 1);
+            if (i) json_buf_put(b, ",", 1);
             const char *k = json_obj_key(v, i, &l);
-            cb_str(b, k, l);
-            cb_put(b, ":", 1);
+            json_buf_str(b, k, l);
+            json_buf_put(b, ":", 1);
             cb_value(b, json_obj_val(v, i), depth + 1);
         }
-        cb_put(b, "}", 1);
+        json_buf_put(b, "}", 1);
         break;
     default: b->oom = 1;
     }
 }
 static int canon_value(const json_value *v, char **out, size_t *len) {
-    cbuf b = {0};
+    json_buf b = {0};
     cb_value(&b, v, 0);
     if (b.oom || !b.p) { free(b.p); return -1; }
     *out = b.p;

@@ -608,3 +608,31 @@ int json_write_str(FILE *fp, const char *s, size_t len) {
     if (run && fwrite(s + len - run, 1, run, fp) != run) return -1;
     return fputc('"', fp) == EOF ? -1 : 0;
 }
+
+/* Room for n more bytes and the NUL; 0 on success. */
+static int jb_reserve(json_buf *b, size_t n) {
+    if (b->oom) return -1;
+    if (b->n + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 128;
+        while (nc < b->n + n + 1) nc *= 2;
+        char *q = realloc(b->p, nc);
+        if (!q) { b->oom = 1; return -1; }
+        b->p = q;
+        b->cap = nc;
+    }
+    return 0;
+}
+
+void json_buf_put(json_buf *b, const char *s, size_t len) {
+    if (jb_reserve(b, len)) return;
+    memcpy(b->p + b->n, s, len);
+    b->n += len;
+    b->p[b->n] = 0;
+}
+
+void json_buf_str(json_buf *b, const char *s, size_t len) {
+    size_t need = json_escape(NULL, 0, s, len);
+    if (jb_reserve(b, need)) return;
+    json_escape(b->p + b->n, need + 1, s, len);
+    b->n += need;
+}

@@ -101,4 +101,11 @@ size_t json_escape(char *buf, size_t cap, const char *s, size_t len);
 /* Same, to a stream. Returns 0, or -1 on a write error. */
 int json_write_str(FILE *fp, const char *s, size_t len);
 
+/* A growable NUL-terminated text for writing JSON; zero-initialize it, free p. On allocation
+ * failure oom is set and appends stop. */
+typedef struct json_buf { char *p; size_t n, cap; int oom; } json_buf;
+void json_buf_put(json_buf *b, const char *s, size_t len);
+/* s[0..len) as a quoted JSON string, escaped as json_escape does. */
+void json_buf_str(json_buf *b, const char *s, size_t len);
+
 #endif
