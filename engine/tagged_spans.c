@@ -129,6 +129,12 @@ static long find_word_span(const char *input, size_t in_len, size_t from, const 
     return -1;
 }
 
+static int overlaps_any(const item *it, int n, size_t start, size_t end) {
+    for (int i = 0; i < n; i++)
+        if (start < it[i].end && it[i].start < end) return 1;
+    return 0;
+}
+
 static int by_start(const void *a, const void *b) {
     const item *x = a, *y = b;
     return x->start < y->start ? -1 : x->start > y->start;
@@ -177,7 +183,16 @@ ulm_status tagged_from_json(const tagged_form *f, const char *input, size_t in_l
                     st = ulm_set_error(err, ULM_ERR_FORMAT, "tagged spans: a string holds a control character");
                     goto done;
                 }
+            /* the first occurrence that no string of an earlier key holds: in "Sko-bri Smith
+             * moved to Sko", the place "Sko" is the second one */
             long at = find_word_span(input, in_len, from, s, sl);
+            int held = 0;
+            while (at >= 0 && overlaps_any(it, n, (size_t)at, (size_t)at + sl))
+                held = 1, at = find_word_span(input, in_len, (size_t)at + 1, s, sl);
+            if (at < 0 && held) {
+                st = ulm_set_error(err, ULM_ERR_FORMAT, "tagged spans: \"%.60s\" overlaps another string wherever it is in the input", s);
+                goto done;
+            }
             if (at < 0) {
                 st = ulm_set_error(err, ULM_ERR_FORMAT, "tagged spans: \"%.60s\" is not a word span of the input after the previous one", s);
                 goto done;

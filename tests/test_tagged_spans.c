@@ -84,6 +84,9 @@ static void test_from_json(void **state) {
         /* a name inside a longer word is not a word span: the next occurrence is */
         {"Annabel saw Ann.", "{\"people\":[\"Ann\"]}", "Ann\x1fp"},
         {"Ann \"Bo\" Li said no.", "{\"people\":[\"Ann \\\"Bo\\\" Li\"]}", "Ann \"Bo\" Li\x1fp"},
+        /* a string an earlier key holds is passed over: the place is the second "Sko" */
+        {"Sko-bri Li went to Sko.", "{\"people\":[\"Sko-bri Li\"],\"places\":[\"Sko\"]}",
+         "Sko-bri Li\x1fpSko\x1fl"},
         {"Nothing here.", "{\"people\":[],\"organizations\":[],\"places\":[],\"dates\":[]}", ""},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -100,6 +103,7 @@ static void test_from_json(void **state) {
         {"Ann met Bo.", "{\"people\":[\"An\"]}"},                      /* not a word span */
         {"Ann met Bo.", "{\"people\":[\"Bo\",\"Ann\"]}"},              /* list out of order */
         {"Ann met Bo.", "{\"people\":[\"Ann met\"],\"places\":[\"met Bo\"]}"}, /* overlap */
+        {"Sko-bri Li met Bo.", "{\"people\":[\"Sko-bri Li\"],\"places\":[\"Sko\"]}"}, /* no free "Sko" */
         {"Ann met Bo.", "{\"people\":[\"Ann\"],\"pets\":[]}"},         /* a key no tag names */
         {"Ann met Bo.", "{\"people\":\"Ann\"}"},
         {"Ann met Bo.", "{\"people\":[1]}"},

@@ -370,6 +370,88 @@ static void test_entities_shapes(void **state) {
     assert_true(the_place > 20);
 }
 
+/* Decodes one 2-byte UTF-8 letter at s (lead byte 0xC3-0xC5); returns its code point. */
+static uint32_t letter_cp(const char *s) {
+    unsigned char a = (unsigned char)s[0], b = (unsigned char)s[1];
+    assert_true(a >= 0xc3 && a <= 0xc5 && (b & 0xc0) == 0x80);
+    return (uint32_t)(a & 0x1f) << 6 | (b & 0x3f);
+}
+
+/* Uppercase letters of Latin-1 and Latin Extended-A (the pairs alternate, in two phases). */
+static int cp_upper(uint32_t cp) {
+    if (cp < 0x100) return cp >= 0xc0 && cp <= 0xde && cp != 0xd7;
+    if (cp < 0x138) return cp % 2 == 0;
+    if (cp < 0x149) return cp % 2 == 1;
+    if (cp < 0x178) return cp % 2 == 0;
+    return cp == 0x178 || cp % 2 == 1;
+}
+
+/* --letters: accented invented words take letters of the wider Latin alphabets, capitals at
+ * the start of a name and small letters inside it ("Łojo", "Wiśnar"), each a 2-byte UTF-8
+ * letter; so the data holds the letters the held-out names use. */
+static void test_entities_letters(void **state) {
+    gen_rng r;
+    gen_rng_seed(&r, 5);
+    en_shape_pct = en_letters_pct = 100;
+    gen_set cps = {0};
+    int initial = 0, inner = 0, saw_L = 0, saw_l = 0, saw_s = 0;
+    for (int i = 0; i < 6000; i++) {
+        int kind = (int[]){EN_FIRST, EN_LAST, EN_PLACE}[i % 3];
+        const char *w = en_novel_word(&ed, kind, &r);
+        for (size_t j = 0; w[j]; j++) {
+            if ((unsigned char)w[j] < 0x80) continue;
+            uint32_t cp = letter_cp(w + j);
+            int start = j == 0 || w[j - 1] == ' ' || w[j - 1] == '-' || w[j - 1] == '\'';
+            /* a capital only where a word of the name starts (a hyphenated first name's
+             * second part and "al-X" keep their case) */
+            if (cp_upper(cp)) assert_true(start), initial++;
+            else inner++;
+            saw_L |= cp == 0x141, saw_l |= cp == 0x142, saw_s |= cp == 0x15b;
+            gen_set_add(&cps, gen_hash(w + j, 2));
+            j++;
+        }
+    }
+    en_shape_pct = en_letters_pct = 0;
+    assert_true(saw_L && saw_l && saw_s);
+    assert_true(cps.n > 100); /* most of the ~150 letters of the table, both cases */
+    assert_true(initial > 150 && inner > 300);
+    gen_set_free(&cps);
+}
+
+/* --orgs: organizations take forms only training has, the root alone or with a suffix from
+ * the second list; the golden split stays the committed file whatever the train-only
+ * options, and the data stays valid (every string in its input, in order). */
+static void test_entities_orgs(void **state) {
+    gen_rng r;
+    gen_rng_seed(&r, 6);
+    en_novel_pct = 50, en_orgs_pct = 100;
+    int alone = 0, more = 0;
+    for (int i = 0; i < 2000; i++) {
+        char v[96];
+        en_entity(&ed, 0, 'O', &r, v, sizeof v);
+        const char *sp = strrchr(v, ' ');
+        int listed = 0;
+        for (size_t k = 0; sp && k < sizeof en_org_suffix_more / sizeof *en_org_suffix_more; k++)
+            listed |= !strcmp(sp + 1, en_org_suffix_more[k]);
+        for (size_t k = 0; sp && k < sizeof en_org_suffix / sizeof *en_org_suffix; k++)
+            if (!strcmp(sp + 1, en_org_suffix[k])) fail_msg("'%s' has a golden suffix", v);
+        alone += !listed, more += listed;
+    }
+    assert_true(alone > 600 && more > 1000);
+    en_shape_pct = 30, en_letters_pct = 70, en_compound_pct = 50, en_grammar_pct = 85;
+    char *t, *gold;
+    size_t n, ng, nfile;
+    CAPTURE(t, n, en_generate(&ed, EN_TRAIN, 3000, 1, MEM));
+    CAPTURE(gold, ng, en_generate(&ed, EN_GOLDEN, 0, 1, MEM));
+    en_novel_pct = en_orgs_pct = en_shape_pct = en_letters_pct = en_compound_pct = en_grammar_pct = 0;
+    int empty = 0, two = 0;
+    check_train_text(t, 3000, &empty, &two);
+    assert_non_null(strstr(t, " Corp"));
+    char *file = read_text("tasks/entities/golden.jsonl", &nfile);
+    assert_true(ng == nfile && !memcmp(gold, file, ng));
+    free(file), free(gold), free(t);
+}
+
 /* --compound: invented organization roots become compounds of two English parts, one
  * capitalized word of ASCII letters that is no held-out entry of any kind (a compound can
  * spell a golden last name); the data keeps golden strings out and never opens a sentence
@@ -528,6 +610,8 @@ int main(void) {
         cmocka_unit_test(test_entities_dev_split),
         cmocka_unit_test(test_entities_shapes),
         cmocka_unit_test(test_entities_compound_roots),
+        cmocka_unit_test(test_entities_letters),
+        cmocka_unit_test(test_entities_orgs),
         cmocka_unit_test(test_entities_grammar_fillers),
         cmocka_unit_test(test_entities_dates),
         cmocka_unit_test(test_entities_bad_data),

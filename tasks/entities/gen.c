@@ -1,7 +1,8 @@
 /* gen-entities: data for the entity extractor task (tasks/entities/task.json).
  *
  *   gen-entities [--split train|valid|golden|dev] [--n N] [--seed S] [--novel PERCENT]
- *                [--shapes PERCENT] [--compound PERCENT] [--grammar PERCENT] [--grammar-file grammar.txt]
+ *                [--shapes PERCENT] [--letters PERCENT] [--compound PERCENT] [--orgs PERCENT]
+ *                [--grammar PERCENT] [--grammar-file grammar.txt]
  *                [--data tasks/entities/data] [-o FILE]
  *
  * Writes JSONL, one {"input": "...", "output": "..."} per line. The input is one or two
@@ -300,6 +301,17 @@ static const char *const en_org_suffix[] = {
     "Insurance", "Records", "Studios",  "Holdings",   "Analytics", "Software", "Foods",          "Mining",
     "University", "Press",  "Trust",    "Ventures",   "Telecom",   "Shipping"};
 
+/* --orgs P (train and valid only): an organization takes, with probability P%, a form that real
+ * ones have and the golden ones do not: its root alone (40%: "Siemens", "Gazprom") or the root
+ * with one of these (no suffix ends in '.', since a name ends where a word does). */
+static int en_orgs_pct = 0;
+static const char *const en_org_suffix_more[] = {
+    "Corp", "Corporation", "Inc", "Ltd", "LLC", "PLC", "GmbH", "AG", "SA", "Company", "Traders", "Trading",
+    "Industries", "Enterprises", "Brothers", "Consulting", "Electronics", "Airways", "Pictures", "Networks",
+    "Technologies", "Solutions", "Services", "Hotels", "Steel", "Chemicals", "Textiles", "Brewery", "Books",
+    "Games", "Aerospace", "Automotive", "Dynamics", "Cooperative", "Council", "Society", "Association", "Club",
+    "Union", "Agency", "Hospital", "College", "Museum", "Orchestra", "Theatre", "Cross", "Bakery", "Markets"};
+
 static int en_leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
 static int en_days_in(int y, int m) {
@@ -449,6 +461,57 @@ static void en_accent(gen_rng *r, char *w, size_t cap) {
     memcpy(w + i, a, 2);
 }
 
+/* --letters P (with --shapes): an accented invented word takes, with probability P%, a letter
+ * of the wider Latin alphabets (Polish, Czech, Turkish, Romanian, Hungarian, Nordic ...) in
+ * place of one of its letters, the first one included, instead of one of en_accent's vowels.
+ * A byte-level model can only copy bytes it has seen: without this, training never shows "Ł",
+ * "ł" or "ś", and every held-out name with one of them came out wrong. */
+static int en_letters_pct = 0;
+
+/* Appends code point cp (< 0x800) as UTF-8. */
+static size_t en_utf8_2(uint32_t cp, char *o) {
+    if (cp < 0x80) { o[0] = (char)cp; return 1; }
+    o[0] = (char)(0xC0 | (cp >> 6)), o[1] = (char)(0x80 | (cp & 0x3F));
+    return 2;
+}
+
+/* Replaces one ASCII letter of w (the first with probability 40%) by an accented form of it. */
+static void en_diacritic(gen_rng *r, char *w, size_t cap) {
+    /* letter, then its accented forms (lowercase; an uppercase letter takes the uppercase form,
+     * which is the code point minus 0x20 in Latin-1, but U+0178 for U+00FF, and minus 1 in
+     * Latin Extended-A for the letters listed here) */
+    static const struct { char c; uint16_t cp[9]; } tab[] = {
+        {'a', {0xE1, 0xE0, 0xE2, 0xE4, 0xE3, 0xE5, 0x105, 0x103, 0x101}}, {'c', {0xE7, 0x107, 0x10D, 0x109, 0x10B}},
+        {'d', {0x10F, 0x111}}, {'e', {0xE9, 0xE8, 0xEA, 0xEB, 0x119, 0x11B, 0x113, 0x117}},
+        {'g', {0x11F, 0x121, 0x123}}, {'i', {0xED, 0xEC, 0xEE, 0xEF, 0x12B, 0x12F}},
+        {'l', {0x142, 0x13E, 0x13A, 0x13C}}, {'n', {0xF1, 0x144, 0x148, 0x146}},
+        {'o', {0xF3, 0xF2, 0xF4, 0xF6, 0xF5, 0xF8, 0x151, 0x14D}}, {'r', {0x159, 0x155}},
+        {'s', {0x15B, 0x161, 0x15F}}, {'t', {0x165, 0x163}},
+        {'u', {0xFA, 0xF9, 0xFB, 0xFC, 0x16F, 0x171, 0x16B, 0x173}}, {'y', {0xFD, 0xFF}},
+        {'z', {0x17A, 0x17C, 0x17E}}};
+    size_t n = strlen(w), cand[48];
+    int nc = 0;
+    for (size_t i = 0; i < n && nc < 48; i++) {
+        char c = (char)(w[i] >= 'A' && w[i] <= 'Z' ? w[i] + 32 : w[i]);
+        for (size_t k = 0; k < sizeof tab / sizeof *tab; k++)
+            if (tab[k].c == c) { cand[nc++] = i; break; }
+    }
+    if (!nc || n + 2 >= cap) return;
+    size_t i = cand[0] == 0 && gen_rng_chance(r, 40, 100) ? 0 : cand[gen_rng_below(r, (uint32_t)nc)];
+    int upper = w[i] >= 'A' && w[i] <= 'Z';
+    char c = (char)(upper ? w[i] + 32 : w[i]);
+    size_t k = 0;
+    while (tab[k].c != c) k++;
+    int m = 0;
+    while (m < 9 && tab[k].cp[m]) m++;
+    uint32_t cp = tab[k].cp[gen_rng_below(r, (uint32_t)m)];
+    if (upper) cp = cp == 0xFF ? 0x178 : cp < 0x100 ? cp - 0x20 : cp - 1;
+    char u[2];
+    size_t ul = en_utf8_2(cp, u);
+    memmove(w + i + ul, w + i + 1, n - i); /* with the NUL */
+    memcpy(w + i, u, ul);
+}
+
 /* An invented capitalized name of kind (first, last, organization root, place) that is no
  * held-out entry: syllables, and with --shapes a real-name shape. */
 static const char *en_novel_word(const en_data *d, int kind, gen_rng *r) {
@@ -474,7 +537,8 @@ static const char *en_novel_word(const en_data *d, int kind, gen_rng *r) {
         if (en_shape_pct && kind != EN_ORG && gen_rng_chance(r, (uint32_t)en_shape_pct, 100)) {
             uint32_t u = gen_rng_below(r, 100);
             if (u < 40) {
-                en_accent(r, w, 112);
+                if (en_letters_pct && gen_rng_chance(r, (uint32_t)en_letters_pct, 100)) en_diacritic(r, w, 112);
+                else en_accent(r, w, 112);
             } else if (kind == EN_FIRST) {
                 en_syllables(r, b);
                 b[gen_rng_below(r, 2) + 2] = 0; /* a short second part */
@@ -514,6 +578,13 @@ static void en_entity(const en_data *d, int g, char c, gen_rng *r, char *buf, si
         if (gen_rng_chance(r, 85, 100)) snprintf(buf, cap, "%s %s", f, l);
         else snprintf(buf, cap, "%s %c. %s", f, 'A' + (int)gen_rng_below(r, 26), l);
     } else if (c == 'O') {
+        if (!g && en_orgs_pct && gen_rng_chance(r, (uint32_t)en_orgs_pct, 100)) {
+            const char *root = en_pick(d, EN_ORG, g, r);
+            size_t ns = sizeof en_org_suffix_more / sizeof *en_org_suffix_more;
+            if (gen_rng_chance(r, 40, 100)) snprintf(buf, cap, "%s", root);
+            else snprintf(buf, cap, "%s %s", root, en_org_suffix_more[gen_rng_below(r, (uint32_t)ns)]);
+            return;
+        }
         uint32_t u = gen_rng_below(r, 100);
         if (u < 75) {
             const char *root = en_pick(d, EN_ORG, g, r);
@@ -676,7 +747,8 @@ static int en_generate(const en_data *d, en_split split, long n, uint64_t seed, 
 #ifndef GEN_NO_MAIN
 static int usage(void) {
     fprintf(stderr, "usage: gen-entities [--split train|valid|golden|dev] [--n N] [--seed S] [--novel PERCENT] [--data DIR]\n"
-                    "                    [--shapes PERCENT] [--compound PERCENT] [--grammar PERCENT] [--grammar-file NAME]\n"
+                    "                    [--shapes PERCENT] [--letters PERCENT] [--compound PERCENT] [--orgs PERCENT]\n"
+                    "                    [--grammar PERCENT] [--grammar-file NAME]\n"
                     "                    [-o FILE]\n");
     return 2;
 }
@@ -698,6 +770,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--shapes")) { en_shape_pct = (int)strtol(v, &end, 10); if (*end || en_shape_pct < 0 || en_shape_pct > 100) return usage(); }
         else if (!strcmp(a, "--grammar-file")) en_grammar_file = v;
         else if (!strcmp(a, "--grammar")) { en_grammar_pct = (int)strtol(v, &end, 10); if (*end || en_grammar_pct < 0 || en_grammar_pct > 100) return usage(); }
+        else if (!strcmp(a, "--letters")) { en_letters_pct = (int)strtol(v, &end, 10); if (*end || en_letters_pct < 0 || en_letters_pct > 100) return usage(); }
+        else if (!strcmp(a, "--orgs")) { en_orgs_pct = (int)strtol(v, &end, 10); if (*end || en_orgs_pct < 0 || en_orgs_pct > 100) return usage(); }
         else if (!strcmp(a, "--compound")) { en_compound_pct = (int)strtol(v, &end, 10); if (*end || en_compound_pct < 0 || en_compound_pct > 100) return usage(); }
         else if (!strcmp(a, "--novel")) { en_novel_pct = (int)strtol(v, &end, 10); if (*end || en_novel_pct < 0 || en_novel_pct > 100) return usage(); }
         else return usage();
