@@ -468,7 +468,7 @@ static void en_accent(gen_rng *r, char *w, size_t cap) {
  * "ł" or "ś", and every held-out name with one of them came out wrong. */
 static int en_letters_pct = 0;
 
-/* Appends code point cp (< 0x800) as UTF-8. */
+/* Writes code point cp (< 0x800) as UTF-8 to o; returns its length. */
 static size_t en_utf8_2(uint32_t cp, char *o) {
     if (cp < 0x80) { o[0] = (char)cp; return 1; }
     o[0] = (char)(0xC0 | (cp >> 6)), o[1] = (char)(0x80 | (cp & 0x3F));
