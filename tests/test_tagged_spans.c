@@ -4,20 +4,6 @@
 #include "tagged_spans.h"
 #include "test_util.h"
 
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) fail_msg("cannot read %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    char *t = malloc((size_t)n + 1);
-    assert_non_null(t);
-    assert_int_equal(fread(t, 1, (size_t)n, f), (size_t)n);
-    t[n] = 0;
-    fclose(f);
-    return t;
-}
-
 static json_doc *form_doc(const char *text, tagged_form *f) {
     json_doc *d;
     ulm_error err;
@@ -132,7 +118,8 @@ static void test_from_json(void **state) {
 /* Every golden answer of the shipped entity task is written and read back unchanged. */
 static void test_round_trip_golden(void **state) {
     (void)state;
-    char *text = read_text("tasks/entities/golden.jsonl");
+    char *text = test_read_file("tasks/entities/golden.jsonl", NULL);
+    if (!text) fail_msg("cannot read tasks/entities/golden.jsonl");
     tagged_form f;
     json_doc *fd = form_doc(FORM, &f);
     int n = 0;

@@ -145,20 +145,6 @@ static void test_engine_tokenizer_swap(void **state) {
     train_model_free(m);
 }
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) { free(s); s = NULL; }
-    if (s) s[n] = 0;
-    *len = (size_t)n;
-    fclose(f);
-    return s;
-}
-
 /* The prompt the trainer trains on and the prompt the task runtime feeds (task_encode_prompt
  * with the shipped task.json) are the same ids, for every golden input of both tasks, with a
  * task BPE (<|bos|> <|in|> input <|out|>); the trained answer ends with the EOS the runtime
@@ -174,7 +160,7 @@ static void test_task_prompt_matches_trainer(void **state) {
         char p[64];
         first[k] = nt;
         snprintf(p, sizeof p, "tasks/%s/golden.jsonl", tasks[k]);
-        golden[k] = slurp(p, &glen[k]);
+        golden[k] = test_read_file(p, &glen[k]);
         assert_non_null(golden[k]);
         for (char *line = golden[k], *e; *line && nt < 1600; line = e + 1) {
             e = strchr(line, '\n');
@@ -212,8 +198,8 @@ static void test_task_prompt_matches_trainer(void **state) {
     for (int k = 0; k < 2; k++) {
         char p[64];
         snprintf(p, sizeof p, "tasks/%s/task.json", tasks[k]);
-        size_t sl;
-        char *spec = slurp(p, &sl);
+        size_t sl = 0;
+        char *spec = test_read_file(p, &sl);
         assert_non_null(spec);
         task_spec ts;
         if (task_spec_parse(spec, sl, p, &ts, &err)) fail_msg("%s", err.msg);

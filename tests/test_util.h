@@ -1,4 +1,4 @@
-/* Shared helpers for the cmocka tests: paths to ../shared fixtures and temp files. */
+/* Shared helpers for the cmocka tests: paths to ../shared fixtures and temp files, reading a file. */
 #ifndef ULM_TEST_UTIL_H
 #define ULM_TEST_UTIL_H
 #include <stdarg.h>
@@ -35,6 +35,22 @@ static inline int test_shared_path(char *buf, size_t n, const char *rel) {
 static inline void test_tmp_path(char *buf, size_t n, const char *name) {
     const char *t = getenv("TMPDIR");
     snprintf(buf, n, "%s/ulm-test-%d-%s", t ? t : "/tmp", (int)getpid(), name);
+}
+
+/* The whole file at path, NUL-terminated, its length in *len (may be NULL); NULL when it
+ * cannot be read. The caller frees it. */
+static inline char *test_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *s = NULL;
+    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (s = malloc((size_t)n + 1)) != NULL) {
+        if (fread(s, 1, (size_t)n, f) != (size_t)n) free(s), s = NULL;
+        else s[n] = 0;
+    }
+    fclose(f);
+    if (s && len) *len = (size_t)n;
+    return s;
 }
 
 #endif

@@ -468,13 +468,6 @@ static void en_accent(gen_rng *r, char *w, size_t cap) {
  * "ł" or "ś", and every held-out name with one of them came out wrong. */
 static int en_letters_pct = 0;
 
-/* Writes code point cp (< 0x800) as UTF-8 to o; returns its length. */
-static size_t en_utf8_2(uint32_t cp, char *o) {
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
-    o[0] = (char)(0xC0 | (cp >> 6)), o[1] = (char)(0x80 | (cp & 0x3F));
-    return 2;
-}
-
 /* Replaces one ASCII letter of w (the first with probability 40%) by an accented form of it. */
 static void en_diacritic(gen_rng *r, char *w, size_t cap) {
     /* letter, then its accented forms (lowercase; an uppercase letter takes the uppercase form,
@@ -506,10 +499,8 @@ static void en_diacritic(gen_rng *r, char *w, size_t cap) {
     while (m < 9 && tab[k].cp[m]) m++;
     uint32_t cp = tab[k].cp[gen_rng_below(r, (uint32_t)m)];
     if (upper) cp = cp == 0xFF ? 0x178 : cp < 0x100 ? cp - 0x20 : cp - 1;
-    char u[2];
-    size_t ul = en_utf8_2(cp, u);
-    memmove(w + i + ul, w + i + 1, n - i); /* with the NUL */
-    memcpy(w + i, u, ul);
+    memmove(w + i + 2, w + i + 1, n - i); /* with the NUL; every letter here is 2 bytes of UTF-8 */
+    w[i] = (char)(0xC0 | (cp >> 6)), w[i + 1] = (char)(0x80 | (cp & 0x3F));
 }
 
 /* An invented capitalized name of kind (first, last, organization root, place) that is no
