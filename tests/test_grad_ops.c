@@ -122,26 +122,42 @@ static void test_gemm_matches_naive(void **state) {
 
 /* tgemm_set_bf16: equal to a double-precision product of the bf16-rounded operands, within f32
  * summation error, on every transposition and on shapes crossing each block edge; bit-identical
- * on 1 and 2 threads. */
+ * on 1 and 2 threads. Both bf16 kernels the CPU has: AMX, and AVX512-BF16 (forced by
+ * ULM_TRAIN_GEMM=avx512bf16 where AMX would be picked). */
 static void test_gemm_bf16_matches_rounded(void **state) {
-    tpool *pool = tpool_new(2);
-    tgemm *g = tgemm_new(pool), *g1 = tgemm_new(NULL);
-    if (!tgemm_set_bf16(g, 1)) {
-        tgemm_free(g); tgemm_free(g1); tpool_free(pool);
-        print_message("skipped: this CPU has no AMX-BF16 (the bf16 GEMM path)\n");
-        skip();
-    }
-    assert_true(tgemm_set_bf16(g1, 1));
-    assert_string_equal(tgemm_kernel_name(g), "amx-bf16");
     static const int sizes[][3] = {{1, 1, 1}, {7, 5, 3}, {13, 33, 17}, {32, 32, 32}, {100, 70, 300},
                                    {37, 129, 520}, {200, 24, 64}, {150, 600, 257}, {64, 160, 1184}};
-    check_gemm_shapes(g, g1, sizes, sizeof sizes / sizeof *sizes, bf16_round);
-    /* back to f32: the f32 kernel again */
-    assert_true(tgemm_set_bf16(g, 0));
-    assert_string_not_equal(tgemm_kernel_name(g), "amx-bf16");
-    tgemm_free(g);
-    tgemm_free(g1);
-    tpool_free(pool);
+    const char *seen[2] = {NULL, NULL};
+    int ran = 0;
+    for (int force = 0; force < 2; force++) {
+        if (force) setenv("ULM_TRAIN_GEMM", "avx512bf16", 1);
+        else unsetenv("ULM_TRAIN_GEMM");
+        tpool *pool = tpool_new(2);
+        tgemm *g = tgemm_new(pool), *g1 = tgemm_new(NULL);
+        if (tgemm_set_bf16(g, 1)) {
+            assert_true(tgemm_set_bf16(g1, 1));
+            const char *name = tgemm_kernel_name(g);
+            assert_string_equal(name, tgemm_kernel_name(g1));
+            assert_true(!strcmp(name, "amx-bf16") || !strcmp(name, "avx512bf16-8x32"));
+            if (force) assert_string_equal(name, "avx512bf16-8x32");
+            if (!(seen[0] && !strcmp(seen[0], name))) {
+                check_gemm_shapes(g, g1, sizes, sizeof sizes / sizeof *sizes, bf16_round);
+                print_message("%s: matches the bf16-rounded product\n", name);
+                seen[ran++] = name;
+            }
+            /* back to f32: the f32 kernel again */
+            assert_true(tgemm_set_bf16(g, 0));
+            assert_null(strstr(tgemm_kernel_name(g), "bf16"));
+        }
+        tgemm_free(g);
+        tgemm_free(g1);
+        tpool_free(pool);
+    }
+    unsetenv("ULM_TRAIN_GEMM");
+    if (!ran) {
+        print_message("skipped: this CPU has neither AMX-BF16 nor AVX512-BF16 (the bf16 GEMM paths)\n");
+        skip();
+    }
 }
 
 /* ---- linear layer y = x W^T through the GEMM ---- */

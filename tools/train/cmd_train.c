@@ -72,7 +72,7 @@ static void usage(void) {
             "  optim    --steps N (1000)  --batch N examples (32)  --lr X (3e-3)  --min-lr X (lr/10)\n"
             "           --warmup N (100)  --wd X (0.1)  --clip X (1.0)  --seed N (1)  --threads N (2)\n"
             "           --precision auto|f32|bf16 (auto): bf16 matmul operands, f32 sums and weights,\n"
-            "           on AMX; auto = bf16 where the CPU has AMX-BF16, else f32\n"
+            "           on AMX or AVX512-BF16; auto = bf16 where the CPU has either, else f32\n"
             "  output   --type f32|q8|q4 (f32)  --checkpoint FILE  --checkpoint-every N  --resume FILE\n"
             "           --stop-after N  stop at step N of the --steps schedule (checkpoint, write)\n"
             "           --stop-file F   stop so at the first step that ends with file F present\n"

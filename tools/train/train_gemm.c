@@ -1,6 +1,8 @@
 /* Blocked f32 GEMM for training. Blocks: KC values of k, MC rows of A, NC columns of B are packed
  * into contiguous micro-panels (MR rows / NR columns, zero padded), then a register-tile
- * micro-kernel computes MR x NR of C per pass over kc. */
+ * micro-kernel computes MR x NR of C per pass over kc. The bf16 path (tgemm_set_bf16) runs on
+ * AMX tiles (train_gemm_amx.c) or, without AMX, on AVX512-BF16 (below). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "train_gemm.h"
@@ -123,6 +125,72 @@ __attribute__((target("avx2"))) static void transpose8x8_avx2(const float *src, 
     _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(s2, s6, 0x31));
     _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(s3, s7, 0x31));
 }
+
+/* AVX512-BF16: vdpbf16ps adds to each f32 lane the two products of a pair of bf16, so the
+ * packed panels hold k in pairs: ap2[p*8 + r] = (A(r,2p), A(r,2p+1)) and bp2[p*32 + c] =
+ * (B(2p,c), B(2p+1,c)), one uint32 per pair (low half first), zero past kc. Specification: the
+ * portable kernel on operands rounded to bf16 (nearest even); products are exact in f32, only
+ * the order of the sums differs (and vdpbf16ps flushes denormals). */
+#define ROW16(r) \
+    a = (__m512bh)_mm512_set1_epi32((int)ap[r]); \
+    c##r##0 = _mm512_dpbf16_ps(c##r##0, a, b0); \
+    c##r##1 = _mm512_dpbf16_ps(c##r##1, a, b1);
+#define STORE16(r) \
+    do { \
+        float *p = c + r * ldc; \
+        if (load) { c##r##0 = _mm512_add_ps(c##r##0, _mm512_loadu_ps(p)); \
+                    c##r##1 = _mm512_add_ps(c##r##1, _mm512_loadu_ps(p + 16)); } \
+        _mm512_storeu_ps(p, c##r##0); \
+        _mm512_storeu_ps(p + 16, c##r##1); \
+    } while (0)
+
+/* c[8 x 32] = (load ? c : 0) + sum over kp pairs of k */
+__attribute__((target("avx512f,avx512bf16"))) static void ukr_avx512bf16(int kp, const uint32_t *ap,
+                                                                        const uint32_t *bp, float *c, int ldc,
+                                                                        int load) {
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+    for (int p = 0; p < kp; p++, ap += 8, bp += 32) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512(bp), b1 = (__m512bh)_mm512_loadu_si512(bp + 16), a;
+        ROW16(0) ROW16(1) ROW16(2) ROW16(3) ROW16(4) ROW16(5) ROW16(6) ROW16(7)
+    }
+    STORE16(0); STORE16(1); STORE16(2); STORE16(3); STORE16(4); STORE16(5); STORE16(6); STORE16(7);
+}
+#undef ROW16
+#undef STORE16
+
+/* An f32 panel from pack_a (ap[k*8 + r]) or pack_b (bp[k*32 + c]) as bf16 pairs of k:
+ * out[p*w + i] = (in[2p*w + i], in[(2p+1)*w + i]), w = 8 or 32 lanes, zero past kc. */
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) static void pairs_bf16(const float *in, int w, int kc,
+                                                                              uint32_t *out) {
+    /* cvtne2ps_pbh(hi, lo) holds lo in bf16 0-15 and hi in 16-31; interleave them */
+    const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
+                                         21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    int kp = (kc + 1) / 2;
+    if (w == 32) {
+        for (int p = 0; p < kp; p++, out += 32)
+            for (int h = 0; h < 32; h += 16) {
+                __m512 lo = _mm512_loadu_ps(in + (size_t)2 * p * 32 + h);
+                __m512 hi = 2 * p + 1 < kc ? _mm512_loadu_ps(in + (size_t)(2 * p + 1) * 32 + h) : _mm512_setzero_ps();
+                _mm512_storeu_si512(out + h, _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(hi, lo)));
+            }
+        return;
+    }
+    /* w == 8: two pairs of k (32 floats) per conversion */
+    int p = 0;
+    for (; 2 * p + 3 < kc; p += 2, out += 16) {
+        __m512 lo = _mm512_loadu_ps(in + (size_t)2 * p * 8), hi = _mm512_loadu_ps(in + (size_t)2 * p * 8 + 16);
+        /* lo = (k 2p: rows 0-7, k 2p+1: rows 0-7), hi the same for pair p+1 */
+        const __m512i idx8 = _mm512_set_epi16(31, 23, 30, 22, 29, 21, 28, 20, 27, 19, 26, 18, 25, 17, 24, 16,
+                                              15, 7, 14, 6, 13, 5, 12, 4, 11, 3, 10, 2, 9, 1, 8, 0);
+        _mm512_storeu_si512(out, _mm512_permutexvar_epi16(idx8, (__m512i)_mm512_cvtne2ps_pbh(hi, lo)));
+    }
+    for (; p < kp; p++, out += 8) {
+        __m512 lo = _mm512_maskz_loadu_ps(0xff, in + (size_t)2 * p * 8);
+        __m512 hi = 2 * p + 1 < kc ? _mm512_maskz_loadu_ps(0xff, in + (size_t)(2 * p + 1) * 8) : _mm512_setzero_ps();
+        _mm256_storeu_si256((__m256i *)out, _mm512_castsi512_si256(_mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(hi, lo))));
+    }
+}
 #endif
 
 struct tgemm {
@@ -131,6 +199,7 @@ struct tgemm {
     int n_threads;
     float **pack; /* per thread: MC*KC for A, KC*NC for B */
     void **pack16; /* per thread: the bf16 path's buffers (NULL unless tgemm_set_bf16) */
+    int bf16_amx;  /* with pack16: 1 on AMX tiles, 0 on AVX512-BF16 */
 };
 
 tgemm *tgemm_new(tpool *pool) {
@@ -164,7 +233,9 @@ void tgemm_free(tgemm *g) {
     free(g);
 }
 
-const char *tgemm_kernel_name(const tgemm *g) { return g->pack16 ? "amx-bf16" : g->uk->name; }
+const char *tgemm_kernel_name(const tgemm *g) {
+    return g->pack16 ? (g->bf16_amx ? "amx-bf16" : "avx512bf16-8x32") : g->uk->name;
+}
 
 #ifdef __x86_64__
 /* AMX-BF16 and AVX512-BF16 in cpuid, and tiles enabled and granted to this process (the
@@ -174,6 +245,11 @@ static int amx_bf16_supported(void) {
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d >> 22 & 1)) return 0; /* AMX-BF16 */
     if (!__get_cpuid_count(7, 1, &a, &b, &c, &d) || !(a >> 5 & 1)) return 0;  /* AVX512-BF16 */
     return ulm_kernels_by_name("amx") != NULL;
+}
+
+static int avx512_bf16_supported(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a >> 5 & 1);
 }
 #endif
 
@@ -185,11 +261,17 @@ int tgemm_set_bf16(tgemm *g, int on) {
         return 1;
     }
     if (g->pack16) return 1;
-#ifdef __x86_64__
-    if (!amx_bf16_supported()) return 0;
+#ifdef HAVE_X86
+    /* AMX where the CPU has it (ULM_TRAIN_GEMM=avx512bf16 picks the other, for tests), else
+     * AVX512-BF16 beside the AVX-512 f32 kernel, whose panels it converts */
+    const char *force = getenv("ULM_TRAIN_GEMM");
+    int amx = amx_bf16_supported() && !(force && !strcmp(force, "avx512bf16"));
+    if (!amx && !(g->uk == &k_avx512 && __builtin_cpu_supports("avx512bw") && avx512_bf16_supported())) return 0;
     g->pack16 = calloc((size_t)g->n_threads, sizeof *g->pack16);
     if (!g->pack16) return 0;
-    size_t bytes = (tgemm_amx_pack_bytes() + 63) / 64 * 64;
+    g->bf16_amx = amx;
+    size_t bytes = amx ? tgemm_amx_pack_bytes() : (size_t)(MC * KC + KC * NC) * sizeof(uint16_t);
+    bytes = (bytes + 63) / 64 * 64;
     for (int i = 0; i < g->n_threads; i++)
         if (!(g->pack16[i] = aligned_alloc(64, bytes))) { tgemm_set_bf16(g, 0); return 0; }
     return 1;
@@ -317,8 +399,56 @@ static void gemm_region(const gemm_job *j, float *pack, int m0, int m1, int n0, 
     }
 }
 
-/* The bf16 path (tgemm_set_bf16) on AMX, else the f32 micro-kernel. */
+#ifdef HAVE_X86
+/* gemm_region on AVX512-BF16: the same f32 packing (so the same blocks and per-element order of
+ * k), each panel then converted to pairs of bf16 for ukr_avx512bf16 (8 x 32). */
+static void gemm_region_bf16(const gemm_job *j, float *pack, uint32_t *pack2, int m0, int m1, int n0, int n1) {
+    enum { MR = 8, NR = 32 };
+    float *ap = pack, *bp = pack + MC * KC;
+    uint32_t *ap2 = pack2, *bp2 = pack2 + MC * KC / 2;
+    float tile[MR * NR];
+    for (int jc = n0; jc < n1; jc += NC) {
+        int nc = n1 - jc < NC ? n1 - jc : NC;
+        for (int pc = 0; pc < j->K; pc += KC) {
+            int kc = j->K - pc < KC ? j->K - pc : KC, kp = (kc + 1) / 2;
+            int load = pc > 0 || j->accumulate;
+            pack_b(j, NR, jc, nc, pc, kc, bp);
+            for (int jr = 0; jr < nc; jr += NR) pairs_bf16(bp + (size_t)jr * kc, NR, kc, bp2 + (size_t)jr * kp);
+            for (int ic = m0; ic < m1; ic += MC) {
+                int mc = m1 - ic < MC ? m1 - ic : MC;
+                pack_a(j, MR, ic, mc, pc, kc, ap);
+                for (int ir = 0; ir < mc; ir += MR) pairs_bf16(ap + (size_t)ir * kc, MR, kc, ap2 + (size_t)ir * kp);
+                for (int jr = 0; jr < nc; jr += NR) {
+                    int cols = nc - jr < NR ? nc - jr : NR;
+                    for (int ir = 0; ir < mc; ir += MR) {
+                        int rows = mc - ir < MR ? mc - ir : MR;
+                        float *c = j->C + (size_t)(ic + ir) * j->ldc + jc + jr;
+                        const uint32_t *a = ap2 + (size_t)ir * kp, *b = bp2 + (size_t)jr * kp;
+                        if (rows == MR && cols == NR) {
+                            ukr_avx512bf16(kp, a, b, c, j->ldc, load);
+                        } else {
+                            for (int r = 0; r < rows; r++)
+                                for (int q = 0; q < cols; q++) tile[r * NR + q] = load ? c[(size_t)r * j->ldc + q] : 0.0f;
+                            ukr_avx512bf16(kp, a, b, tile, NR, 1);
+                            for (int r = 0; r < rows; r++)
+                                for (int q = 0; q < cols; q++) c[(size_t)r * j->ldc + q] = tile[r * NR + q];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+#endif
+
+/* The bf16 path (tgemm_set_bf16) on AMX or AVX512-BF16, else the f32 micro-kernel. */
 static void region(const gemm_job *j, int ith, int m0, int m1, int n0, int n1) {
+#ifdef HAVE_X86
+    if (j->bf16 && !j->g->bf16_amx) {
+        gemm_region_bf16(j, j->g->pack[ith], j->g->pack16[ith], m0, m1, n0, n1);
+        return;
+    }
+#endif
 #ifdef __x86_64__
     if (j->bf16) {
         tgemm_amx_job a = {j->K, j->lda, j->ldb, j->ldc, j->transA, j->transB, j->accumulate, j->A, j->B, j->C};
@@ -332,8 +462,9 @@ static void region(const gemm_job *j, int ith, int m0, int m1, int n0, int n1) {
 static void gemm_thread(void *ctx, int ith, int nth) {
     gemm_job *j = ctx;
     int m0 = 0, m1 = j->M, n0 = 0, n1 = j->N;
-    if (j->M >= j->N) tpool_split(j->M, j->bf16 ? 32 : j->g->uk->mr, ith, nth, &m0, &m1);
-    else tpool_split(j->N, j->bf16 ? 32 : j->g->uk->nr, ith, nth, &n0, &n1);
+    int amx = j->bf16 && j->g->bf16_amx; /* AVX512-BF16 has the f32 kernel's tile (8 x 32) */
+    if (j->M >= j->N) tpool_split(j->M, amx ? 32 : j->g->uk->mr, ith, nth, &m0, &m1);
+    else tpool_split(j->N, amx ? 32 : j->g->uk->nr, ith, nth, &n0, &n1);
     if (m0 < m1 && n0 < n1) region(j, ith, m0, m1, n0, n1);
 }
 

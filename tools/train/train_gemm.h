@@ -11,9 +11,9 @@ typedef struct tgemm tgemm;
 tgemm *tgemm_new(tpool *pool); /* pool may be NULL (one thread); keeps per-thread pack buffers */
 void tgemm_free(tgemm *g);
 const char *tgemm_kernel_name(const tgemm *g);
-/* Mixed precision (on = 1): tgemm_run rounds A and B to bf16 and sums in f32 on AMX tiles
- * (train_gemm_amx.c); tgemm_run_local stays f32. Returns 0, leaving the GEMM f32, where the
- * CPU lacks AMX-BF16. on = 0 goes back to f32. */
+/* Mixed precision (on = 1): tgemm_run rounds A and B to bf16 and sums in f32, on AMX tiles
+ * (train_gemm_amx.c) or else with AVX512-BF16 dot products; tgemm_run_local stays f32.
+ * Returns 0, leaving the GEMM f32, where the CPU has neither. on = 0 goes back to f32. */
 int tgemm_set_bf16(tgemm *g, int on);
 /* Forces the portable kernel (tests compare it against the SIMD one). */
 void tgemm_force_portable(tgemm *g);

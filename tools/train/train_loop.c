@@ -51,7 +51,7 @@ ulm_status train_run(train_model *m, int start_step, const train_run_opts *o, tr
     if (o->precision != TRAIN_PREC_F32 && !tgemm_set_bf16(train_ws_gemm(ws), 1) && o->precision == TRAIN_PREC_BF16) {
         train_ws_free(ws);
         tpool_free(pool);
-        return ulm_set_error(err, ULM_ERR_UNSUPPORTED, "train: bf16 needs a CPU with AMX-BF16 (use f32)");
+        return ulm_set_error(err, ULM_ERR_UNSUPPORTED, "train: bf16 needs a CPU with AMX-BF16 or AVX512-BF16 (use f32)");
     }
     if (o->log && start_step < o->steps)
         fprintf(o->log, "matmul: %s\n", tgemm_kernel_name(train_ws_gemm(ws)));

@@ -5,8 +5,8 @@
 #include "train_data.h"
 #include "train_model.h"
 
-/* Matrix products: f32, or bf16 operands with f32 sums on AMX (mixed precision: weights,
- * gradients and optimizer state stay f32); auto = bf16 where the CPU has AMX-BF16. */
+/* Matrix products: f32, or bf16 operands with f32 sums on AMX or AVX512-BF16 (mixed precision:
+ * weights, gradients and optimizer state stay f32); auto = bf16 where the CPU has either. */
 typedef enum { TRAIN_PREC_F32 = 0, TRAIN_PREC_BF16, TRAIN_PREC_AUTO } train_precision;
 
 typedef struct train_run_opts {
@@ -16,7 +16,7 @@ typedef struct train_run_opts {
     int steps, batch;             /* optimizer steps; examples per step */
     uint64_t seed;
     int threads;
-    train_precision precision;    /* TRAIN_PREC_BF16 fails where the CPU has no AMX-BF16 */
+    train_precision precision;    /* TRAIN_PREC_BF16 fails where the CPU has neither */
     int log_every, eval_every, val_examples;
     const char *checkpoint;       /* written every checkpoint_every steps and at the end (may be NULL) */
     int checkpoint_every;
