@@ -452,6 +452,63 @@ static void test_entities_orgs(void **state) {
     free(file), free(gold), free(t);
 }
 
+/* --of: organizations with "of" (a place, or a field after a head, sometimes after a root).
+ * --the-org: a "the" before an institution's name, in the input only;
+ * no organization starts with "the ", and no "the" doubles a determiner. The golden split is
+ * the committed file with both set. */
+static void test_entities_of_and_the(void **state) {
+    gen_rng r;
+    gen_rng_seed(&r, 8);
+    en_novel_pct = 50, en_of_pct = 100;
+    int place = 0, field = 0;
+    for (int i = 0; i < 2000; i++) {
+        char v[96];
+        en_entity(&ed, 0, 'O', &r, v, sizeof v);
+        const char *of = strstr(v, " of ");
+        if (!of) fail_msg("'%s' has no \"of\"", v);
+        int is_field = 0;
+        for (size_t k = 0; k < sizeof en_of_field / sizeof *en_of_field; k++) is_field |= !strcmp(of + 4, en_of_field[k]);
+        place += !is_field, field += is_field;
+    }
+    assert_true(place > 800 && field > 800);
+    assert_true(en_the_org("Bank of Kelm") && en_the_org("Halcyon Foundation") && !en_the_org("Halcyon Motors") &&
+                !en_the_org("Halcyon"));
+    en_of_pct = 20, en_the_org_pct = 100, en_orgs_pct = 30;
+    en_shape_pct = 30, en_letters_pct = 70, en_compound_pct = 50, en_grammar_pct = 85;
+    char *t, *gold;
+    size_t n, ng, nfile;
+    CAPTURE(t, n, en_generate(&ed, EN_TRAIN, 3000, 1, MEM));
+    CAPTURE(gold, ng, en_generate(&ed, EN_GOLDEN, 0, 1, MEM));
+    en_novel_pct = en_of_pct = en_the_org_pct = en_orgs_pct = en_shape_pct = en_letters_pct = en_compound_pct =
+        en_grammar_pct = 0;
+    int empty = 0, two = 0;
+    check_train_text(t, 3000, &empty, &two);
+    assert_null(strstr(t, "the the ")), assert_null(strstr(t, "The the "));
+    /* every institution name that is not after a determiner has its "the" */
+    int with_the = 0;
+    pairs_t ps = parse_jsonl(t);
+    for (int c = 0; c < ps.n; c++) {
+        const char *in = ps.v[c].in;
+        char *vals[EN_N_FIELDS][EN_MAX_ENT];
+        int nv[EN_N_FIELDS];
+        assert_int_equal(parse_entities(ps.v[c].out, vals, nv), 0);
+        for (int k = 0; k < EN_N_FIELDS; k++)
+            for (int i = 0; i < nv[k]; i++) {
+                const char *v = vals[k][i], *at = strstr(in, v);
+                if (k == EN_ORGS && (!strncmp(v, "the ", 4) || !strncmp(v, "The ", 4))) fail_msg("organization '%s'", v);
+                if (k == EN_ORGS && en_the_org(v) && at && at - in >= 4 &&
+                    (!strncmp(at - 4, "the ", 4) || !strncmp(at - 4, "The ", 4)))
+                    with_the++;
+                free(vals[k][i]);
+            }
+    }
+    pairs_free(&ps);
+    assert_true(with_the > 300);
+    char *file = read_text("tasks/entities/golden.jsonl", &nfile);
+    assert_true(ng == nfile && !memcmp(gold, file, ng));
+    free(file), free(gold), free(t);
+}
+
 /* --compound: invented organization roots become compounds of two English parts, one
  * capitalized word of ASCII letters that is no held-out entry of any kind (a compound can
  * spell a golden last name); the data keeps golden strings out and never opens a sentence
@@ -612,6 +669,7 @@ int main(void) {
         cmocka_unit_test(test_entities_compound_roots),
         cmocka_unit_test(test_entities_letters),
         cmocka_unit_test(test_entities_orgs),
+        cmocka_unit_test(test_entities_of_and_the),
         cmocka_unit_test(test_entities_grammar_fillers),
         cmocka_unit_test(test_entities_dates),
         cmocka_unit_test(test_entities_bad_data),

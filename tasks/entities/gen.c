@@ -2,7 +2,7 @@
  *
  *   gen-entities [--split train|valid|golden|dev] [--n N] [--seed S] [--novel PERCENT]
  *                [--shapes PERCENT] [--letters PERCENT] [--compound PERCENT] [--orgs PERCENT]
- *                [--grammar PERCENT] [--grammar-file grammar.txt]
+ *                [--of PERCENT] [--the-org PERCENT] [--grammar PERCENT] [--grammar-file grammar.txt]
  *                [--data tasks/entities/data] [-o FILE]
  *
  * Writes JSONL, one {"input": "...", "output": "..."} per line. The input is one or two
@@ -312,6 +312,44 @@ static const char *const en_org_suffix_more[] = {
     "Games", "Aerospace", "Automotive", "Dynamics", "Cooperative", "Council", "Society", "Association", "Club",
     "Union", "Agency", "Hospital", "College", "Museum", "Orchestra", "Theatre", "Cross", "Bakery", "Markets"};
 
+/* --of P (train and valid only): an organization is, with probability P%, a form with "of",
+ * which no golden one has and real ones often do: "<head> of <place>" (half: "Bank of X",
+ * "University of X"), else "<head> of <field>" ("Ministry of Health"), half of those after a
+ * root ("Halcyon Institute of Technology"). So neither a place after "of" nor a capitalized
+ * "of" phrase is by itself a place. */
+static int en_of_pct = 0;
+static const char *const en_of_head[] = {
+    "Bank", "University", "Museum", "Church", "Academy", "College", "Port Authority", "Chamber of Commerce",
+    "National Bank", "State University", "Royal Society", "Symphony Orchestra", "City Council", "Archdiocese",
+    "Federal Reserve Bank", "Central Bank", "Stock Exchange", "Football Club", "Metropolitan Museum", "Commonwealth"};
+static const char *const en_of_field_head[] = {
+    "Ministry", "Department", "Institute", "Academy", "School", "Museum", "Bureau", "Office", "Board", "College",
+    "Society", "Federation", "Council", "Court", "Association", "Center", "Centre", "Conservatory", "Order", "League"};
+static const char *const en_of_field[] = {
+    "Health", "Energy", "Technology", "Sciences", "Economics", "Modern Art", "Justice", "Commerce", "Trade",
+    "Agriculture", "Finance", "Defence", "Defense", "Education", "Fine Arts", "Music", "Engineering", "Statistics",
+    "Investigation", "Appeal", "Medicine", "Natural History", "Transport", "Labor", "Human Rights", "Public Health",
+    "Science and Technology", "Arts and Sciences", "Foreign Affairs", "Veterans Affairs"};
+
+/* --the-org P (train and valid only): an organization whose name ends in an institution noun, or
+ * has "of", is with probability P% written after "the" ("the Halcyon Foundation", "the Bank
+ * of X"), which is not part of the name: real text does this, and the generator's places
+ * "the X Islands" otherwise teach that a "the" before a name belongs to it. */
+static int en_the_org_pct = 0;
+static const char *const en_the_noun[] = {
+    "Foundation", "Institute", "University", "Society", "Association", "Council", "Museum", "Orchestra", "Agency",
+    "Hospital", "College", "Union", "Group", "Trust", "Bank", "Partners", "Institution", "Cooperative", "Club",
+    "Corporation", "Company", "Press", "Theatre", "Cross"};
+
+static int en_the_org(const char *v) {
+    if (strstr(v, " of ")) return 1;
+    const char *sp = strrchr(v, ' ');
+    if (!sp) return 0;
+    for (size_t k = 0; k < sizeof en_the_noun / sizeof *en_the_noun; k++)
+        if (!strcmp(sp + 1, en_the_noun[k])) return 1;
+    return 0;
+}
+
 static int en_leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
 static int en_days_in(int y, int m) {
@@ -569,6 +607,19 @@ static void en_entity(const en_data *d, int g, char c, gen_rng *r, char *buf, si
         if (gen_rng_chance(r, 85, 100)) snprintf(buf, cap, "%s %s", f, l);
         else snprintf(buf, cap, "%s %c. %s", f, 'A' + (int)gen_rng_below(r, 26), l);
     } else if (c == 'O') {
+        if (!g && en_of_pct && gen_rng_chance(r, (uint32_t)en_of_pct, 100)) {
+            uint32_t u = gen_rng_below(r, 100);
+            if (u < 50) {
+                size_t nh = sizeof en_of_head / sizeof *en_of_head;
+                snprintf(buf, cap, "%s of %s", en_of_head[gen_rng_below(r, (uint32_t)nh)], en_pick(d, EN_PLACE, g, r));
+            } else {
+                size_t nh = sizeof en_of_field_head / sizeof *en_of_field_head, nf = sizeof en_of_field / sizeof *en_of_field;
+                const char *h = en_of_field_head[gen_rng_below(r, (uint32_t)nh)], *f = en_of_field[gen_rng_below(r, (uint32_t)nf)];
+                if (u < 75) snprintf(buf, cap, "%s of %s", h, f);
+                else snprintf(buf, cap, "%s %s of %s", en_pick(d, EN_ORG, g, r), h, f);
+            }
+            return;
+        }
         if (!g && en_orgs_pct && gen_rng_chance(r, (uint32_t)en_orgs_pct, 100)) {
             const char *root = en_pick(d, EN_ORG, g, r);
             size_t ns = sizeof en_org_suffix_more / sizeof *en_org_suffix_more;
@@ -604,6 +655,19 @@ typedef struct {
     int n[EN_N_FIELDS];
 } en_found;
 
+/* Whether the text so far ends in a determiner and a space ("the ", "its "), where a "the"
+ * would be one too many; start: the slot opens a sentence (no word before it counts). */
+static int en_after_det(const gen_str *in, int start) {
+    static const char *const det[] = {"the", "The", "a", "A", "an", "An", "its", "Its", "their", "Their", "his",
+                                      "His", "her", "Her", "our", "Our", "this", "This", "that", "That", "every", "no"};
+    if (start || in->n < 2 || in->p[in->n - 1] != ' ') return 0;
+    size_t e = in->n - 1, b = e;
+    while (b > 0 && in->p[b - 1] != ' ') b--;
+    for (size_t k = 0; k < sizeof det / sizeof *det; k++)
+        if (strlen(det[k]) == e - b && !memcmp(in->p + b, det[k], e - b)) return 1;
+    return 0;
+}
+
 /* Fills one template into `in`, recording entities in order. Returns -1 when a value would
  * repeat one already in the example (the caller draws again). */
 static int en_fill(const en_data *d, int g, const char *t, gen_rng *r, gen_str *in, en_found *f) {
@@ -626,6 +690,9 @@ static int en_fill(const en_data *d, int g, const char *t, gen_rng *r, gen_str *
                 if (!strcmp(f->val[k][i], v)) return -1;
         if (f->n[field] == EN_MAX_ENT) return -1;
         strcpy(f->val[field][f->n[field]++], v);
+        if (c == 'O' && !g && en_the_org_pct && en_the_org(v) && !en_after_det(in, p == t) &&
+            gen_rng_chance(r, (uint32_t)en_the_org_pct, 100))
+            gen_str_cat(in, p == t ? "The " : "the ");
         gen_str_cat(in, v);
         p += 2;
     }
@@ -739,7 +806,7 @@ static int en_generate(const en_data *d, en_split split, long n, uint64_t seed, 
 static int usage(void) {
     fprintf(stderr, "usage: gen-entities [--split train|valid|golden|dev] [--n N] [--seed S] [--novel PERCENT] [--data DIR]\n"
                     "                    [--shapes PERCENT] [--letters PERCENT] [--compound PERCENT] [--orgs PERCENT]\n"
-                    "                    [--grammar PERCENT] [--grammar-file NAME]\n"
+                    "                    [--of PERCENT] [--the-org PERCENT] [--grammar PERCENT] [--grammar-file NAME]\n"
                     "                    [-o FILE]\n");
     return 2;
 }
@@ -762,6 +829,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--grammar-file")) en_grammar_file = v;
         else if (!strcmp(a, "--grammar")) { en_grammar_pct = (int)strtol(v, &end, 10); if (*end || en_grammar_pct < 0 || en_grammar_pct > 100) return usage(); }
         else if (!strcmp(a, "--letters")) { en_letters_pct = (int)strtol(v, &end, 10); if (*end || en_letters_pct < 0 || en_letters_pct > 100) return usage(); }
+        else if (!strcmp(a, "--of")) { en_of_pct = (int)strtol(v, &end, 10); if (*end || en_of_pct < 0 || en_of_pct > 100) return usage(); }
+        else if (!strcmp(a, "--the-org")) { en_the_org_pct = (int)strtol(v, &end, 10); if (*end || en_the_org_pct < 0 || en_the_org_pct > 100) return usage(); }
         else if (!strcmp(a, "--orgs")) { en_orgs_pct = (int)strtol(v, &end, 10); if (*end || en_orgs_pct < 0 || en_orgs_pct > 100) return usage(); }
         else if (!strcmp(a, "--compound")) { en_compound_pct = (int)strtol(v, &end, 10); if (*end || en_compound_pct < 0 || en_compound_pct > 100) return usage(); }
         else if (!strcmp(a, "--novel")) { en_novel_pct = (int)strtol(v, &end, 10); if (*end || en_novel_pct < 0 || en_novel_pct > 100) return usage(); }
