@@ -96,7 +96,6 @@ __attribute__((target("avx512f"))) static void ukr_avx512(int kc, const float *a
     STORE512(0); STORE512(1); STORE512(2); STORE512(3); STORE512(4); STORE512(5); STORE512(6); STORE512(7);
 }
 #undef ROW512
-#undef STORE512
 
 static const ukernel k_avx2 = {"avx2-6x16", 6, 16, ukr_avx2};
 static const ukernel k_avx512 = {"avx512-8x32", 8, 32, ukr_avx512};
@@ -135,16 +134,7 @@ __attribute__((target("avx2"))) static void transpose8x8_avx2(const float *src, 
     a = (__m512bh)_mm512_set1_epi32((int)ap[r]); \
     c##r##0 = _mm512_dpbf16_ps(c##r##0, a, b0); \
     c##r##1 = _mm512_dpbf16_ps(c##r##1, a, b1);
-#define STORE16(r) \
-    do { \
-        float *p = c + r * ldc; \
-        if (load) { c##r##0 = _mm512_add_ps(c##r##0, _mm512_loadu_ps(p)); \
-                    c##r##1 = _mm512_add_ps(c##r##1, _mm512_loadu_ps(p + 16)); } \
-        _mm512_storeu_ps(p, c##r##0); \
-        _mm512_storeu_ps(p + 16, c##r##1); \
-    } while (0)
-
-/* c[8 x 32] = (load ? c : 0) + sum over kp pairs of k */
+/* c[8 x 32] = (load ? c : 0) + sum over kp pairs of k (stored as ukr_avx512 stores) */
 __attribute__((target("avx512f,avx512bf16"))) static void ukr_avx512bf16(int kp, const uint32_t *ap,
                                                                         const uint32_t *bp, float *c, int ldc,
                                                                         int load) {
@@ -154,10 +144,10 @@ __attribute__((target("avx512f,avx512bf16"))) static void ukr_avx512bf16(int kp,
         __m512bh b0 = (__m512bh)_mm512_loadu_si512(bp), b1 = (__m512bh)_mm512_loadu_si512(bp + 16), a;
         ROW16(0) ROW16(1) ROW16(2) ROW16(3) ROW16(4) ROW16(5) ROW16(6) ROW16(7)
     }
-    STORE16(0); STORE16(1); STORE16(2); STORE16(3); STORE16(4); STORE16(5); STORE16(6); STORE16(7);
+    STORE512(0); STORE512(1); STORE512(2); STORE512(3); STORE512(4); STORE512(5); STORE512(6); STORE512(7);
 }
 #undef ROW16
-#undef STORE16
+#undef STORE512
 
 /* An f32 panel from pack_a (ap[k*8 + r]) or pack_b (bp[k*32 + c]) as bf16 pairs of k:
  * out[p*w + i] = (in[2p*w + i], in[(2p+1)*w + i]), w = 8 or 32 lanes, zero past kc. */
