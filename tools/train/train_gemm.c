@@ -352,11 +352,16 @@ static void pack_b(const gemm_job *j, int nr, int j0, int nc, int p0, int kc, fl
     }
 }
 
-/* C[m0:m1, n0:n1] on one thread. */
-static void gemm_region(const gemm_job *j, float *pack, int m0, int m1, int n0, int n1) {
+/* C[m0:m1, n0:n1] on one thread. pack2 (AVX512-BF16, x86 only; else NULL): each packed panel
+ * is also converted to pairs of bf16 (pairs_bf16) for ukr_avx512bf16, on the f32 kernel's 8 x 32
+ * tile, so both paths have the same blocks and per-element order of k. */
+static void gemm_region(const gemm_job *j, float *pack, uint32_t *pack2, int m0, int m1, int n0, int n1) {
     const ukernel *uk = j->g->uk;
-    int mr = uk->mr, nr = uk->nr;
+    int mr = pack2 ? 8 : uk->mr, nr = pack2 ? 32 : uk->nr;
     float *ap = pack, *bp = pack + MC * KC;
+#ifdef HAVE_X86
+    uint32_t *ap2 = pack2, *bp2 = pack2 ? pack2 + MC * KC / 2 : NULL;
+#endif
     float tile[MAX_MR * MAX_NR];
     for (int jc = n0; jc < n1; jc += NC) {
         int nc = n1 - jc < NC ? n1 - jc : NC;
@@ -364,89 +369,52 @@ static void gemm_region(const gemm_job *j, float *pack, int m0, int m1, int n0, 
             int kc = j->K - pc < KC ? j->K - pc : KC;
             int load = pc > 0 || j->accumulate;
             pack_b(j, nr, jc, nc, pc, kc, bp);
+#ifdef HAVE_X86
+            int kp = (kc + 1) / 2; /* pairs of k */
+            for (int jr = 0; pack2 && jr < nc; jr += nr) pairs_bf16(bp + (size_t)jr * kc, nr, kc, bp2 + (size_t)jr * kp);
+#endif
             for (int ic = m0; ic < m1; ic += MC) {
                 int mc = m1 - ic < MC ? m1 - ic : MC;
                 pack_a(j, mr, ic, mc, pc, kc, ap);
+#ifdef HAVE_X86
+                for (int ir = 0; pack2 && ir < mc; ir += mr) pairs_bf16(ap + (size_t)ir * kc, mr, kc, ap2 + (size_t)ir * kp);
+#endif
                 for (int jr = 0; jr < nc; jr += nr) {
                     int cols = nc - jr < nr ? nc - jr : nr;
                     for (int ir = 0; ir < mc; ir += mr) {
                         int rows = mc - ir < mr ? mc - ir : mr;
-                        float *c = j->C + (size_t)(ic + ir) * j->ldc + jc + jr;
-                        const float *a = ap + (size_t)ir * kc, *b = bp + (size_t)jr * kc;
-                        if (rows == mr && cols == nr) {
-                            uk->fn(kc, a, b, c, j->ldc, load);
-                        } else { /* edge: through a full tile, copying only the valid part */
+                        float *c = j->C + (size_t)(ic + ir) * j->ldc + jc + jr, *cc = c;
+                        int ldc = j->ldc, ld = load;
+                        if (rows < mr || cols < nr) { /* edge: through a full tile, copying only the valid part */
                             for (int r = 0; r < rows; r++)
                                 for (int q = 0; q < cols; q++) tile[r * nr + q] = load ? c[(size_t)r * j->ldc + q] : 0.0f;
-                            uk->fn(kc, a, b, tile, nr, 1);
+                            cc = tile, ldc = nr, ld = 1;
+                        }
+#ifdef HAVE_X86
+                        if (pack2) ukr_avx512bf16(kp, ap2 + (size_t)ir * kp, bp2 + (size_t)jr * kp, cc, ldc, ld);
+                        else
+#endif
+                            uk->fn(kc, ap + (size_t)ir * kc, bp + (size_t)jr * kc, cc, ldc, ld);
+                        if (cc == tile)
                             for (int r = 0; r < rows; r++)
                                 for (int q = 0; q < cols; q++) c[(size_t)r * j->ldc + q] = tile[r * nr + q];
-                        }
                     }
                 }
             }
         }
     }
 }
-
-#ifdef HAVE_X86
-/* gemm_region on AVX512-BF16: the same f32 packing (so the same blocks and per-element order of
- * k), each panel then converted to pairs of bf16 for ukr_avx512bf16 (8 x 32). */
-static void gemm_region_bf16(const gemm_job *j, float *pack, uint32_t *pack2, int m0, int m1, int n0, int n1) {
-    enum { MR = 8, NR = 32 };
-    float *ap = pack, *bp = pack + MC * KC;
-    uint32_t *ap2 = pack2, *bp2 = pack2 + MC * KC / 2;
-    float tile[MR * NR];
-    for (int jc = n0; jc < n1; jc += NC) {
-        int nc = n1 - jc < NC ? n1 - jc : NC;
-        for (int pc = 0; pc < j->K; pc += KC) {
-            int kc = j->K - pc < KC ? j->K - pc : KC, kp = (kc + 1) / 2;
-            int load = pc > 0 || j->accumulate;
-            pack_b(j, NR, jc, nc, pc, kc, bp);
-            for (int jr = 0; jr < nc; jr += NR) pairs_bf16(bp + (size_t)jr * kc, NR, kc, bp2 + (size_t)jr * kp);
-            for (int ic = m0; ic < m1; ic += MC) {
-                int mc = m1 - ic < MC ? m1 - ic : MC;
-                pack_a(j, MR, ic, mc, pc, kc, ap);
-                for (int ir = 0; ir < mc; ir += MR) pairs_bf16(ap + (size_t)ir * kc, MR, kc, ap2 + (size_t)ir * kp);
-                for (int jr = 0; jr < nc; jr += NR) {
-                    int cols = nc - jr < NR ? nc - jr : NR;
-                    for (int ir = 0; ir < mc; ir += MR) {
-                        int rows = mc - ir < MR ? mc - ir : MR;
-                        float *c = j->C + (size_t)(ic + ir) * j->ldc + jc + jr;
-                        const uint32_t *a = ap2 + (size_t)ir * kp, *b = bp2 + (size_t)jr * kp;
-                        if (rows == MR && cols == NR) {
-                            ukr_avx512bf16(kp, a, b, c, j->ldc, load);
-                        } else {
-                            for (int r = 0; r < rows; r++)
-                                for (int q = 0; q < cols; q++) tile[r * NR + q] = load ? c[(size_t)r * j->ldc + q] : 0.0f;
-                            ukr_avx512bf16(kp, a, b, tile, NR, 1);
-                            for (int r = 0; r < rows; r++)
-                                for (int q = 0; q < cols; q++) c[(size_t)r * j->ldc + q] = tile[r * NR + q];
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-#endif
 
 /* The bf16 path (tgemm_set_bf16) on AMX or AVX512-BF16, else the f32 micro-kernel. */
 static void region(const gemm_job *j, int ith, int m0, int m1, int n0, int n1) {
-#ifdef HAVE_X86
-    if (j->bf16 && !j->g->bf16_amx) {
-        gemm_region_bf16(j, j->g->pack[ith], j->g->pack16[ith], m0, m1, n0, n1);
-        return;
-    }
-#endif
 #ifdef __x86_64__
-    if (j->bf16) {
+    if (j->bf16 && j->g->bf16_amx) {
         tgemm_amx_job a = {j->K, j->lda, j->ldb, j->ldc, j->transA, j->transB, j->accumulate, j->A, j->B, j->C};
         tgemm_amx_region(&a, j->g->pack16[ith], m0, m1, n0, n1);
         return;
     }
 #endif
-    gemm_region(j, j->g->pack[ith], m0, m1, n0, n1);
+    gemm_region(j, j->g->pack[ith], j->bf16 ? j->g->pack16[ith] : NULL, m0, m1, n0, n1);
 }
 
 static void gemm_thread(void *ctx, int ith, int nth) {
