@@ -2,6 +2,7 @@
  * and resume, overfitting a tiny set, the .ulm it writes, and `ulm train` itself. */
 #include <math.h>
 #include "test_util.h"
+#include "args.h"
 #include "cli.h"
 #include "json.h"
 #include "tagged_spans.h"
@@ -412,6 +413,77 @@ static void test_tagged_answers(void **state) {
     unlink(data);
 }
 
+/* --average-from: m->avg is the mean of the weights after each step past the start, the
+ * training itself is unchanged, and a checkpoint carries the mean so a resumed run ends with
+ * the same bits. */
+static void test_tail_average(void **state) {
+    train_tok tok;
+    train_tok_bytes(&tok);
+    train_set s = {0};
+    make_set(&s, &tok, 40, 5);
+    enum { STEPS = 9, FROM = 5 };
+    train_run_opts o = {0};
+    train_opt_default(&o.opt);
+    o.opt.warmup = 3;
+    o.opt.total_steps = STEPS;
+    o.train = &s; o.tok = &tok; o.steps = STEPS; o.batch = 8; o.seed = 7; o.threads = 2;
+    train_run_result r;
+    ulm_error err;
+    /* reference: one step at a time, summing the weights in double */
+    train_model *ref = tiny_model("llama", 6);
+    double *sum = calloc(ref->n_params, sizeof *sum);
+    assert_non_null(sum);
+    for (int k = 0; k < STEPS; k++) {
+        o.stop_after = k + 1;
+        assert_int_equal(train_run(ref, k, &o, &r, &err), ULM_OK);
+        if (k >= FROM)
+            for (size_t i = 0; i < ref->n_params; i++) sum[i] += ref->w[i];
+    }
+    assert_null(ref->avg);
+    train_model *a = tiny_model("llama", 6);
+    o.stop_after = 0;
+    o.average_from = FROM;
+    assert_int_equal(train_run(a, 0, &o, &r, &err), ULM_OK);
+    assert_memory_equal(a->w, ref->w, a->n_params * sizeof(float));
+    assert_int_equal(a->avg_n, STEPS - FROM);
+    double worst = 0, moved = 0;
+    for (size_t i = 0; i < a->n_params; i++) {
+        double want = sum[i] / (STEPS - FROM);
+        worst = fmax(worst, fabs(a->avg[i] - want));
+        moved = fmax(moved, fabs(a->w[i] - want));
+    }
+    assert_true(worst < 1e-6);
+    assert_true(moved > 1e-4); /* the mean is not the last weights */
+    /* stop past the start with a checkpoint, resume: the same mean, bit for bit */
+    char ckpt[256];
+    test_tmp_path(ckpt, sizeof ckpt, "avg-ckpt.ulm");
+    train_model *b = tiny_model("llama", 6);
+    o.checkpoint = ckpt;
+    o.stop_after = FROM + 2;
+    assert_int_equal(train_run(b, 0, &o, &r, &err), ULM_OK);
+    train_model_free(b);
+    train_state ts;
+    assert_int_equal(train_load_checkpoint(&b, &ts, ckpt, &err), ULM_OK);
+    assert_int_equal(b->avg_n, 2);
+    o.stop_after = 0;
+    o.checkpoint = NULL;
+    assert_int_equal(train_run(b, ts.step, &o, &r, &err), ULM_OK);
+    assert_memory_equal(b->w, a->w, a->n_params * sizeof(float));
+    assert_memory_equal(b->avg, a->avg, a->n_params * sizeof(float));
+    /* the swap exchanges the two and a second one puts them back */
+    float w0 = a->w[0], m0 = a->avg[0];
+    train_average_swap(a);
+    assert_true(a->w[0] == m0 && a->avg[0] == w0);
+    train_average_swap(a);
+    assert_true(a->w[0] == w0);
+    unlink(ckpt);
+    free(sum);
+    train_model_free(ref);
+    train_model_free(a);
+    train_model_free(b);
+    train_set_free(&s);
+}
+
 static void test_cmd_train(void **state) {
     char data[256], out[256], bad[256];
     test_tmp_path(data, sizeof data, "d.jsonl");
@@ -440,6 +512,27 @@ static void test_cmd_train(void **state) {
     assert_int_equal(cmd_train(sizeof args / sizeof *args, args), 2);
     args[26] = "f32";
     assert_int_equal(cmd_train(sizeof args / sizeof *args, args), 0);
+    /* --average-from writes the mean to --out and the last weights to --out-last; a start at
+     * or past --steps, or --out-last alone, is a usage error */
+    char last[256];
+    test_tmp_path(last, sizeof last, "last.ulm");
+    char *avg_args[sizeof args / sizeof *args + 4];
+    int na = (int)(sizeof args / sizeof *args);
+    memcpy(avg_args, args, sizeof args);
+    avg_args[na] = "--average-from", avg_args[na + 1] = "1", avg_args[na + 2] = "--out-last", avg_args[na + 3] = last;
+    assert_int_equal(cmd_train(na + 4, avg_args), 0);
+    size_t n_out, n_last;
+    char *mo = read_file(out, &n_out), *ml = read_file(last, &n_last);
+    assert_non_null(mo);
+    assert_non_null(ml);
+    assert_true(n_out == n_last && memcmp(mo, ml, n_out) != 0);
+    free(mo);
+    free(ml);
+    avg_args[na + 1] = "3"; /* --steps 3 */
+    assert_int_equal(cmd_train(na + 4, avg_args), 2);
+    avg_args[na] = "--log-every", avg_args[na + 1] = "0"; /* --out-last alone */
+    assert_int_equal(cmd_train(na + 4, avg_args), 2);
+    unlink(last);
     unlink(data);
     unlink(out);
     unlink(bad);
@@ -456,6 +549,7 @@ int main(void) {
         cmocka_unit_test(test_overfits_tiny_set), cmocka_unit_test(test_bf16_training),
         cmocka_unit_test(test_write_ulm),
         cmocka_unit_test(test_tagged_answers),
+        cmocka_unit_test(test_tail_average),
         cmocka_unit_test(test_cmd_train),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -77,6 +77,9 @@ static void usage(void) {
             "           --stop-after N  stop at step N of the --steps schedule (checkpoint, write)\n"
             "           --stop-file F   stop so at the first step that ends with file F present\n"
             "           --log-every N (10)\n"
+            "           --average-from N  write the mean of the weights after each step past step N\n"
+            "                      (tail averaging; 0 = off, the last step's weights)\n"
+            "           --out-last FILE   with --average-from: also write the last step's weights\n"
             "Prompt format: [BOS] <|in|> input <|out|> output <|end|> (<|end|> else the EOS); the loss\n"
             "is on output and the end token.\n");
 }
@@ -162,6 +165,7 @@ done:
 
 int cmd_train(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "bpe")) return train_bpe_cmd(argc, argv);
+    const char *out_last = NULL;
     const char *data = NULL, *val = NULL, *out = NULL, *init = NULL, *resume = NULL, *ckpt = NULL, *tokf = NULL;
     const char *arch = "llama", *type = "f32", *task = NULL;
     task_view tv = {0};
@@ -195,6 +199,7 @@ int cmd_train(int argc, char **argv) {
         else if (!strcmp(a, "--tokenizer")) tokf = v;
         else if (!strcmp(a, "--task")) task = v;
         else if (!strcmp(a, "--stop-file")) o.stop_file = v;
+        else if (!strcmp(a, "--out-last")) out_last = v;
         else if (!strcmp(a, "--arch")) arch = v;
         else if (!strcmp(a, "--type")) type = v;
         else if (!strcmp(a, "--seed")) o.seed = strtoull(v, NULL, 10);
@@ -210,12 +215,18 @@ int cmd_train(int argc, char **argv) {
         INT("--warmup", o.opt.warmup); INT("--threads", o.threads); INT("--log-every", o.log_every);
         INT("--eval-every", o.eval_every); INT("--val-examples", o.val_examples);
         INT("--checkpoint-every", o.checkpoint_every); INT("--stop-after", o.stop_after);
+        INT("--average-from", o.average_from);
         FLT("--lr", o.opt.lr); FLT("--min-lr", min_lr); FLT("--wd", o.opt.weight_decay); FLT("--clip", o.opt.clip);
         else { fprintf(stderr, "ulm train: unknown option %s (ulm train --help)\n", a); return 2; }
 #undef INT
 #undef FLT
     }
     if (!data || !out) { usage(); return 2; }
+    if (o.average_from < 0 || (o.average_from > 0 && o.average_from >= o.steps)) {
+        fprintf(stderr, "ulm train: --average-from must be 0 or a step before --steps (%d)\n", o.steps);
+        return 2;
+    }
+    if (out_last && !o.average_from) { fprintf(stderr, "ulm train: --out-last needs --average-from\n"); return 2; }
     if (task && task_view_load("ulm train", task, &tv)) return 2;
     train_out_type ot = !strcmp(type, "f32") ? TRAIN_OUT_F32 : !strcmp(type, "q8") ? TRAIN_OUT_Q8
                         : !strcmp(type, "q4") ? TRAIN_OUT_Q4 : (train_out_type)-1;
@@ -249,6 +260,15 @@ int cmd_train(int argc, char **argv) {
         start = ts.step;
         o.seed = ts.seed;
         if (!st) fprintf(stderr, "resuming %s at step %d\n", resume, start);
+        /* the mean must cover every step past average_from, so the option cannot change on resume */
+        int want = o.average_from > 0 && start > o.average_from ? start - o.average_from : 0;
+        if (!st && m->avg_n != want) {
+            fprintf(stderr, "ulm train: %s holds the mean of %d steps, --average-from %d needs %d\n", resume,
+                    m->avg_n, o.average_from, want);
+            train_model_free(m);
+            train_tok_free(&tok);
+            return 2;
+        }
     } else if (init) {
         st = train_model_load(&m, init, &err);
     } else {
@@ -283,8 +303,14 @@ int cmd_train(int argc, char **argv) {
         if (!st) {
             fprintf(stderr, "trained %d steps, %ld tokens, %.0f tokens/s\n", r.steps_done - start, r.tokens,
                     r.tokens_per_s);
-            st = train_write_ulm(m, &tok, ot, out, &err);
-            if (!st) fprintf(stderr, "wrote %s (%s)\n", out, type);
+            if (out_last) {
+                st = train_write_ulm(m, &tok, ot, out_last, &err);
+                if (!st) fprintf(stderr, "wrote %s (%s, the last step's weights)\n", out_last, type);
+            }
+            train_average_swap(m); /* the mean, where there is one */
+            if (!st) st = train_write_ulm(m, &tok, ot, out, &err);
+            if (!st)
+                fprintf(stderr, "wrote %s (%s%s)\n", out, type, m->avg_n ? ", the averaged weights" : "");
         }
     }
     if (st) fprintf(stderr, "ulm train: %s\n", err.msg);

@@ -83,7 +83,12 @@ static ulm_status write_model(const train_model *m, const train_tok *tok, train_
             r |= ulmw_add_tensor(w, name, ULM_DT_F32, 1, shape, m->m + t->off, 0);
             snprintf(name, sizeof name, "train.v.%s", t->name);
             r |= ulmw_add_tensor(w, name, ULM_DT_F32, 1, shape, m->v + t->off, 0);
+            if (m->avg_n > 0) {
+                snprintf(name, sizeof name, "train.avg.%s", t->name);
+                r |= ulmw_add_tensor(w, name, ULM_DT_F32, 1, shape, m->avg + t->off, 0);
+            }
         }
+        if (m->avg_n > 0) r |= ulmw_set_u32(w, "train.avg_n", (uint32_t)m->avg_n);
         if (r) { s = ulm_set_error(err, ULM_ERR_NOMEM, "train: out of memory"); goto done; }
     }
     s = ulmw_write(w, path, err);
@@ -192,6 +197,22 @@ ulm_status train_load_checkpoint(train_model **out, train_state *st, const char 
                 if (!ft || ft->dtype != ULM_DT_F32 || ft->size != n * sizeof(float))
                     s = ulm_set_error(err, ULM_ERR_FORMAT, "%s: optimizer state %s missing", path, name);
                 else memcpy((k ? m->v : m->m) + t->off, ft->data, n * sizeof(float));
+            }
+        }
+        uint32_t avg_n;
+        if (!s && !ulmf_get_u32(f, "train.avg_n", &avg_n) && avg_n > 0) {
+            if (avg_n > step) s = ulm_set_error(err, ULM_ERR_FORMAT, "%s: train.avg_n over train.step", path);
+            else if (!(m->avg = aligned_alloc(64, m->n_params * sizeof(float))))
+                s = ulm_set_error(err, ULM_ERR_NOMEM, "train: out of memory");
+            m->avg_n = (int)avg_n;
+            for (int i = 0; i < m->n_tensors && !s; i++) {
+                const train_tensor *t = &m->t[i];
+                size_t n = (size_t)t->rows * t->cols;
+                snprintf(name, sizeof name, "train.avg.%s", t->name);
+                const ulmf_tensor *ft = ulmf_find_tensor(f, name);
+                if (!ft || ft->dtype != ULM_DT_F32 || ft->size != n * sizeof(float))
+                    s = ulm_set_error(err, ULM_ERR_FORMAT, "%s: averaged weights %s missing", path, name);
+                else memcpy(m->avg + t->off, ft->data, n * sizeof(float));
             }
         }
         st->step = (int)step;

@@ -70,6 +70,10 @@ ulm_status train_run(train_model *m, int start_step, const train_run_opts *o, tr
         int nt;
         if ((st = train_forward(m, ws, &b, 1, &loss, &nt, NULL, err))) break;
         float gnorm = train_adamw_step(m, &o->opt, step, pool);
+        if (o->average_from > 0 && step >= o->average_from && train_average_add(m)) {
+            st = ulm_set_error(err, ULM_ERR_NOMEM, "train: out of memory");
+            break;
+        }
         res->last_loss = nt ? loss / nt : 0;
         res->tokens += b.n;
         window_tok += b.n;
@@ -103,6 +107,15 @@ ulm_status train_run(train_model *m, int start_step, const train_run_opts *o, tr
         if (stop) { step++; break; }
     }
     res->steps_done = step;
+    res->avg_val_loss = NAN;
+    if (!st && m->avg_n > 0 && o->val) {
+        train_average_swap(m);
+        st = train_eval_loss(m, ws, o->val, o->val_examples > 0 ? o->val_examples : 256, &res->avg_val_loss, err);
+        train_average_swap(m);
+        if (!st && o->log)
+            fprintf(o->log, "averaged weights of steps %d..%d: val %.4f\n", step - m->avg_n + 1, step,
+                    res->avg_val_loss);
+    }
     res->tokens_per_s = res->tokens / fmax(now_s() - t0, 1e-9);
     train_batch_free(&b);
     train_ws_free(ws);

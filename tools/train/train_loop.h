@@ -23,11 +23,15 @@ typedef struct train_run_opts {
     int stop_after;               /* > 0: stop (after checkpointing) once this step is reached: tests */
     const char *stop_file;        /* stop (after checkpointing) at the first step end where this file
                                      exists: make models hands the run to two threads when haiku is done */
+    int average_from;             /* > 0: keep m->avg, the mean of the weights after each step past
+                                     this one (tail averaging, which evens out the noise of small
+                                     batches); 0 = off */
     FILE *log;                    /* progress lines; NULL = silent */
 } train_run_opts;
 
 typedef struct train_run_result {
     double last_loss, val_loss; /* mean loss per target token of the last step / last evaluation */
+    double avg_val_loss;        /* the same for the averaged weights at the end (NAN: none) */
     double tokens_per_s;
     long tokens;
     int steps_done;

@@ -167,6 +167,7 @@ void train_model_free(train_model *m) {
     free(m->g);
     free(m->m);
     free(m->v);
+    free(m->avg);
     free(m->rope_cos);
     free(m->rope_sin);
     free(m->rope_cos_l);
@@ -617,4 +618,28 @@ float train_adamw_step(train_model *m, const train_opt *o, int step, tpool *pool
     adamw_job j = {m, train_vec_best(), args};
     tpool_run(pool, adamw_thread, &j);
     return norm;
+}
+
+int train_average_add(train_model *m) {
+    if (!m->avg) {
+        m->avg = aligned_alloc(64, m->n_params * sizeof(float));
+        if (!m->avg) return -1;
+        m->avg_n = 0;
+    }
+    if (m->avg_n == 0) {
+        memcpy(m->avg, m->w, m->n_params * sizeof(float));
+        m->avg_n = 1;
+        return 0;
+    }
+    /* a running mean: the sum of thousands of steps would lose the low bits of each */
+    float k = 1.0f / (float)++m->avg_n;
+    for (size_t i = 0; i < m->n_params; i++) m->avg[i] += (m->w[i] - m->avg[i]) * k;
+    return 0;
+}
+
+void train_average_swap(train_model *m) {
+    if (!m->avg) return;
+    float *t = m->w;
+    m->w = m->avg;
+    m->avg = t;
 }

@@ -59,6 +59,9 @@ typedef struct train_model {
     int tok_embd, output_norm, output; /* output == tok_embd when tied */
     size_t n_params;
     float *w, *g, *m, *v;            /* [n_params] each */
+    float *avg;                       /* [n_params] mean of w over the last avg_n steps (tail
+                                         averaging, train_run_opts.average_from); NULL when off */
+    int avg_n;
     float *rope_cos, *rope_sin;       /* [max_ctx][head_dim/2] (global theta) */
     float *rope_cos_l, *rope_sin_l;   /* local layers (gemma3) */
 } train_model;
@@ -70,6 +73,11 @@ void train_model_free(train_model *m);
 float *train_param(train_model *m, int tensor);
 float *train_grad(train_model *m, int tensor);
 int train_find_tensor(const train_model *m, const char *name);
+/* Tail averaging: adds the current weights to the running mean m->avg (allocated on the
+ * first call); -1 when out of memory. train_average_swap exchanges w and avg, so the mean
+ * can be evaluated or written and the last weights put back by a second swap. */
+int train_average_add(train_model *m);
+void train_average_swap(train_model *m);
 
 typedef struct train_batch {
     int n;                   /* tokens */
