@@ -470,6 +470,14 @@ static void test_tail_average(void **state) {
     assert_int_equal(train_run(b, ts.step, &o, &r, &err), ULM_OK);
     assert_memory_equal(b->w, a->w, a->n_params * sizeof(float));
     assert_memory_equal(b->avg, a->avg, a->n_params * sizeof(float));
+    /* a checkpoint whose mean claims more steps than it has run is refused */
+    b->avg_n = ts.step + 1;
+    train_state bad = {ts.step, ts.seed};
+    assert_int_equal(train_save_checkpoint(b, &tok, &bad, ckpt, &err), ULM_OK);
+    train_model *c = NULL;
+    assert_int_equal(train_load_checkpoint(&c, &ts, ckpt, &err), ULM_ERR_FORMAT);
+    assert_null(c);
+    assert_non_null(strstr(err.msg, "train.avg_n"));
     /* the swap exchanges the two and a second one puts them back */
     float w0 = a->w[0], m0 = a->avg[0];
     train_average_swap(a);

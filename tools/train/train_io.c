@@ -201,7 +201,8 @@ ulm_status train_load_checkpoint(train_model **out, train_state *st, const char 
         }
         uint32_t avg_n;
         if (!s && !ulmf_get_u32(f, "train.avg_n", &avg_n) && avg_n > 0) {
-            if (avg_n > step) s = ulm_set_error(err, ULM_ERR_FORMAT, "%s: train.avg_n over train.step", path);
+            if (avg_n > step || avg_n > (1u << 30))
+                s = ulm_set_error(err, ULM_ERR_FORMAT, "%s: train.avg_n over train.step", path);
             else if (!(m->avg = aligned_alloc(64, m->n_params * sizeof(float))))
                 s = ulm_set_error(err, ULM_ERR_NOMEM, "train: out of memory");
             m->avg_n = (int)avg_n;
