@@ -3,15 +3,16 @@
 # ULM set (make test). Exits non-zero when a gate fails. The gates guard the shipped model
 # against regressions: they sit just under what tasks/entities/entities.ulm measured when it
 # was committed (tasks/README.md). Issue 7's targets are exact match >= 0.90 and field
-# F1 >= 0.95; the shipped model is far from them, so these defaults are much lower. Override
+# F1 >= 0.95; the shipped model meets the second (0.952) and not the first; the gates keep a margin
+# for other kernels (the NEON runs under qemu) and a case or two of rounding. Override
 # with EXACT_MIN / F1_MIN. Every output must be valid (tagged spans of the input, as JSON).
 # dev.jsonl (a second held-out set: the dev templates with the golden names) is reported
 # without a gate: it is the set to develop against, so the golden set stays a test.
 # handwritten.jsonl (forty sentences about real people, companies and places, labelled by hand)
 # is reported too: how far the generated data carries to real names.
 ULM=${ULM:-build/ulm}
-EXACT_MIN=${EXACT_MIN:-0.81}
-F1_MIN=${F1_MIN:-0.94}
+EXACT_MIN=${EXACT_MIN:-0.82}
+F1_MIN=${F1_MIN:-0.945}
 T=tasks/entities
 tmp=$(mktemp) || exit 1
 trap 'rm -f "$tmp"' EXIT
