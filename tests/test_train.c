@@ -540,6 +540,13 @@ static void test_cmd_train(void **state) {
     assert_int_equal(cmd_train(na + 4, avg_args), 2);
     avg_args[na] = "--log-every", avg_args[na + 1] = "0"; /* --out-last alone */
     assert_int_equal(cmd_train(na + 4, avg_args), 2);
+    /* a number option that is not a number is refused, not read as 0 */
+    avg_args[na] = "--average-from", avg_args[na + 1] = "x";
+    assert_int_equal(cmd_train(na + 4, avg_args), 2);
+    avg_args[na] = "--lr", avg_args[na + 1] = "fast";
+    assert_int_equal(cmd_train(na + 2, avg_args), 2);
+    avg_args[na] = "--seed", avg_args[na + 1] = "-3";
+    assert_int_equal(cmd_train(na + 2, avg_args), 2);
     unlink(last);
     unlink(data);
     unlink(out);

@@ -188,8 +188,10 @@ int cmd_train(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); return 0; }
         if (!v) { fprintf(stderr, "ulm train: %s needs a value\n", a); return 2; }
         i++;
-#define INT(flag, dst) else if (!strcmp(a, flag)) dst = atoi(v)
-#define FLT(flag, dst) else if (!strcmp(a, flag)) dst = (float)atof(v)
+        int bad = 0;
+/* a value that is not a number is an error, not a silent 0 */
+#define INT(flag, dst) else if (!strcmp(a, flag)) bad = arg_int(flag, v, 0, 1 << 30, &dst)
+#define FLT(flag, dst) else if (!strcmp(a, flag)) bad = arg_float(flag, v, 0, 1e9f, &dst)
         if (!strcmp(a, "--data")) data = v;
         else if (!strcmp(a, "--val")) val = v;
         else if (!strcmp(a, "--out")) out = v;
@@ -202,7 +204,7 @@ int cmd_train(int argc, char **argv) {
         else if (!strcmp(a, "--out-last")) out_last = v;
         else if (!strcmp(a, "--arch")) arch = v;
         else if (!strcmp(a, "--type")) type = v;
-        else if (!strcmp(a, "--seed")) o.seed = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--seed")) bad = arg_u64(a, v, &o.seed);
         else if (!strcmp(a, "--precision")) {
             if (!strcmp(v, "f32")) o.precision = TRAIN_PREC_F32;
             else if (!strcmp(v, "bf16")) o.precision = TRAIN_PREC_BF16;
@@ -218,6 +220,7 @@ int cmd_train(int argc, char **argv) {
         INT("--average-from", o.average_from);
         FLT("--lr", o.opt.lr); FLT("--min-lr", min_lr); FLT("--wd", o.opt.weight_decay); FLT("--clip", o.opt.clip);
         else { fprintf(stderr, "ulm train: unknown option %s (ulm train --help)\n", a); return 2; }
+        if (bad) return 2; /* arg_* said why */
 #undef INT
 #undef FLT
     }
