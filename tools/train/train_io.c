@@ -63,6 +63,34 @@ static ulm_status add_weights(ulmw *w, const train_model *m, train_out_type type
     return ULM_OK;
 }
 
+/* Per-tensor training state (AdamW moments, averaged weights) as f32 tensors "train.KEY.NAME". */
+static int add_state(ulmw *w, const train_model *m, const char *key, const float *src) {
+    char name[64];
+    int r = 0;
+    for (int i = 0; i < m->n_tensors && !r; i++) {
+        const train_tensor *t = &m->t[i];
+        uint64_t shape[1] = {(uint64_t)t->rows * t->cols};
+        snprintf(name, sizeof name, "train.%s.%s", key, t->name);
+        r |= ulmw_add_tensor(w, name, ULM_DT_F32, 1, shape, src + t->off, 0);
+    }
+    return r;
+}
+
+static ulm_status read_state(const ulmf *f, const char *path, train_model *m, const char *key, float *dst,
+                             const char *what, ulm_error *err) {
+    char name[64];
+    for (int i = 0; i < m->n_tensors; i++) {
+        const train_tensor *t = &m->t[i];
+        size_t n = (size_t)t->rows * t->cols;
+        snprintf(name, sizeof name, "train.%s.%s", key, t->name);
+        const ulmf_tensor *ft = ulmf_find_tensor(f, name);
+        if (!ft || ft->dtype != ULM_DT_F32 || ft->size != n * sizeof(float))
+            return ulm_set_error(err, ULM_ERR_FORMAT, "%s: %s %s missing", path, what, name);
+        memcpy(dst + t->off, ft->data, n * sizeof(float));
+    }
+    return ULM_OK;
+}
+
 static ulm_status write_model(const train_model *m, const train_tok *tok, train_out_type type,
                               const train_state *st, const char *path, ulm_error *err) {
     ulmw *w = ulmw_new();
@@ -74,21 +102,9 @@ static ulm_status write_model(const train_model *m, const train_tok *tok, train_
     }
     if ((s = add_weights(w, m, type, err))) goto done;
     if (st) { /* checkpoint: optimizer moments and the step */
-        char name[64];
-        int r = ulmw_set_u32(w, "train.step", (uint32_t)st->step) | ulmw_set_u64(w, "train.seed", st->seed);
-        for (int i = 0; i < m->n_tensors && !r; i++) {
-            const train_tensor *t = &m->t[i];
-            uint64_t shape[1] = {(uint64_t)t->rows * t->cols};
-            snprintf(name, sizeof name, "train.m.%s", t->name);
-            r |= ulmw_add_tensor(w, name, ULM_DT_F32, 1, shape, m->m + t->off, 0);
-            snprintf(name, sizeof name, "train.v.%s", t->name);
-            r |= ulmw_add_tensor(w, name, ULM_DT_F32, 1, shape, m->v + t->off, 0);
-            if (m->avg_n > 0) {
-                snprintf(name, sizeof name, "train.avg.%s", t->name);
-                r |= ulmw_add_tensor(w, name, ULM_DT_F32, 1, shape, m->avg + t->off, 0);
-            }
-        }
-        if (m->avg_n > 0) r |= ulmw_set_u32(w, "train.avg_n", (uint32_t)m->avg_n);
+        int r = ulmw_set_u32(w, "train.step", (uint32_t)st->step) | ulmw_set_u64(w, "train.seed", st->seed) |
+                add_state(w, m, "m", m->m) | add_state(w, m, "v", m->v);
+        if (m->avg_n > 0) r |= ulmw_set_u32(w, "train.avg_n", (uint32_t)m->avg_n) | add_state(w, m, "avg", m->avg);
         if (r) { s = ulm_set_error(err, ULM_ERR_NOMEM, "train: out of memory"); goto done; }
     }
     s = ulmw_write(w, path, err);
@@ -187,34 +203,16 @@ ulm_status train_load_checkpoint(train_model **out, train_state *st, const char 
         s = ulm_set_error(err, ULM_ERR_FORMAT, "%s: not a training checkpoint (no train.step)", path);
     } else if (!(s = read_config(f, &c, err)) && !(s = train_model_new(&m, &c, 0, err)) &&
                !(s = read_weights(m, f, err))) {
-        char name[64];
-        for (int i = 0; i < m->n_tensors && !s; i++) {
-            const train_tensor *t = &m->t[i];
-            size_t n = (size_t)t->rows * t->cols;
-            for (int k = 0; k < 2 && !s; k++) {
-                snprintf(name, sizeof name, "train.%c.%s", k ? 'v' : 'm', t->name);
-                const ulmf_tensor *ft = ulmf_find_tensor(f, name);
-                if (!ft || ft->dtype != ULM_DT_F32 || ft->size != n * sizeof(float))
-                    s = ulm_set_error(err, ULM_ERR_FORMAT, "%s: optimizer state %s missing", path, name);
-                else memcpy((k ? m->v : m->m) + t->off, ft->data, n * sizeof(float));
-            }
-        }
+        s = read_state(f, path, m, "m", m->m, "optimizer state", err);
+        if (!s) s = read_state(f, path, m, "v", m->v, "optimizer state", err);
         uint32_t avg_n;
         if (!s && !ulmf_get_u32(f, "train.avg_n", &avg_n) && avg_n > 0) {
             if (avg_n > step || avg_n > (1u << 30))
                 s = ulm_set_error(err, ULM_ERR_FORMAT, "%s: train.avg_n over train.step", path);
             else if (!(m->avg = aligned_alloc(64, m->n_params * sizeof(float))))
                 s = ulm_set_error(err, ULM_ERR_NOMEM, "train: out of memory");
+            else s = read_state(f, path, m, "avg", m->avg, "averaged weights", err);
             m->avg_n = (int)avg_n;
-            for (int i = 0; i < m->n_tensors && !s; i++) {
-                const train_tensor *t = &m->t[i];
-                size_t n = (size_t)t->rows * t->cols;
-                snprintf(name, sizeof name, "train.avg.%s", t->name);
-                const ulmf_tensor *ft = ulmf_find_tensor(f, name);
-                if (!ft || ft->dtype != ULM_DT_F32 || ft->size != n * sizeof(float))
-                    s = ulm_set_error(err, ULM_ERR_FORMAT, "%s: averaged weights %s missing", path, name);
-                else memcpy(m->avg + t->off, ft->data, n * sizeof(float));
-            }
         }
         st->step = (int)step;
         st->seed = seed->v.u;

@@ -621,11 +621,7 @@ float train_adamw_step(train_model *m, const train_opt *o, int step, tpool *pool
 }
 
 int train_average_add(train_model *m) {
-    if (!m->avg) {
-        m->avg = aligned_alloc(64, m->n_params * sizeof(float));
-        if (!m->avg) return -1;
-        m->avg_n = 0;
-    }
+    if (!m->avg && !(m->avg = aligned_alloc(64, m->n_params * sizeof(float)))) return -1;
     if (m->avg_n == 0) {
         memcpy(m->avg, m->w, m->n_params * sizeof(float));
         m->avg_n = 1;
