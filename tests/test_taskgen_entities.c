@@ -543,6 +543,85 @@ static void test_entities_compound_roots(void **state) {
     free(t);
 }
 
+/* --place-shapes: an invented place is an English compound (one capitalized ASCII word, the
+ * organization roots' shape) or two capitalized words (a person's shape), both kinds often,
+ * never a held-out entry; the data keeps every answer verbatim and golden strings out. */
+static void test_entities_place_shapes(void **state) {
+    gen_rng r;
+    gen_rng_seed(&r, 5);
+    en_place_shape_pct = 100;
+    int one = 0, two = 0;
+    gen_set seen = {0};
+    for (int i = 0; i < 3000; i++) {
+        const char *w = en_novel_word(&ed, EN_PLACE, &r);
+        int words = 1;
+        assert_true(w[0] >= 'A' && w[0] <= 'Z');
+        for (const char *q = w + 1; *q; q++) {
+            if (*q == ' ') {
+                words++;
+                assert_true(q[1] >= 'A' && q[1] <= 'Z');
+                q++;
+                continue;
+            }
+            assert_true(*q >= 'a' && *q <= 'z');
+        }
+        assert_true(words <= 2);
+        if (words == 1) one++;
+        else two++;
+        for (int k = EN_FIRST; k <= EN_PLACE; k++)
+            for (int j = 0; j < ed.list[k][1].n; j++)
+                if (!strcmp(ed.list[k][1].s[j], w)) fail_msg("invented place '%s' is a held-out entry", w);
+        gen_set_add(&seen, gen_hash(w, strlen(w)));
+    }
+    assert_true(one > 1200 && two > 1200);
+    assert_true(seen.n > 2000);
+    gen_set_free(&seen);
+    en_place_shape_pct = 30, en_novel_pct = 50, en_grammar_pct = 85;
+    char *t;
+    size_t n;
+    CAPTURE(t, n, en_generate(&ed, EN_TRAIN, 5000, 1, MEM));
+    en_place_shape_pct = en_novel_pct = en_grammar_pct = 0;
+    int empty = 0, pairs = 0;
+    check_train_text(t, 5000, &empty, &pairs);
+    free(t);
+}
+
+/* The grammar's weekdays: a weekday alone ("On Friday", "Friday, X ...") appears in training
+ * inputs and is never an entity nor the start of one; only a full date may hold it
+ * ("Friday, March 3, 2021"). */
+static void test_entities_weekdays(void **state) {
+    static const char *const wd[] = {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"};
+    en_novel_pct = 50, en_grammar_pct = 85;
+    char *t;
+    size_t n;
+    CAPTURE(t, n, en_generate(&ed, EN_TRAIN, 5000, 1, MEM));
+    en_novel_pct = en_grammar_pct = 0;
+    int bare = 0;
+    for (char *line = t; line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl) *nl = 0;
+        const char *o = strstr(line, "\"output\": ");
+        assert_non_null(o);
+        for (size_t k = 0; k < 7; k++) {
+            char q[32];
+            snprintf(q, sizeof q, "\\\"%s", wd[k]); /* an answer string that opens with it */
+            const char *at = strstr(o, q);
+            if (at) { /* only a date opens with one: "Friday, March 3, 2021" */
+                const char *after = at + 2 + strlen(wd[k]);
+                int month = 0;
+                for (int m = 0; m < 12 && !strncmp(after, ", ", 2); m++)
+                    month |= !strncmp(after + 2, en_months[m], strlen(en_months[m]));
+                if (!month) fail_msg("a weekday opens an entity that is no date: %s", line);
+            }
+            const char *in = strstr(line, wd[k]);
+            if (in && in < o && strncmp(in + strlen(wd[k]), ", ", 2)) bare++;
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    assert_true(bare > 50);
+    free(t);
+}
+
 static void test_entities_dates(void **state) {
     assert_int_equal(en_weekday(2024, 1, 1), 1);   /* Monday */
     assert_int_equal(en_weekday(2000, 2, 29), 2);  /* Tuesday */
@@ -667,6 +746,8 @@ int main(void) {
         cmocka_unit_test(test_entities_dev_split),
         cmocka_unit_test(test_entities_shapes),
         cmocka_unit_test(test_entities_compound_roots),
+        cmocka_unit_test(test_entities_place_shapes),
+        cmocka_unit_test(test_entities_weekdays),
         cmocka_unit_test(test_entities_letters),
         cmocka_unit_test(test_entities_orgs),
         cmocka_unit_test(test_entities_of_and_the),

@@ -2,7 +2,8 @@
  *
  *   gen-entities [--split train|valid|golden|dev] [--n N] [--seed S] [--novel PERCENT]
  *                [--shapes PERCENT] [--letters PERCENT] [--compound PERCENT] [--orgs PERCENT]
- *                [--of PERCENT] [--the-org PERCENT] [--grammar PERCENT] [--grammar-file grammar.txt]
+ *                [--place-shapes PERCENT] [--of PERCENT] [--the-org PERCENT] [--grammar PERCENT]
+ *                [--grammar-file grammar.txt]
  *                [--data tasks/entities/data] [-o FILE]
  *
  * Writes JSONL, one {"input": "...", "output": "..."} per line. The input is one or two
@@ -295,6 +296,12 @@ static const char *const en_mon3[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun"
 static const char *const en_mon_ap[12] = {"Jan.", "Feb.", "March", "April", "May",  "June",
                                           "July", "Aug.", "Sept.", "Oct.",  "Nov.", "Dec."};
 static const char *const en_wdays[7] = {"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"};
+/* --place-shapes P (with --novel): an invented place is, with probability P%, either an English
+ * compound ("Stonebrook", the shape of the compound organization roots; real towns have it too)
+ * or two plain capitalized words ("Belo Tarun", the shape of a person's name), so neither shape
+ * tells a place from an organization or a person: the sentence has to. */
+static int en_place_shape_pct = 0;
+
 static const char *const en_org_suffix[] = {
     "Labs",     "Group",    "Systems",  "Foundation", "Institute", "Bank",    "Airlines",       "Motors",
     "Capital",  "Media",    "Energy",   "Health",     "Partners",  "Robotics", "Pharmaceuticals", "Logistics",
@@ -558,6 +565,17 @@ static const char *en_novel_word(const en_data *d, int kind, gen_rng *r) {
     static int slot;
     char *w = ring[slot++ & 3], a[48], b[48];
     for (;;) {
+        if (en_place_shape_pct && kind == EN_PLACE && gen_rng_chance(r, (uint32_t)en_place_shape_pct, 100)) {
+            if (gen_rng_chance(r, 50, 100)) { /* "Stonebrook": a compound, as organization roots are */
+                en_compound(r, a);
+                snprintf(w, 112, "%s", a);
+            } else { /* "Belo Tarun": two plain words, as a person's name is */
+                en_syllables(r, a), en_syllables(r, b);
+                en_capitalize(a), en_capitalize(b);
+                snprintf(w, 112, "%s %s", a, b);
+            }
+            goto check;
+        }
         if (en_shape_pct && kind != EN_ORG && gen_rng_chance(r, 50, 100)) en_syllables_broad(r, a, kind == EN_LAST);
         else if (en_compound_pct && kind == EN_ORG && gen_rng_chance(r, (uint32_t)en_compound_pct, 100)) en_compound(r, a);
         else en_syllables(r, a);
@@ -584,6 +602,7 @@ static const char *en_novel_word(const en_data *d, int kind, gen_rng *r) {
                 else snprintf(w, 112, "the %s%s", a, the_suf[gen_rng_below(r, sizeof the_suf / sizeof *the_suf)]);
             }
         }
+    check:;
         int held = 0; /* no held-out entry of any kind: a compound root can be a golden last name */
         for (int k = EN_FIRST; k <= EN_PLACE && !held; k++) {
             const en_list *g = &d->list[k][1];
@@ -806,7 +825,8 @@ static int en_generate(const en_data *d, en_split split, long n, uint64_t seed, 
 static int usage(void) {
     fprintf(stderr, "usage: gen-entities [--split train|valid|golden|dev] [--n N] [--seed S] [--novel PERCENT] [--data DIR]\n"
                     "                    [--shapes PERCENT] [--letters PERCENT] [--compound PERCENT] [--orgs PERCENT]\n"
-                    "                    [--of PERCENT] [--the-org PERCENT] [--grammar PERCENT] [--grammar-file NAME]\n"
+                    "                    [--place-shapes PERCENT] [--of PERCENT] [--the-org PERCENT] [--grammar PERCENT]\n"
+                    "                    [--grammar-file NAME]\n"
                     "                    [-o FILE]\n");
     return 2;
 }
@@ -832,6 +852,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--of")) { en_of_pct = (int)strtol(v, &end, 10); if (*end || en_of_pct < 0 || en_of_pct > 100) return usage(); }
         else if (!strcmp(a, "--the-org")) { en_the_org_pct = (int)strtol(v, &end, 10); if (*end || en_the_org_pct < 0 || en_the_org_pct > 100) return usage(); }
         else if (!strcmp(a, "--orgs")) { en_orgs_pct = (int)strtol(v, &end, 10); if (*end || en_orgs_pct < 0 || en_orgs_pct > 100) return usage(); }
+        else if (!strcmp(a, "--place-shapes")) { en_place_shape_pct = (int)strtol(v, &end, 10); if (*end || en_place_shape_pct < 0 || en_place_shape_pct > 100) return usage(); }
         else if (!strcmp(a, "--compound")) { en_compound_pct = (int)strtol(v, &end, 10); if (*end || en_compound_pct < 0 || en_compound_pct > 100) return usage(); }
         else if (!strcmp(a, "--novel")) { en_novel_pct = (int)strtol(v, &end, 10); if (*end || en_novel_pct < 0 || en_novel_pct > 100) return usage(); }
         else return usage();
