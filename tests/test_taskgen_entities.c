@@ -589,6 +589,51 @@ static void test_entities_place_shapes(void **state) {
 /* The grammar's weekdays: a weekday alone ("On Friday", "Friday, X ...") appears in training
  * inputs and is never an entity nor the start of one; only a full date may hold it
  * ("Friday, March 3, 2021"). */
+/* {R}: an organization as its bare root, one word from the training roots (or an invented
+ * one), filed under organizations; the grammar's bare-root block then puts one-word
+ * organizations after the prepositions places take ("employees at X"), beside places. */
+static void test_entities_bare_root(void **state) {
+    gen_rng r;
+    gen_rng_seed(&r, 8);
+    assert_true(en_template_ok("Staff at {R} met {P}.") && !en_template_ok("{Q} met {P}."));
+    en_novel_pct = 50, en_compound_pct = 50;
+    int listed = 0;
+    for (int i = 0; i < 1000; i++) {
+        char v[96];
+        en_entity(&ed, 0, 'R', &r, v, sizeof v);
+        if (strchr(v, ' ')) fail_msg("'%s' is more than a root", v);
+        const en_list *l = &ed.list[EN_ORG][0];
+        for (int k = 0; k < l->n; k++) listed += !strcmp(l->s[k], v);
+        const en_list *g = &ed.list[EN_ORG][1];
+        for (int k = 0; k < g->n; k++)
+            if (!strcmp(g->s[k], v)) fail_msg("'%s' is a held-out root", v);
+    }
+    assert_true(listed > 300 && listed < 700);
+    en_grammar_pct = 100;
+    char *t;
+    size_t n;
+    CAPTURE(t, n, en_generate(&ed, EN_TRAIN, 3000, 1, MEM));
+    en_novel_pct = en_compound_pct = en_grammar_pct = 0;
+    int empty = 0, two = 0, org_after_at = 0;
+    check_train_text(t, 3000, &empty, &two);
+    pairs_t ps = parse_jsonl(t);
+    for (int c = 0; c < ps.n; c++) {
+        char *vals[EN_N_FIELDS][EN_MAX_ENT];
+        int nv[EN_N_FIELDS];
+        assert_int_equal(parse_entities(ps.v[c].out, vals, nv), 0);
+        for (int k = 0; k < EN_N_FIELDS; k++)
+            for (int i = 0; i < nv[k]; i++) {
+                char q[128];
+                snprintf(q, sizeof q, " at %s ", vals[k][i]);
+                org_after_at += k == EN_ORGS && !strchr(vals[k][i], ' ') && strstr(ps.v[c].in, q);
+                free(vals[k][i]);
+            }
+    }
+    pairs_free(&ps);
+    assert_true(org_after_at > 50); /* 75 with the block, 23 without */
+    free(t);
+}
+
 static void test_entities_weekdays(void **state) {
     static const char *const wd[] = {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"};
     en_novel_pct = 50, en_grammar_pct = 85;
@@ -748,6 +793,7 @@ int main(void) {
         cmocka_unit_test(test_entities_compound_roots),
         cmocka_unit_test(test_entities_place_shapes),
         cmocka_unit_test(test_entities_weekdays),
+        cmocka_unit_test(test_entities_bare_root),
         cmocka_unit_test(test_entities_letters),
         cmocka_unit_test(test_entities_orgs),
         cmocka_unit_test(test_entities_of_and_the),

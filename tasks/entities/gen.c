@@ -22,7 +22,7 @@
  *   people         "First Last" (85%) or "First M. Last"; titles such as "Dr." stay in the
  *                  template and are not part of the name
  *   organizations  "<root> <suffix>" (75%), "<root>" alone, an acronym of 3-4 letters, or
- *                  "<Last> & <Last>" (a firm)
+ *                  "<Last> & <Last>" (a firm); slot {R} is always the bare "<root>"
  *   dates          {D}: "March 3, 2021", "3 March 2021", "2021-03-03", "3/14/2021",
  *                  "14.03.2021", "Mar 3, 2021", "Sept. 3, 2021", "March 3", "March 3rd",
  *                  "Tuesday, March 3, 2021"; {M}: "March 2021", "Mar 2021", "2021";
@@ -234,7 +234,7 @@ static int en_template_ok(const char *t) {
     for (const char *p = t; *p; p++) {
         if (*p == '}') return 0;
         if (*p != '{') continue;
-        if (!strchr("POLDMYw", p[1]) || p[2] != '}') return 0;
+        if (!strchr("POLRDMYw", p[1]) || p[2] != '}') return 0;
         p += 2;
     }
     return 1;
@@ -662,6 +662,8 @@ static void en_entity(const en_data *d, int g, char c, gen_rng *r, char *buf, si
             do b = en_pick(d, EN_LAST, g, r); while (b == a);
             snprintf(buf, cap, "%s & %s", a, b);
         }
+    } else if (c == 'R') { /* an organization as its bare root ("Rampart"): its form tells nothing of its kind */
+        snprintf(buf, cap, "%s", en_pick(d, EN_ORG, g, r));
     } else if (c == 'L') {
         snprintf(buf, cap, "%s", en_pick(d, EN_PLACE, g, r));
     } else {
@@ -701,7 +703,7 @@ static int en_fill(const en_data *d, int g, const char *t, gen_rng *r, gen_str *
             p += 2;
             continue;
         }
-        int field = c == 'P' ? EN_PEOPLE : c == 'O' ? EN_ORGS : c == 'L' ? EN_PLACES : EN_DATES;
+        int field = c == 'P' ? EN_PEOPLE : c == 'O' || c == 'R' ? EN_ORGS : c == 'L' ? EN_PLACES : EN_DATES;
         en_entity(d, g, c, r, v, sizeof v);
         if (p == t && v[0] >= 'a' && v[0] <= 'z') return -1; /* "the Alps" cannot open a sentence verbatim */
         for (int k = 0; k < EN_N_FIELDS; k++)
