@@ -7,7 +7,7 @@ Offline data preparation, run once from the repository root; the generator reads
 committed grammar:
 
     apt-get install festlex-poslex
-    python3 tasks/entities/make_nouns.py 200
+    python3 tasks/entities/make_nouns.py 1000
 
 A word is kept when it is lowercase a-z, at least three letters, and at least 80% of its
 estimated count is one tag (nn or nns), so words that are as often verbs or names stay out."""
