@@ -277,12 +277,13 @@ static void raw_char_edge(nfa_b *b, int32_t from, uint32_t cp, int32_t to) {
 
 /* Tagged spans (tagged_spans.h): items SPAN US TAG in order of appearance, as the array above
  * but with raw bytes and a tag after each span. States per item number c:
- *   k[c][i]   skipping: the span starts at a word start at boundary >= i;
+ *   k[c][i]   skipping: the span starts at a word start at boundary >= i (with space, after
+ *             one ' ' that the model writes before it);
  *   in[c][i]  inside the span at character boundary i;
  *   t[c][i]   after the separator of a span that ended at word end i: a tag byte ends the
  *             item in a[c][i], which accepts and goes on to k[c+1][i].
  * The empty text (no items) accepts. */
-frag tagged_spans_build(nfa_b *b, const char *input, size_t len, const char *tags, int n_tags, int max_items) {
+frag tagged_spans_build(nfa_b *b, const char *input, size_t len, const char *tags, int n_tags, int max_items, int space) {
     uint32_t *cps;
     uint8_t *flags;
     int nch, words;
@@ -300,7 +301,8 @@ frag tagged_spans_build(nfa_b *b, const char *input, size_t len, const char *tag
     for (int c = 0; c < copies && !b->failed; c++) {
         for (int i = 0; i < nch; i++) nb_eps(b, K(c, i), K(c, i + 1));
         for (int i = 0; i <= nch; i++) {
-            if (flags[i] & 1) nb_eps(b, K(c, i), IN(c, i));
+            if ((flags[i] & 1) && space) nb_range(b, K(c, i), ' ', ' ', IN(c, i));
+            else if (flags[i] & 1) nb_eps(b, K(c, i), IN(c, i));
             if (flags[i] & 2) {
                 nb_range(b, IN(c, i), TAGGED_SEP_BYTE, TAGGED_SEP_BYTE, T(c, i));
                 for (int t = 0; t < n_tags; t++) nb_range(b, T(c, i), (uint8_t)tags[t], (uint8_t)tags[t], A(c, i));

@@ -71,7 +71,7 @@ frag words_substr_build(nfa_b *b, const char *input, size_t len);
 frag words_in_order_array_build(nfa_b *b, const char *input, size_t len, int min_items, int max_items);
 /* Tagged spans (tagged_spans.h): SPAN 0x1F TAG items, spans in order of appearance. */
 #define TAGGED_SEP_BYTE 0x1F
-frag tagged_spans_build(nfa_b *b, const char *input, size_t len, const char *tags, int n_tags, int max_items);
+frag tagged_spans_build(nfa_b *b, const char *input, size_t len, const char *tags, int n_tags, int max_items, int space);
 
 /* Finishes: the automaton for fragment f (constraint.c). Frees nothing of b. */
 ulm_status cons_from_nfa(const cons_vocab *v, nfa_b *b, frag f, const cons_opts *o, constraint **out,

@@ -479,7 +479,7 @@ static frag spec_frag(nfa_b *b, const json_value *spec, const char *input, size_
             nb_fail(b, ULM_ERR_SPEC, "%s", terr.msg);
             return nb_empty(b);
         }
-        return tagged_spans_build(b, input ? input : "", input ? input_len : 0, tf.tag, tf.n_tags, tf.max_items);
+        return tagged_spans_build(b, input ? input : "", input ? input_len : 0, tf.tag, tf.n_tags, tf.max_items, tf.space);
     }
     nb_fail(b, ULM_ERR_SPEC, "constraint: unknown type \"%.40s\"", kind);
     return nb_empty(b);

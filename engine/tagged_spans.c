@@ -8,6 +8,14 @@
 
 ulm_status tagged_form_parse(const json_value *spec, tagged_form *f, ulm_error *err) {
     memset(f, 0, sizeof *f);
+    static const char *const known[] = {"type", "tags", "max_items", "space_before_spans", "leading_space"};
+    for (size_t i = 0; i < json_len(spec); i++) {
+        size_t kl;
+        const char *k = json_obj_key(spec, i, &kl);
+        int ok = 0;
+        for (size_t j = 0; j < sizeof known / sizeof *known && !ok; j++) ok = strlen(known[j]) == kl && !memcmp(known[j], k, kl);
+        if (!ok) return ulm_set_error(err, ULM_ERR_SPEC, "constraint: tagged_spans has an unknown key \"%.40s\"", k ? k : "");
+    }
     const json_value *tags = json_get(spec, "tags");
     size_t n = json_len(tags);
     if (!json_is_obj(tags) || n < 1 || n > TAGGED_MAX_TAGS)
@@ -37,6 +45,10 @@ ulm_status tagged_form_parse(const json_value *spec, tagged_form *f, ulm_error *
             return ulm_set_error(err, ULM_ERR_SPEC, "constraint: tagged_spans \"max_items\" must be 1..%d", TAGGED_MAX_ITEMS);
         f->max_items = (int)v;
     }
+    const json_value *sp = json_get(spec, "space_before_spans");
+    if (sp) {
+        if (json_bool(sp, &f->space)) return ulm_set_error(err, ULM_ERR_SPEC, "constraint: tagged_spans \"space_before_spans\" must be true or false");
+    }
     return ULM_OK;
 }
 
@@ -55,6 +67,10 @@ static int split_items(const tagged_form *f, const char *text, size_t len, item 
         const char *sep = memchr(text + i, TAGGED_SEP, len - i);
         if (!sep) return ulm_set_error(err, ULM_ERR_FORMAT, "tagged spans: item %d has no separator", *n), -1;
         size_t s = (size_t)(sep - text);
+        if (f->space) {
+            if (text[i] != ' ') return ulm_set_error(err, ULM_ERR_FORMAT, "tagged spans: item %d does not start with a space", *n), -1;
+            i++;
+        }
         if (s == i) return ulm_set_error(err, ULM_ERR_FORMAT, "tagged spans: item %d is empty", *n), -1;
         if (s + 1 >= len) return ulm_set_error(err, ULM_ERR_FORMAT, "tagged spans: item %d has no tag", *n), -1;
         int t = tag_index(f, text[s + 1]);
@@ -214,6 +230,7 @@ ulm_status tagged_from_json(const tagged_form *f, const char *input, size_t in_l
     json_buf b = {0};
     for (int i = 0; i < n; i++) {
         char sep[2] = {TAGGED_SEP, f->tag[it[i].tag]};
+        if (f->space) json_buf_put(&b, " ", 1);
         json_buf_put(&b, input + it[i].start, it[i].end - it[i].start);
         json_buf_put(&b, sep, 2);
     }

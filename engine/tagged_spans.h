@@ -8,6 +8,14 @@
  * Every key is present, in the order "tags" lists them; each list keeps the order of
  * appearance and drops a string it already holds. No items is the empty text.
  *
+ * With "space_before_spans": true every SPAN is written after one space:
+ *     " Ada Lovelace\x1fp Analytical Engines\x1fo"
+ * Why: a byte-level BPE splits " Lovelace" inside the input and "Lovelace" (or, glued to the
+ * tag before it, "pLovelace") differently, so without the space a model copies a name by
+ * re-spelling it in other tokens; with it (and an input that starts with a space, as the
+ * instruction "<|in|> {input}<|out|>" gives) a span's tokens are the input's own, and the
+ * tag is a token of its own (tasks/README.md measures both).
+ *
  * Why not the JSON itself: with one list per key, the model reads the input once per key and
  * must recall which names it has already filed where; in input order each name is copied and
  * classified once, while it is fresh, and the constraint can make every span start after the
@@ -34,11 +42,12 @@ typedef struct tagged_form {
     const char *key[TAGGED_MAX_TAGS];      /* the JSON keys (in the spec document) */
     size_t key_len[TAGGED_MAX_TAGS];
     int max_items;                         /* 1..TAGGED_MAX_ITEMS (default 32) */
+    int space;                             /* "space_before_spans": one ' ' before each SPAN */
 } tagged_form;
 
 /* From a constraint spec {"type": "tagged_spans", "tags": {"p": "people", ...},
- * "max_items": 32}; the form points into spec, which must outlive it. ULM_ERR_SPEC names
- * what is wrong. */
+ * "max_items": 32, "space_before_spans": false}; the form points into spec, which must outlive
+ * it. ULM_ERR_SPEC names what is wrong (an unknown key included). */
 ulm_status tagged_form_parse(const struct json_value *spec, tagged_form *f, ulm_error *err);
 
 /* Model text -> the canonical JSON answer (malloc'd, NUL-terminated). ULM_ERR_FORMAT when

@@ -817,6 +817,8 @@ static void test_tagged_spans(void **state) {
         "{\"type\":\"tagged_spans\",\"tags\":{\"p\":\"a\"},\"max_items\":0}",
         "{\"type\":\"tagged_spans\",\"tags\":{\"p\":\"a\"},\"max_items\":1000}",
         "{\"type\":\"tagged_spans\",\"tags\":{\"p\":\"a\"},\"max_items\":\"3\"}",
+        "{\"type\":\"tagged_spans\",\"tags\":{\"p\":\"a\"},\"space_before_spans\":1}",
+        "{\"type\":\"tagged_spans\",\"tags\":{\"p\":\"a\"},\"space_before_span\":true}", /* a typo is no option */
         "{\"type\":\"any_of\",\"of\":[{\"type\":\"tagged_spans\",\"tags\":{\"p\":\"a\"}}]}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -824,6 +826,62 @@ static void test_tagged_spans(void **state) {
         if (cons_check_spec(json_root(d), &err) != ULM_ERR_SPEC) fail_msg("accepted: %s", bad[i]);
         json_free(d);
     }
+    tv_free(&t);
+}
+
+/* "space_before_spans": every span comes after exactly one space, whatever stands before it in
+ * the input; the rest of the form is unchanged, and random decodes read back as word spans. */
+static void test_tagged_spans_space(void **state) {
+    (void)state;
+    tvocab t;
+    tv_build(&t, 300);
+    json_doc *d = parse("{\"type\":\"tagged_spans\",\"tags\":{\"p\":\"people\",\"l\":\"places\"},\"space_before_spans\":true}");
+    ulm_error err;
+    assert_int_equal(cons_check_spec(json_root(d), &err), ULM_OK);
+    const char *in = "Ann met (Bo Li) in S\xc3\xa3o Paulo.";
+    constraint *c;
+    assert_int_equal(cons_compile_spec(t.v, json_root(d), in, strlen(in), &c, &err), ULM_OK);
+    static const struct { const char *text; int ok; } cases[] = {
+        {"", 1},
+        {" Ann\x1fp", 1},
+        {" Ann\x1fp Bo Li\x1fp S\xc3\xa3o Paulo\x1fl", 1},
+        {" Bo\x1fp", 1},                                /* after "(" in the input: still one space */
+        {"Ann\x1fp", 0},                                /* no space */
+        {"  Ann\x1fp", 0},                              /* two */
+        {" Ann\x1fpBo Li\x1fp", 0},                     /* the second item without one */
+        {" Ann \x1fp", 0},                              /* nor after the span */
+        {" An\x1fp", 0},
+        {" Paulo\x1fl Bo\x1fp", 0},                     /* out of order */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        if (cons_matches(c, cases[i].text, strlen(cases[i].text)) != cases[i].ok) fail_msg("space case %zu", i);
+    tagged_form f;
+    assert_int_equal(tagged_form_parse(json_root(d), &f, &err), ULM_OK);
+    assert_int_equal(f.space, 1);
+    for (int k = 0; k < 40; k++) {
+        size_t n;
+        char *s = random_decode(c, &t, 60, &n);
+        assert_non_null(s);
+        char *j;
+        size_t jl;
+        assert_int_equal(tagged_to_json(&f, s, n, &j, &jl, &err), ULM_OK);
+        json_doc *a;
+        assert_int_equal(json_parse(j, jl, &a, &err), ULM_OK);
+        for (size_t key = 0; key < 2; key++) {
+            const json_value *list = json_obj_val(json_root(a), key);
+            for (size_t i = 0; i < json_len(list); i++) {
+                size_t sl;
+                const char *str = json_str(json_at(list, i), &sl);
+                assert_true(sl > 0 && str[0] != ' '); /* the space is the form's, not the name's */
+                assert_non_null(memmem(in, strlen(in), str, sl));
+            }
+        }
+        json_free(a);
+        free(j);
+        free(s);
+    }
+    cons_free(c);
+    json_free(d);
     tv_free(&t);
 }
 
@@ -1098,6 +1156,7 @@ int main(void) {
         cmocka_unit_test(test_lines),
         cmocka_unit_test(test_entities),
         cmocka_unit_test(test_tagged_spans),
+        cmocka_unit_test(test_tagged_spans_space),
         cmocka_unit_test(test_spec_objects),
         cmocka_unit_test(test_any_of),
         cmocka_unit_test(test_task_golden_valid),

@@ -115,6 +115,43 @@ static void test_from_json(void **state) {
     json_free(d);
 }
 
+/* "space_before_spans": the model text puts one space before each span; reading it back drops
+ * that space, and text without it is malformed. */
+static void test_space_before_spans(void **state) {
+    (void)state;
+    tagged_form f;
+    json_doc *d = form_doc("{\"type\":\"tagged_spans\",\"tags\":{\"p\":\"people\",\"l\":\"places\"},\"space_before_spans\":true}", &f);
+    assert_int_equal(f.space, 1);
+    ulm_error err;
+    const char *in = "Ada Lovelace left (for Paris) in 1843.";
+    const char *json = "{\"people\":[\"Ada Lovelace\"],\"places\":[\"Paris\"]}";
+    char *t, *j;
+    size_t tl, jl;
+    assert_int_equal(tagged_from_json(&f, in, strlen(in), json, strlen(json), &t, &tl, &err), ULM_OK);
+    assert_string_equal(t, " Ada Lovelace\x1fp Paris\x1fl");
+    assert_int_equal(tagged_to_json(&f, t, tl, &j, &jl, &err), ULM_OK);
+    assert_string_equal(j, "{\"people\":[\"Ada Lovelace\"],\"places\":[\"Paris\"]}");
+    free(t);
+    free(j);
+    assert_int_equal(tagged_to_json(&f, "", 0, &j, &jl, &err), ULM_OK); /* no items */
+    free(j);
+    static const char *const bad[] = {"Ada\x1fp", " Ada\x1fpParis\x1fl", " \x1fp", " Ada\x1fp \x1fl", " "};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        j = (char *)1;
+        if (tagged_to_json(&f, bad[i], strlen(bad[i]), &j, NULL, &err) != ULM_ERR_FORMAT) fail_msg("accepted bad %zu", i);
+        assert_null(j);
+    }
+    json_free(d);
+    /* off by default, and a value that is not a boolean is a spec error */
+    d = form_doc(FORM, &f);
+    assert_int_equal(f.space, 0);
+    json_free(d);
+    json_doc *bd;
+    assert_int_equal(json_parse("{\"tags\":{\"p\":\"a\"},\"space_before_spans\":\"yes\"}", 45, &bd, &err), ULM_OK);
+    assert_int_equal(tagged_form_parse(json_root(bd), &f, &err), ULM_ERR_SPEC);
+    json_free(bd);
+}
+
 /* Every golden answer of the shipped entity task is written and read back unchanged. */
 static void test_round_trip_golden(void **state) {
     (void)state;
@@ -152,6 +189,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_to_json),
         cmocka_unit_test(test_from_json),
+        cmocka_unit_test(test_space_before_spans),
         cmocka_unit_test(test_round_trip_golden),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
