@@ -125,6 +125,32 @@ __attribute__((target("avx2"))) static void transpose8x8_avx2(const float *src, 
     _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(s3, s7, 0x31));
 }
 
+/* dst[k*6 + r] = src[r*lds + k] for r < 6, k < 8: the AVX2 kernel's A panel (mr 6), as the
+ * 8x8 transpose with two zero rows; each k's 6 values are stored whole, k in increasing order
+ * (a store's two extra lanes are overwritten by the next k's, the last k's are masked off), so
+ * nothing is written past dst[47]. */
+__attribute__((target("avx2"))) static void transpose6x8_avx2(const float *src, int lds, float *dst) {
+    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds), r2 = _mm256_loadu_ps(src + 2 * lds);
+    __m256 r3 = _mm256_loadu_ps(src + 3 * lds), r4 = _mm256_loadu_ps(src + 4 * lds);
+    __m256 r5 = _mm256_loadu_ps(src + 5 * lds), r6 = _mm256_setzero_ps(), r7 = r6;
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(s0, s4, 0x20));
+    _mm256_storeu_ps(dst + 6, _mm256_permute2f128_ps(s1, s5, 0x20));
+    _mm256_storeu_ps(dst + 12, _mm256_permute2f128_ps(s2, s6, 0x20));
+    _mm256_storeu_ps(dst + 18, _mm256_permute2f128_ps(s3, s7, 0x20));
+    _mm256_storeu_ps(dst + 24, _mm256_permute2f128_ps(s0, s4, 0x31));
+    _mm256_storeu_ps(dst + 30, _mm256_permute2f128_ps(s1, s5, 0x31));
+    _mm256_storeu_ps(dst + 36, _mm256_permute2f128_ps(s2, s6, 0x31));
+    _mm256_maskstore_ps(dst + 42, _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0), _mm256_permute2f128_ps(s3, s7, 0x31));
+}
+
 /* AVX512-BF16: vdpbf16ps adds to each f32 lane the two products of a pair of bf16, so the
  * packed panels hold k in pairs: ap2[p*8 + r] = (A(r,2p), A(r,2p+1)) and bp2[p*32 + c] =
  * (B(2p,c), B(2p+1,c)), one uint32 per pair (low half first), zero past kc. Specification: the
@@ -291,6 +317,14 @@ static void pack_a(const gemm_job *j, int mr, int i0, int mc, int p0, int kc, fl
                 for (int r = 0; r < 8; r++) ap[k * 8 + r] = src[(size_t)r * j->lda + k];
             continue;
         }
+        if (j->g->uk == &k_avx2 && !j->transA && rows == 6) {
+            const float *src = j->A + (size_t)(i0 + ir) * j->lda + p0;
+            int k = 0;
+            for (; k + 8 <= kc; k += 8) transpose6x8_avx2(src + k, j->lda, ap + k * 6);
+            for (; k < kc; k++)
+                for (int r = 0; r < 6; r++) ap[k * 6 + r] = src[(size_t)r * j->lda + k];
+            continue;
+        }
 #endif
         for (int r = 0; r < mr; r++) {
             if (r >= rows) {
@@ -305,6 +339,8 @@ static void pack_a(const gemm_job *j, int mr, int i0, int mc, int p0, int kc, fl
             const float *src = j->A + (size_t)p0 * j->lda + i0 + ir;
             if (rows == 8 && mr == 8) /* constant-size copies: inlined vector moves, not calls */
                 for (int k = 0; k < kc; k++) memcpy(ap + k * 8, src + (size_t)k * j->lda, 8 * sizeof(float));
+            else if (rows == 6 && mr == 6)
+                for (int k = 0; k < kc; k++) memcpy(ap + k * 6, src + (size_t)k * j->lda, 6 * sizeof(float));
             else
                 for (int k = 0; k < kc; k++)
                     for (int r = 0; r < rows; r++) ap[k * mr + r] = src[(size_t)k * j->lda + r];
