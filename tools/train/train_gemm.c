@@ -100,29 +100,32 @@ __attribute__((target("avx512f"))) static void ukr_avx512(int kc, const float *a
 static const ukernel k_avx2 = {"avx2-6x16", 6, 16, ukr_avx2};
 static const ukernel k_avx512 = {"avx512-8x32", 8, 32, ukr_avx512};
 
-/* dst[k*ldd + r] = src[r*lds + k] for r, k < 8: the packing's transposes, 8 loads and 8 stores
- * instead of 64 scalar moves (pure data movement: the same bits as the portable loops). */
-__attribute__((target("avx2"))) static void transpose8x8_avx2(const float *src, int lds, float *dst, int ldd) {
-    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds), r2 = _mm256_loadu_ps(src + 2 * lds);
-    __m256 r3 = _mm256_loadu_ps(src + 3 * lds), r4 = _mm256_loadu_ps(src + 4 * lds);
-    __m256 r5 = _mm256_loadu_ps(src + 5 * lds), r6 = _mm256_loadu_ps(src + 6 * lds);
-    __m256 r7 = _mm256_loadu_ps(src + 7 * lds);
-    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+/* r[0..7] (rows) -> r[0..7] (columns): the 8x8 transpose in registers. */
+__attribute__((target("avx2"))) static inline void transpose8_regs(__m256 r[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
     __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
     __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
     __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
     __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(s0, s4, 0x20));
-    _mm256_storeu_ps(dst + ldd, _mm256_permute2f128_ps(s1, s5, 0x20));
-    _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(s2, s6, 0x20));
-    _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(s3, s7, 0x20));
-    _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(s0, s4, 0x31));
-    _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(s1, s5, 0x31));
-    _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(s2, s6, 0x31));
-    _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(s3, s7, 0x31));
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20), r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20), r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31), r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31), r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+/* dst[k*ldd + r] = src[r*lds + k] for r, k < 8: the packing's transposes, 8 loads and 8 stores
+ * instead of 64 scalar moves (pure data movement: the same bits as the portable loops). */
+__attribute__((target("avx2"))) static void transpose8x8_avx2(const float *src, int lds, float *dst, int ldd) {
+    __m256 r[8] = {_mm256_loadu_ps(src), _mm256_loadu_ps(src + lds), _mm256_loadu_ps(src + 2 * lds),
+                   _mm256_loadu_ps(src + 3 * lds), _mm256_loadu_ps(src + 4 * lds), _mm256_loadu_ps(src + 5 * lds),
+                   _mm256_loadu_ps(src + 6 * lds), _mm256_loadu_ps(src + 7 * lds)};
+    transpose8_regs(r); /* written out, not looped: GCC -O2 then keeps r in registers */
+    _mm256_storeu_ps(dst, r[0]), _mm256_storeu_ps(dst + ldd, r[1]), _mm256_storeu_ps(dst + 2 * ldd, r[2]);
+    _mm256_storeu_ps(dst + 3 * ldd, r[3]), _mm256_storeu_ps(dst + 4 * ldd, r[4]), _mm256_storeu_ps(dst + 5 * ldd, r[5]);
+    _mm256_storeu_ps(dst + 6 * ldd, r[6]), _mm256_storeu_ps(dst + 7 * ldd, r[7]);
 }
 
 /* dst[k*6 + r] = src[r*lds + k] for r < 6, k < 8: the AVX2 kernel's A panel (mr 6), as the
@@ -130,25 +133,14 @@ __attribute__((target("avx2"))) static void transpose8x8_avx2(const float *src, 
  * (a store's two extra lanes are overwritten by the next k's, the last k's are masked off), so
  * nothing is written past dst[47]. */
 __attribute__((target("avx2"))) static void transpose6x8_avx2(const float *src, int lds, float *dst) {
-    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds), r2 = _mm256_loadu_ps(src + 2 * lds);
-    __m256 r3 = _mm256_loadu_ps(src + 3 * lds), r4 = _mm256_loadu_ps(src + 4 * lds);
-    __m256 r5 = _mm256_loadu_ps(src + 5 * lds), r6 = _mm256_setzero_ps(), r7 = r6;
-    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(s0, s4, 0x20));
-    _mm256_storeu_ps(dst + 6, _mm256_permute2f128_ps(s1, s5, 0x20));
-    _mm256_storeu_ps(dst + 12, _mm256_permute2f128_ps(s2, s6, 0x20));
-    _mm256_storeu_ps(dst + 18, _mm256_permute2f128_ps(s3, s7, 0x20));
-    _mm256_storeu_ps(dst + 24, _mm256_permute2f128_ps(s0, s4, 0x31));
-    _mm256_storeu_ps(dst + 30, _mm256_permute2f128_ps(s1, s5, 0x31));
-    _mm256_storeu_ps(dst + 36, _mm256_permute2f128_ps(s2, s6, 0x31));
-    _mm256_maskstore_ps(dst + 42, _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0), _mm256_permute2f128_ps(s3, s7, 0x31));
+    __m256 z = _mm256_setzero_ps();
+    __m256 r[8] = {_mm256_loadu_ps(src), _mm256_loadu_ps(src + lds), _mm256_loadu_ps(src + 2 * lds),
+                   _mm256_loadu_ps(src + 3 * lds), _mm256_loadu_ps(src + 4 * lds), _mm256_loadu_ps(src + 5 * lds), z, z};
+    transpose8_regs(r);
+    _mm256_storeu_ps(dst, r[0]), _mm256_storeu_ps(dst + 6, r[1]), _mm256_storeu_ps(dst + 12, r[2]);
+    _mm256_storeu_ps(dst + 18, r[3]), _mm256_storeu_ps(dst + 24, r[4]), _mm256_storeu_ps(dst + 30, r[5]);
+    _mm256_storeu_ps(dst + 36, r[6]);
+    _mm256_maskstore_ps(dst + 42, _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0), r[7]);
 }
 
 /* AVX512-BF16: vdpbf16ps adds to each f32 lane the two products of a pair of bf16, so the
