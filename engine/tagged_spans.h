@@ -10,11 +10,12 @@
  *
  * With "space_before_spans": true every SPAN is written after one space:
  *     " Ada Lovelace\x1fp Analytical Engines\x1fo"
- * Why: a byte-level BPE splits " Lovelace" inside the input and "Lovelace" (or, glued to the
- * tag before it, "pLovelace") differently, so without the space a model copies a name by
- * re-spelling it in other tokens; with it (and an input that starts with a space, as the
- * instruction "<|in|> {input}<|out|>" gives) a span's tokens are the input's own, and the
- * tag is a token of its own (tasks/README.md measures both).
+ * The idea: a byte-level BPE splits " Lovelace" inside the input and "Lovelace" (or, glued
+ * to the tag before it, "pLovelace") differently, so without the space a model copies a name
+ * by spelling it again in other tokens; with it (and an input that starts with a space, as the
+ * instruction "<|in|> {input}<|out|>" gives) a span's tokens are the input's own and the tag
+ * is a token of its own. Measured on the entity task it scored far lower (tasks/README.md,
+ * "A space before each span"), so the shipped task leaves it off.
  *
  * Why not the JSON itself: with one list per key, the model reads the input once per key and
  * must recall which names it has already filed where; in input order each name is copied and
