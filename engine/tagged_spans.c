@@ -10,11 +10,11 @@ ulm_status tagged_form_parse(const json_value *spec, tagged_form *f, ulm_error *
     memset(f, 0, sizeof *f);
     static const char *const known[] = {"type", "tags", "max_items", "space_before_spans", "leading_space"};
     for (size_t i = 0; i < json_len(spec); i++) {
-        size_t kl;
-        const char *k = json_obj_key(spec, i, &kl);
-        int ok = 0;
-        for (size_t j = 0; j < sizeof known / sizeof *known && !ok; j++) ok = strlen(known[j]) == kl && !memcmp(known[j], k, kl);
-        if (!ok) return ulm_set_error(err, ULM_ERR_SPEC, "constraint: tagged_spans has an unknown key \"%.40s\"", k ? k : "");
+        const char *k = json_obj_key(spec, i, NULL);
+        size_t j = 0;
+        while (j < sizeof known / sizeof *known && strcmp(k, known[j])) j++;
+        if (j == sizeof known / sizeof *known)
+            return ulm_set_error(err, ULM_ERR_SPEC, "constraint: tagged_spans has an unknown key \"%.40s\"", k);
     }
     const json_value *tags = json_get(spec, "tags");
     size_t n = json_len(tags);
