@@ -495,12 +495,13 @@ typedef struct { train_model *m; train_ws *ws; train_batch *b; } model_ctx;
 static double model_loss(void *p) {
     model_ctx *c = p;
     double loss;
-    int nt;
+    int nt, pr;
     assert_int_equal(train_forward(c->m, c->ws, c->b, 0, &loss, &nt, NULL, NULL), ULM_OK);
-    return loss;
+    return loss + c->b->prompt_weight * train_ws_prompt_loss(c->ws, &pr);
 }
 
-static void check_model(const char *arch, int tied) {
+/* prompt_weight > 0 adds that weight times the loss on the prompt's tokens (ptargets) */
+static void check_model(const char *arch, int tied, float prompt_weight) {
     train_config cfg;
     train_config_default(&cfg, train_arch_find(arch));
     cfg.dim = 16; cfg.n_layers = 2; cfg.n_heads = 4; cfg.n_kv_heads = 2; cfg.head_dim = 8;
@@ -523,19 +524,29 @@ static void check_model(const char *arch, int tied) {
             b.tokens[o + t] = (int32_t)((s * 5 + t * 3) % 11);
             b.pos[o + t] = t;
             b.targets[o + t] = t >= 2 && t + 1 < lens[s] ? (int32_t)((t * 7 + s) % 11) : -1;
+            /* off, these must not be read (out of range); on, the first two tokens of each */
+            b.ptargets[o + t] = prompt_weight == 0 ? 1000 : t < 2 ? (int32_t)((t * 5 + s + 3) % 11) : -1;
         }
     }
+    b.prompt_weight = prompt_weight;
     train_ws *ws = train_ws_new(NULL);
     double loss;
-    int nt;
+    int nt, pr;
     assert_int_equal(train_forward(m, ws, &b, 1, &loss, &nt, NULL, NULL), ULM_OK);
     assert_int_equal(nt, 2 + 4);
+    assert_true(train_ws_prompt_loss(ws, &pr) >= (prompt_weight > 0 ? 0.1 : 0.0));
+    assert_int_equal(pr, prompt_weight > 0 ? 4 : 0);
     /* train_forward's gradient is of the mean loss; fd_check differentiates the sum */
     for (size_t i = 0; i < m->n_params; i++) m->g[i] *= (float)nt;
     model_ctx c = {m, ws, &b};
     for (int t = 0; t < m->n_tensors; t++) {
         int n = m->t[t].rows * m->t[t].cols;
         fd_check(m->t[t].name, model_loss, &c, train_param(m, t), train_grad(m, t), n, 2e-3f, 3e-2f, 2e-3f);
+    }
+    if (prompt_weight > 0) { /* a prompt target out of range is refused while the loss is on */
+        b.ptargets[0] = 11;
+        ulm_error e;
+        assert_int_equal(train_forward(m, ws, &b, 0, &loss, &nt, NULL, &e), ULM_ERR_ARG);
     }
     train_ws_free(ws);
     train_batch_free(&b);
@@ -609,9 +620,13 @@ static void test_par_ops_match_ops(void **state) {
     }
 }
 
-static void test_grad_model_llama(void **state) { check_model("llama", 0); }
-static void test_grad_model_gemma3(void **state) { check_model("gemma3", 1); }
-static void test_grad_model_qwen3(void **state) { check_model("qwen3", 0); }
+static void test_grad_model_llama(void **state) { check_model("llama", 0, 0); }
+static void test_grad_model_gemma3(void **state) { check_model("gemma3", 1, 0); }
+static void test_grad_model_qwen3(void **state) { check_model("qwen3", 0, 0); }
+static void test_grad_model_prompt_loss(void **state) {
+    check_model("llama", 0, 0.3f);
+    check_model("gemma3", 1, 0.3f);
+}
 
 int main(void) {
     const struct CMUnitTest tests[] = {
@@ -621,6 +636,7 @@ int main(void) {
         cmocka_unit_test(test_grad_attention),    cmocka_unit_test(test_grad_glu),
         cmocka_unit_test(test_grad_xent),         cmocka_unit_test(test_grad_model_llama),
         cmocka_unit_test(test_grad_model_gemma3), cmocka_unit_test(test_grad_model_qwen3),
+        cmocka_unit_test(test_grad_model_prompt_loss),
         cmocka_unit_test(test_attn_gemm_matches_ops), cmocka_unit_test(test_train_vec_matches_ops),
         cmocka_unit_test(test_par_ops_match_ops),
     };

@@ -97,6 +97,9 @@ static void test_prompt_format_and_batch(void **state) {
     /* loss on predicting x y z <|end|>: positions 3..6 of the first example */
     int32_t tgt[13] = {-1, -1, -1, 'x', 'y', 'z', 258, -1, -1, -1, -1, 'x', -1};
     assert_memory_equal(b.targets, tgt, sizeof tgt);
+    /* the prompt loss (--prompt-loss) predicts the rest of the prompt: a b <|out|> */
+    int32_t ptgt[13] = {'a', 'b', 257, -1, -1, -1, -1, -1, 'a', 'b', 257, -1, -1};
+    assert_memory_equal(b.ptargets, ptgt, sizeof ptgt);
     assert_int_equal(b.pos[8], 0);
     assert_int_equal(b.pos[12], 4);
     train_batch_free(&b);

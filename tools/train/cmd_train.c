@@ -71,6 +71,8 @@ static void usage(void) {
             "           --resume's when they carry one, else bytes: 256 byte ids + 3 specials)\n"
             "  optim    --steps N (1000)  --batch N examples (32)  --lr X (3e-3)  --min-lr X (lr/10)\n"
             "           --warmup N (100)  --wd X (0.1)  --clip X (1.0)  --seed N (1)  --threads N (2)\n"
+            "           --prompt-loss X (0): also train on the prompt's tokens, each weighted X\n"
+            "                      against an output token (a language-model loss on the input)\n"
             "           --precision auto|f32|bf16 (auto): bf16 matmul operands, f32 sums and weights,\n"
             "           on AMX or AVX512-BF16; auto = bf16 where the CPU has either, else f32\n"
             "  output   --type f32|q8|q4 (f32)  --checkpoint FILE  --checkpoint-every N  --resume FILE\n"
@@ -81,7 +83,7 @@ static void usage(void) {
             "                      (tail averaging; 0 = off, the last step's weights)\n"
             "           --out-last FILE   with --average-from: also write the last step's weights\n"
             "Prompt format: [BOS] <|in|> input <|out|> output <|end|> (<|end|> else the EOS); the loss\n"
-            "is on output and the end token.\n");
+            "is on output and the end token (and, with --prompt-loss, on the prompt's tokens too).\n");
 }
 
 /* ulm train bpe --vocab N --out TOK.ulm DATA.jsonl...: learns the task BPE (bpe_train.h) on the
@@ -218,6 +220,7 @@ int cmd_train(int argc, char **argv) {
         INT("--eval-every", o.eval_every); INT("--val-examples", o.val_examples);
         INT("--checkpoint-every", o.checkpoint_every); INT("--stop-after", o.stop_after);
         INT("--average-from", o.average_from);
+        FLT("--prompt-loss", o.prompt_loss);
         FLT("--lr", o.opt.lr); FLT("--min-lr", min_lr); FLT("--wd", o.opt.weight_decay); FLT("--clip", o.opt.clip);
         else { fprintf(stderr, "ulm train: unknown option %s (ulm train --help)\n", a); return 2; }
         if (bad) return 2; /* arg_* said why */

@@ -493,6 +493,7 @@ static int add_example(const train_example *e, train_batch *b) {
         b->pos[o + t] = t;
         /* position t predicts ids[t+1]; the loss covers output tokens and <|end|> */
         b->targets[o + t] = (t + 1 < e->len && t + 1 >= e->n_prompt) ? e->ids[t + 1] : -1;
+        b->ptargets[o + t] = t + 1 < e->n_prompt ? e->ids[t + 1] : -1; /* the prompt loss, if on */
     }
     b->n += e->len;
     return 0;

@@ -56,9 +56,10 @@ ulm_status train_run(train_model *m, int start_step, const train_run_opts *o, tr
     if (o->log && start_step < o->steps)
         fprintf(o->log, "matmul: %s\n", tgemm_kernel_name(train_ws_gemm(ws)));
     train_batch b = {0};
+    b.prompt_weight = o->prompt_loss;
     ulm_status st = ULM_OK;
-    double t0 = now_s(), window_t = t0, loss_acc = 0;
-    long window_tok = 0, loss_n = 0;
+    double t0 = now_s(), window_t = t0, loss_acc = 0, ploss_acc = 0;
+    long window_tok = 0, loss_n = 0, ploss_n = 0;
     res->val_loss = NAN;
     int step;
     for (step = start_step; step < o->steps; step++) {
@@ -79,6 +80,9 @@ ulm_status train_run(train_model *m, int start_step, const train_run_opts *o, tr
         window_tok += b.n;
         loss_acc += loss;
         loss_n += nt;
+        int prows;
+        ploss_acc += train_ws_prompt_loss(ws, &prows);
+        ploss_n += prows;
         int done = step + 1;
         int eval = o->val && o->eval_every > 0 && (done % o->eval_every == 0 || done == o->steps);
         if (eval && (st = train_eval_loss(m, ws, o->val, o->val_examples > 0 ? o->val_examples : 256,
@@ -86,18 +90,19 @@ ulm_status train_run(train_model *m, int start_step, const train_run_opts *o, tr
             break;
         if (o->log && o->log_every > 0 && (done % o->log_every == 0 || done == o->steps || eval)) {
             double t = now_s(), tps = window_tok / fmax(t - window_t, 1e-9);
-            char el[32], left[32], val[32] = "-";
+            char el[32], left[32], val[32] = "-", pl[40] = "";
             fmt_time(el, sizeof el, t - t0);
             fmt_time(left, sizeof left, (t - t0) / (done - start_step) * (o->steps - done));
             if (!isnan(res->val_loss)) snprintf(val, sizeof val, "%.4f", res->val_loss);
-            fprintf(o->log, "step %6d/%d  loss %.4f  val %s  lr %.2e  gnorm %.2f  %.0f tok/s  elapsed %s  left %s\n",
-                    done, o->steps, loss_n ? loss_acc / loss_n : 0.0, val, train_lr_at(&o->opt, step), gnorm, tps, el,
+            if (ploss_n) snprintf(pl, sizeof pl, "  prompt loss %.4f", ploss_acc / ploss_n);
+            fprintf(o->log, "step %6d/%d  loss %.4f%s  val %s  lr %.2e  gnorm %.2f  %.0f tok/s  elapsed %s  left %s\n",
+                    done, o->steps, loss_n ? loss_acc / loss_n : 0.0, pl, val, train_lr_at(&o->opt, step), gnorm, tps, el,
                     left);
             fflush(o->log);
             window_t = t;
             window_tok = 0;
-            loss_acc = 0;
-            loss_n = 0;
+            loss_acc = ploss_acc = 0;
+            loss_n = ploss_n = 0;
         }
         int stop = (o->stop_after > 0 && done >= o->stop_after) || (o->stop_file && access(o->stop_file, F_OK) == 0);
         if (o->checkpoint && ((o->checkpoint_every > 0 && done % o->checkpoint_every == 0) || done == o->steps || stop)) {

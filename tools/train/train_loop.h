@@ -26,6 +26,8 @@ typedef struct train_run_opts {
     int average_from;             /* > 0: keep m->avg, the mean of the weights after each step past
                                      this one (tail averaging, which evens out the noise of small
                                      batches); 0 = off */
+    float prompt_loss;            /* > 0: also train on the prompt's tokens (the input), each
+                                     weighted so against an output token; 0 = off */
     FILE *log;                    /* progress lines; NULL = silent */
 } train_run_opts;
 

@@ -188,6 +188,7 @@ int train_find_tensor(const train_model *m, const char *name) {
 void train_batch_free(train_batch *b) {
     free(b->tokens);
     free(b->targets);
+    free(b->ptargets);
     free(b->pos);
     free(b->seg_start);
     free(b->seg_len);
@@ -200,8 +201,10 @@ int train_batch_reserve(train_batch *b, int n, int n_seg) {
         if (t) b->tokens = t;
         if (g) b->targets = g;
         int32_t *p = g ? realloc(b->pos, (size_t)n * 4) : NULL;
-        if (!p) return -1;
-        b->pos = p;
+        if (p) b->pos = p;
+        int32_t *pt = p ? realloc(b->ptargets, (size_t)n * 4) : NULL;
+        if (!pt) return -1;
+        b->ptargets = pt;
         b->cap_n = n;
     }
     if (n_seg > b->cap_seg) {
@@ -231,6 +234,8 @@ struct train_ws {
     float *xs, *logits, *dxs;          /* selected rows [M, D], [M, V] */
     int32_t *sel, *tsel;               /* [M] row index and target */
     double *row_loss;                  /* [M] each row's loss */
+    double prompt_loss;                /* the last forward's summed loss on its prompt_rows rows */
+    int prompt_rows;
     float *dx, *db, *dh, *datt, *dq, *dk, *dv, *dqr, *dkr, *dg, *du, *da;
     size_t *poff;                      /* [n_seg] offset into a layer's p */
     int cap_seg;
@@ -263,6 +268,10 @@ void train_ws_free(train_ws *ws) {
 }
 
 tgemm *train_ws_gemm(train_ws *ws) { return ws->gemm; }
+double train_ws_prompt_loss(const train_ws *ws, int *rows) {
+    *rows = ws->prompt_rows;
+    return ws->prompt_loss;
+}
 
 /* One arena for everything; carving is done twice (measure, then assign). */
 static int ws_reserve(train_ws *ws, const train_config *c, int N, int M, size_t P, int n_seg) {
@@ -381,13 +390,17 @@ ulm_status train_forward(train_model *m, train_ws *ws, const train_batch *b, int
         V = c->vocab_size;
     int Hq = nh * hd, Hk = nkv * hd;
     /* validate the batch: tokens in range, segments tile [0, N), positions fit the context */
-    int M = 0;
+    /* M rows of logits: the Mo output targets, then the prompt's when its loss is on */
+    int Mo = 0, M = 0, pl = b->prompt_weight > 0;
     size_t P = 0;
     for (int i = 0; i < N; i++) {
-        if (b->tokens[i] < 0 || b->tokens[i] >= V || b->targets[i] >= V)
+        if (b->tokens[i] < 0 || b->tokens[i] >= V || b->targets[i] >= V || (pl && b->ptargets[i] >= V))
             return ulm_set_error(err, ULM_ERR_ARG, "train: token id out of range at %d", i);
-        if (b->targets[i] >= 0) M++;
+        if (b->targets[i] >= 0) Mo++;
+        else if (pl && b->ptargets[i] >= 0) M++;
     }
+    if (Mo == 0) M = 0; /* the prompt's loss is weighted against the output's: none without it */
+    M += Mo;
     int expect = 0;
     for (int s = 0; s < b->n_seg; s++) {
         if (b->seg_start[s] != expect || b->seg_len[s] <= 0 || b->seg_len[s] > c->max_ctx)
@@ -471,20 +484,28 @@ ulm_status train_forward(train_model *m, train_ws *ws, const train_batch *b, int
         par_add(ws->pool, xnext, a->xm, db, N * D);
     }
     par_rmsnorm_fwd(ws->pool, ws->xf, ws->rf, ws->xl, train_param(m, m->output_norm), N, D, c->norm_eps);
-    /* logits only where there is a loss */
+    /* logits only where there is a loss: output rows first, then prompt rows */
     int k = 0;
-    for (int i = 0; i < N; i++)
-        if (b->targets[i] >= 0) {
+    for (int pass = 0; pass < (M > Mo ? 2 : 1); pass++)
+        for (int i = 0; i < N; i++) {
+            int32_t t = b->targets[i] >= 0 ? (pass ? -1 : b->targets[i]) : (pass ? b->ptargets[i] : -1);
+            if (t < 0) continue;
             ws->sel[k] = i;
-            ws->tsel[k] = b->targets[i];
+            ws->tsel[k] = t;
             memcpy(ws->xs + (size_t)k * D, ws->xf + (size_t)i * D, (size_t)D * sizeof(float));
             k++;
         }
     const float *W_out = train_param(m, m->output);
     mm_fwd(g, ws->logits, ws->xs, W_out, M, V, D);
-    if (logits_out) memcpy(logits_out, ws->logits, (size_t)M * V * sizeof(float));
-    *n_targets = M;
-    *loss_sum = par_xent(ws->pool, ws->tv, ws->logits, M, V, ws->tsel, backward ? 1.0f / M : 0.0f, ws->row_loss);
+    if (logits_out) memcpy(logits_out, ws->logits, (size_t)Mo * V * sizeof(float));
+    /* loss = (sum of output rows + prompt_weight * sum of prompt rows) / Mo; what is returned
+     * is the output's part alone, so the logged and validation losses keep their meaning */
+    *n_targets = Mo;
+    *loss_sum = par_xent(ws->pool, ws->tv, ws->logits, Mo, V, ws->tsel, backward ? 1.0f / Mo : 0.0f, ws->row_loss);
+    ws->prompt_loss = M > Mo ? par_xent(ws->pool, ws->tv, ws->logits + (size_t)Mo * V, M - Mo, V, ws->tsel + Mo,
+                                        backward ? b->prompt_weight / Mo : 0.0f, ws->row_loss + Mo)
+                             : 0.0;
+    ws->prompt_rows = M - Mo;
     if (!backward || M == 0) return ULM_OK;
 
     /* ---- backward ---- */

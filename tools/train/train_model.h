@@ -82,6 +82,9 @@ void train_average_swap(train_model *m);
 typedef struct train_batch {
     int n;                   /* tokens */
     int32_t *tokens, *targets, *pos; /* [n]; targets[i] = next token to predict, -1 = no loss */
+    int32_t *ptargets;       /* [n] the next token where it is still the prompt's, else -1 */
+    float prompt_weight;     /* > 0: add the loss on ptargets, weighted so against the output's
+                                (a language-model loss on the input); 0 = off, ptargets unread */
     int n_seg;
     int32_t *seg_start, *seg_len;    /* [n_seg] */
     int cap_n, cap_seg;
@@ -94,9 +97,13 @@ typedef struct train_ws train_ws; /* activations and gradient scratch, grown on 
 train_ws *train_ws_new(tpool *pool);
 void train_ws_free(train_ws *ws);
 tgemm *train_ws_gemm(train_ws *ws);
+/* The last train_forward's summed loss on prompt tokens, *rows of them (0 unless its batch
+ * had a prompt_weight). */
+double train_ws_prompt_loss(const train_ws *ws, int *rows);
 
 /* Forward over the batch; returns the summed loss over target tokens (*n_targets of them).
- * backward != 0 also ADDS d(mean loss)/dw into m->g. logits_out, when not NULL, receives
+ * backward != 0 also ADDS d(mean loss)/dw into m->g; with b->prompt_weight the loss whose
+ * gradient that is also holds prompt_weight * (summed prompt-token loss) / n_targets. logits_out, when not NULL, receives
  * [n_targets][vocab] logits (before the loss turns them into gradients). */
 ulm_status train_forward(train_model *m, train_ws *ws, const train_batch *b, int backward, double *loss_sum,
                          int *n_targets, float *logits_out, ulm_error *err);
