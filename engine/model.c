@@ -55,9 +55,11 @@ static ulm_status read_config(const ulmf *f, model_config *c, ulm_error *err) {
     return ULM_OK;
 }
 
-/* Binds tensor `name` expecting shape [rows, cols] (rows = 0: a vector of cols). */
-static ulm_status bind(const ulmf *f, const char *name, int rows, int cols, int required, int weight_ok,
-                       tensor_ref *out, ulm_error *err) {
+/* Binds tensor prefix+base expecting shape [rows, cols] (rows = 0: a vector of cols). */
+static ulm_status bind(const ulmf *f, const char *prefix, const char *base, int rows, int cols, int required,
+                       int weight_ok, tensor_ref *out, ulm_error *err) {
+    char name[96];
+    snprintf(name, sizeof name, "%s%s", prefix, base);
     const ulmf_tensor *t = ulmf_find_tensor(f, name);
     memset(out, 0, sizeof *out);
     if (!t) return required ? ulm_set_error(err, ULM_ERR_FORMAT, "tensor '%s' is missing", name) : ULM_OK;
@@ -96,16 +98,17 @@ static float *llama3_freq_factors(const model_config *c) {
     return ff;
 }
 
-ulm_status model_bind(ulm_model *m, ulm_error *err) {
+/* Binds the weight set whose tensor names start with `prefix` ("" for the model's own). */
+static ulm_status bind_weights(ulm_model *m, const char *prefix, ulm_error *err) {
     const ulmf *f = m->file;
     model_config *c = &m->cfg;
     ulm_status st;
     if ((st = read_config(f, c, err))) return st;
     const arch_desc *a = c->arch;
     int D = c->dim, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, F = c->ffn_dim, V = c->vocab_size;
-    if ((st = bind(f, "token_embd", V, D, 1, 1, &m->tok_embd, err)) ||
-        (st = bind(f, "output_norm", 0, D, 1, 0, &m->output_norm, err)) ||
-        (st = bind(f, "output", V, D, 0, 1, &m->output, err)))
+    if ((st = bind(f, prefix, "token_embd", V, D, 1, 1, &m->tok_embd, err)) ||
+        (st = bind(f, prefix, "output_norm", 0, D, 1, 0, &m->output_norm, err)) ||
+        (st = bind(f, prefix, "output", V, D, 0, 1, &m->output, err)))
         return st;
     if (!m->output.data) m->output = m->tok_embd; /* tied embeddings */
     if (!(m->layers = calloc((size_t)c->n_layers, sizeof *m->layers))) return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
@@ -114,7 +117,7 @@ ulm_status model_bind(ulm_model *m, ulm_error *err) {
         char n[64];
 #define B(field, suffix, rows, cols, req, wt)                                      \
         snprintf(n, sizeof n, "blk.%d.%s", l, suffix);                            \
-        if ((st = bind(f, n, rows, cols, req, wt, &w->field, err))) return st;
+        if ((st = bind(f, prefix, n, rows, cols, req, wt, &w->field, err))) return st;
         B(attn_norm, "attn_norm", 0, D, 1, 0)
         B(wq, "attn_q", qd, D, 1, 1)
         B(wk, "attn_k", kvd, D, 1, 1)
@@ -137,7 +140,7 @@ ulm_status model_bind(ulm_model *m, ulm_error *err) {
     if (c->rope_llama3 && !(m->rope_freq_factors = llama3_freq_factors(c))) return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
     /* GGUF llama 3 files carry the factors as a tensor instead (rope_freqs, [head_dim/2]) */
     tensor_ref rf;
-    if ((st = bind(f, "rope_freqs", 0, hd / 2, 0, 0, &rf, err))) return st;
+    if ((st = bind(f, prefix, "rope_freqs", 0, hd / 2, 0, 0, &rf, err))) return st;
     if (rf.data && !m->rope_freq_factors) {
         if (!(m->rope_freq_factors = malloc((size_t)(hd / 2) * sizeof(float)))) return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
         memcpy(m->rope_freq_factors, rf.data, (size_t)(hd / 2) * sizeof(float));
@@ -146,12 +149,46 @@ ulm_status model_bind(ulm_model *m, ulm_error *err) {
                 return ulm_set_error(err, ULM_ERR_FORMAT, "tensor 'rope_freqs' has a non-positive factor");
     }
     m->n_params = 0;
+    size_t pl = strlen(prefix);
     for (int i = 0; i < ulmf_n_tensors(f); i++) {
         const ulmf_tensor *t = ulmf_tensor_at(f, i);
+        /* this weight set's tensors only: not another member's */
+        int mine = pl ? t->name_len > pl && !memcmp(t->name, prefix, pl)
+                      : !(t->name_len > 6 && !memcmp(t->name, "member", 6));
+        if (!mine) continue;
         uint64_t n = 1;
         for (uint32_t d = 0; d < t->ndim; d++) n *= t->shape[d];
         m->n_params += n;
     }
+    return ULM_OK;
+}
+
+ulm_status model_bind(ulm_model *m, ulm_error *err) {
+    ulm_status st = bind_weights(m, "", err);
+    uint32_t n = 1;
+    if (!st && ulmf_get_u32(m->file, "model.members", &n) == 0 && (n < 1 || n > MODEL_MAX_MEMBERS))
+        st = ulm_set_error(err, ULM_ERR_FORMAT, "model metadata 'model.members' = %u is out of range [1, %d]", n, MODEL_MAX_MEMBERS);
+    m->n_members = (int)n;
+    return st;
+}
+
+ulm_status model_member(const ulm_model *m, int k, ulm_model **out, ulm_error *err) {
+    *out = NULL;
+    if (k < 1 || k >= m->n_members) return ulm_set_error(err, ULM_ERR_ARG, "model has no member %d", k);
+    ulm_model *mm = calloc(1, sizeof *mm);
+    if (!mm) return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
+    mm->file = m->file;
+    mm->tok = m->tok;
+    mm->parent = m;
+    mm->n_members = 1;
+    char prefix[24];
+    snprintf(prefix, sizeof prefix, "member%d.", k);
+    ulm_status st = bind_weights(mm, prefix, err);
+    if (st) {
+        ulm_model_free(mm);
+        return st;
+    }
+    *out = mm;
     return ULM_OK;
 }
 
@@ -174,10 +211,10 @@ ulm_status ulm_model_load(const char *path, ulm_model **out, ulm_error *err) {
 
 void ulm_model_free(ulm_model *m) {
     if (!m) return;
-    tok_free(m->tok);
+    if (!m->parent) tok_free(m->tok);
     free(m->layers);
     free(m->rope_freq_factors);
-    ulmf_close(m->file);
+    if (!m->parent) ulmf_close(m->file);
     free(m);
 }
 

@@ -76,8 +76,15 @@ struct ulm_model {
     tensor_ref tok_embd, output_norm, output;
     layer_weights *layers; /* [n_layers] */
     float *rope_freq_factors; /* [head_dim/2] llama3 scaling, or NULL */
-    uint64_t n_params;
+    uint64_t n_params;     /* of this weight set */
+    int n_members;         /* weight sets in the file (metadata model.members, default 1) */
+    const struct ulm_model *parent; /* a member: the model whose file and tokenizer it borrows */
 };
+
+/* A file may carry more than one weight set of the same config and tokenizer ("members"):
+ * the model's own tensors, then "member1.token_embd", "member1.blk.0.attn_q", ... The task
+ * runtime decodes from the mean of the members' log-probabilities (engine/task.c). */
+#define MODEL_MAX_MEMBERS 8
 
 /* The model a context runs (engine-internal accessor). */
 const struct ulm_model *ulm_ctx_model(const ulm_ctx *c);
@@ -89,5 +96,9 @@ int ulm_ctx_rewind(ulm_ctx *c, int pos);
 
 /* Reads config + binds every tensor, checking dtypes and shapes. */
 ulm_status model_bind(struct ulm_model *m, ulm_error *err);
+
+/* Member k (1 .. n_members-1) of m: its weights bound, the file and tokenizer m's (so it
+ * must be freed before m). */
+ulm_status model_member(const struct ulm_model *m, int k, struct ulm_model **out, ulm_error *err);
 
 #endif

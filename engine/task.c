@@ -363,9 +363,50 @@ struct task {
     uint32_t *lens;
     int n_vocab;
     float *logits, *raw;
+    /* members: more weight sets of the file, each with its own context; the logits the
+     * decoder sees are then the mean of all sets' log-probabilities */
+    int n_members;
+    ulm_model *member[MODEL_MAX_MEMBERS];
+    ulm_ctx *member_ctx[MODEL_MAX_MEMBERS];
+    float *member_logits;
     int32_t *toks;
     int cap_toks;
 };
+
+static void log_softmax(float *x, int n) {
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    double sum = 0;
+    for (int i = 0; i < n; i++) sum += exp((double)(x[i] - mx));
+    float lse = mx + (float)log(sum);
+    for (int i = 0; i < n; i++) x[i] -= lse;
+}
+
+/* The model's logits after toks[0..n-1] ([n_vocab]); with members, the mean of the
+ * members' log-probabilities (a product of experts: tokens all of them find likely win). */
+static ulm_status task_eval(task *t, const int32_t *toks, int n, float *logits, ulm_error *err) {
+    ulm_status st = ulm_ctx_eval(t->ctx, toks, n, logits, 0, err);
+    if (st || t->n_members == 1) return st;
+    log_softmax(logits, t->n_vocab);
+    for (int k = 1; k < t->n_members; k++) {
+        if ((st = ulm_ctx_eval(t->member_ctx[k], toks, n, t->member_logits, 0, err))) return st;
+        log_softmax(t->member_logits, t->n_vocab);
+        for (int i = 0; i < t->n_vocab; i++) logits[i] += t->member_logits[i];
+    }
+    for (int i = 0; i < t->n_vocab; i++) logits[i] /= (float)t->n_members;
+    return ULM_OK;
+}
+
+static int task_rewind(task *t, int pos) {
+    int r = ulm_ctx_rewind(t->ctx, pos);
+    for (int k = 1; k < t->n_members && !r; k++) r = ulm_ctx_rewind(t->member_ctx[k], pos);
+    return r;
+}
+
+static void task_reset(task *t) {
+    ulm_ctx_reset(t->ctx);
+    for (int k = 1; k < t->n_members; k++) ulm_ctx_reset(t->member_ctx[k]);
+}
 
 const task_spec *task_get_spec(const task *t) { return &t->spec; }
 
@@ -385,6 +426,11 @@ void task_free(task *t) {
     free(t->logits);
     free(t->raw);
     free(t->toks);
+    free(t->member_logits);
+    for (int k = 1; k < t->n_members; k++) {
+        if (t->member_ctx[k]) ulm_ctx_free(t->member_ctx[k]);
+        ulm_model_free(t->member[k]);
+    }
     if (t->ctx) ulm_ctx_free(t->ctx);
     task_spec_free(&t->spec);
     free(t->spec_text);
@@ -406,13 +452,25 @@ ulm_status task_new(const ulm_model *m, const char *spec, size_t spec_len, const
     if ((st = task_spec_parse(t->spec_text, spec_len, where, &t->spec, err))) goto fail;
     ulm_ctx_params cp = {.n_ctx = 0, .n_threads = n_threads};
     if ((st = ulm_ctx_new(m, &cp, &t->ctx, err))) goto fail;
+    t->n_members = m->n_members > 1 ? m->n_members : 1;
+    for (int k = 1; k < t->n_members; k++) {
+        if ((st = model_member(m, k, &t->member[k], err)) || (st = ulm_ctx_new(t->member[k], &cp, &t->member_ctx[k], err))) {
+            t->n_members = k + 1; /* task_free frees what exists */
+            goto fail;
+        }
+    }
+    if (t->n_members > 1 && !(t->member_logits = malloc((size_t)m->cfg.vocab_size * sizeof *t->member_logits))) {
+        st = ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     /* the constraint vocabulary: each token's bytes; control and unused tokens have none */
     int V = t->n_vocab = tok_n_vocab(m->tok);
     t->pieces = malloc((size_t)V * sizeof *t->pieces);
     t->lens = malloc((size_t)V * sizeof *t->lens);
     int32_t *eog = malloc((size_t)V * sizeof *eog);
-    t->logits = malloc((size_t)V * sizeof *t->logits);
-    t->raw = malloc((size_t)V * sizeof *t->raw);
+    /* the forward pass writes a logit per model row, which may be more than the tokens */
+    t->logits = malloc((size_t)m->cfg.vocab_size * sizeof *t->logits);
+    t->raw = malloc((size_t)m->cfg.vocab_size * sizeof *t->raw);
     if (!t->pieces || !t->lens || !eog || !t->logits || !t->raw) {
         free(eog);
         st = ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
@@ -653,7 +711,7 @@ static ulm_status decode(decoder *d, const cons_run *run0, ulm_error *err) {
             /* a repeated value: rewind to the token that opened it (or to its first content
              * token) and ban that token there */
             int j = token_at(d, scan.str_quote + (d->ban_content ? 1 : 0));
-            if (d->rewinds < MAX_REWINDS && ulm_ctx_rewind(t->ctx, d->n_prompt + j - 1) == 0) {
+            if (d->rewinds < MAX_REWINDS && task_rewind(t, d->n_prompt + j - 1) == 0) {
                 d->rewinds++;
                 d->on_text = NULL; /* what follows may differ between repairs: streamed at the end */
                 while (d->n_bans > 0 && d->bans[d->n_bans - 1].pos > j) d->n_bans--; /* for a prefix now gone */
@@ -666,7 +724,7 @@ static ulm_status decode(decoder *d, const cons_run *run0, ulm_error *err) {
                 d->conf_min = d->snaps[j].conf_min;
                 d->n_tokens = j;
                 n = d->n_prompt + j;
-                if ((st = ulm_ctx_eval(t->ctx, &t->toks[n - 1], 1, t->logits, 0, err))) return st;
+                if ((st = task_eval(t, &t->toks[n - 1], 1, t->logits, err))) return st;
                 continue;
             }
             d->distinct = 0; /* out of rewinds, or the cache cannot rewind: keep the answer as it is */
@@ -693,7 +751,7 @@ static ulm_status decode(decoder *d, const cons_run *run0, ulm_error *err) {
         }
         if (stopped) break;
         if (d->n_tokens >= s->max_tokens) break;
-        if ((st = ulm_ctx_eval(t->ctx, &t->toks[n - 1], 1, t->logits, 0, err))) return st;
+        if ((st = task_eval(t, &t->toks[n - 1], 1, t->logits, err))) return st;
     }
     return ULM_OK;
 }
@@ -772,12 +830,12 @@ ulm_status task_run(task *t, const char *input, size_t len, ulm_text_fn on_text,
     if ((st = sampler_init(&dec[0].smp, &s->sampling, t->n_vocab, err))) goto done;
     dec[0].on_text = s->has_tagged ? NULL : on_text; /* tagged spans: the JSON answer, at the end */
     dec[0].user = user;
-    ulm_ctx_reset(t->ctx);
-    if ((st = ulm_ctx_eval(t->ctx, t->toks, n_prompt, t->logits, 0, err))) goto done;
+    task_reset(t);
+    if ((st = task_eval(t, t->toks, n_prompt, t->logits, err))) goto done;
     if (distinct) memcpy(first, t->logits, (size_t)t->n_vocab * sizeof *first);
     if ((st = decode(&dec[0], &run, err))) goto done;
     decoder *win = &dec[0];
-    if (dec[0].rewinds && !dec[0].unsat && ulm_ctx_rewind(t->ctx, n_prompt) == 0) {
+    if (dec[0].rewinds && !dec[0].unsat && task_rewind(t, n_prompt) == 0) {
         memcpy(t->logits, first, (size_t)t->n_vocab * sizeof *first);
         /* a sampler of its own, seeded as the first pass's was */
         if ((st = sampler_init(&dec[1].smp, &s->sampling, t->n_vocab, err))) goto done;

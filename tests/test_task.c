@@ -1,7 +1,9 @@
 /* Task specs and golden sets (errors with file and line, truncations), and an end-to-end
  * task on stories260K: convert, pack, run (choice list and JSON schema), escalation, eval. */
+#include <math.h>
 #include "cli.h"
 #include "json.h"
+#include "model.h"
 #include "task.h"
 #include "test_util.h"
 #include "ulm_file.h"
@@ -270,9 +272,22 @@ static void test_distinct_strings_entities(void **state) {
     assert_non_null(at);
     memcpy(spec_off, spec_on, sl + 1);
     memcpy(spec_off + (at - spec_on), "\"distinct_strings\":false", 24); /* same length */
-    task *on, *off;
+    task *on, *off, *twin;
     assert_int_equal(task_new(m, spec_on, sl, "on", 1, &on, &err), ULM_OK);
     assert_int_equal(task_new(m, spec_off, sl, "off", 1, &off, &err), ULM_OK);
+    /* the same weights twice as two members: the mean of equal log-probabilities is the model
+     * itself, so every answer must be the same, through the rewinds and the second pass (a
+     * member whose cache missed one would answer otherwise) */
+    char twin_path[256], spec_path[256];
+    test_tmp_path(twin_path, sizeof twin_path, "twin.ulm");
+    test_tmp_path(spec_path, sizeof spec_path, "twin.json");
+    write_text(spec_path, spec_on);
+    const char *pack[] = {"task", "pack", spec_path, "tasks/entities/entities.ulm", "-o", twin_path, "--member", "tasks/entities/entities.ulm"};
+    assert_int_equal(call(cmd_task, 8, pack), 0);
+    ulm_model *mt;
+    assert_int_equal(ulm_model_load(twin_path, &mt, &err), ULM_OK);
+    assert_int_equal(mt->n_members, 2);
+    assert_int_equal(task_new(mt, spec_on, sl, "twin", 1, &twin, &err), ULM_OK);
     FILE *fp;
     fp = fopen("tasks/entities/golden.jsonl", "rb");
     assert_non_null(fp);
@@ -289,6 +304,11 @@ static void test_distinct_strings_entities(void **state) {
         assert_int_equal(task_run(off, in, il, NULL, NULL, &a, &err), ULM_OK);
         assert_int_equal(task_run(on, in, il, collect, &sb, &b, &err), ULM_OK);
         assert_true(a.valid && b.valid);
+        task_result c;
+        assert_int_equal(task_run(twin, in, il, NULL, NULL, &c, &err), ULM_OK);
+        assert_string_equal(c.output, b.output);
+        assert_true(fabsf(c.conf_min - b.conf_min) < 1e-4f && fabsf(c.conf_mean - b.conf_mean) < 1e-4f);
+        task_result_free(&c);
         assert_int_equal(sb.len, b.len);
         assert_memory_equal(sb.buf, b.output, b.len);
         if (has_repeat(a.output, a.len)) {
@@ -310,7 +330,11 @@ static void test_distinct_strings_entities(void **state) {
     assert_int_equal(changed, repeats_off);
     task_free(on);
     task_free(off);
+    task_free(twin);
+    ulm_model_free(mt);
     ulm_model_free(m);
+    unlink(twin_path);
+    unlink(spec_path);
 }
 
 /* The shipped entity task writes tagged spans and answers with their JSON object: what it
@@ -348,6 +372,164 @@ static void test_tagged_entities_stream(void **state) {
     task_free(t);
 }
 
+/* ---- weight sets ("members") of one task file ---- */
+
+static const char free_spec[] = "{\"name\": \"free\", \"instruction\": \"{input}\", \"max_tokens\": 6}";
+
+static void mkmodel(const char *path, const char *seed) {
+    const char *argv[] = {"mkmodel", "--preset", "tiny", "--seed", seed, "-o", path};
+    assert_int_equal(call(cmd_mkmodel, 7, argv), 0);
+}
+
+static void log_softmax_ref(float *x, int n) {
+    double mx = -INFINITY, sum = 0;
+    for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    for (int i = 0; i < n; i++) sum += exp(x[i] - mx);
+    for (int i = 0; i < n; i++) x[i] -= (float)(mx + log(sum));
+}
+
+/* Greedy decoding from the mean of two models' log-probabilities, written out plainly: the
+ * reference for a task file holding both. Returns the text; *conf_mean as task_run counts it. */
+static char *ensemble_ref(const ulm_model *a, const ulm_model *b, const task_spec *s, const char *in, float *conf_mean) {
+    ulm_error err;
+    int32_t toks[256];
+    int n;
+    assert_int_equal(task_encode_prompt(s, a->tok, in, strlen(in), toks, 200, &n, &err), ULM_OK);
+    ulm_ctx *ca, *cb;
+    ulm_ctx_params cp = {.n_ctx = 0, .n_threads = 1};
+    assert_int_equal(ulm_ctx_new(a, &cp, &ca, &err), ULM_OK);
+    assert_int_equal(ulm_ctx_new(b, &cp, &cb, &err), ULM_OK);
+    int V = tok_n_vocab(a->tok), R = a->cfg.vocab_size;
+    float *la = malloc((size_t)R * sizeof *la), *lb = malloc((size_t)R * sizeof *lb);
+    char *out = calloc(1, 256);
+    size_t len = 0;
+    double conf = 0;
+    int k = 0, feed = n, from = 0;
+    for (; k < s->max_tokens; k++) {
+        assert_int_equal(ulm_ctx_eval(ca, toks + from, feed, la, 0, &err), ULM_OK);
+        assert_int_equal(ulm_ctx_eval(cb, toks + from, feed, lb, 0, &err), ULM_OK);
+        log_softmax_ref(la, V);
+        log_softmax_ref(lb, V);
+        int best = 0;
+        for (int i = 0; i < V; i++) {
+            la[i] = 0.5f * (la[i] + lb[i]);
+            if (la[i] > la[best]) best = i;
+        }
+        double z = 0; /* the mean of two log-softmaxes is not normalized: task_run renormalizes */
+        for (int i = 0; i < V; i++) z += exp(la[i] - la[best]);
+        conf += 1 / z;
+        if (tok_is_eog(a->tok, best)) { k++; break; }
+        int ty = tok_type(a->tok, best);
+        size_t pl = 0;
+        const char *p = (ty == TOK_CONTROL || ty == TOK_UNUSED || ty == TOK_UNKNOWN) ? "" : tok_decode_piece(a->tok, best, &pl);
+        assert_true(len + pl < 256);
+        memcpy(out + len, p, pl);
+        len += pl;
+        from = n++;
+        toks[from] = best;
+        feed = 1;
+    }
+    *conf_mean = (float)(conf / k);
+    /* an unconstrained answer is trimmed of surrounding whitespace */
+    size_t a0 = strspn(out, " \n\t\r");
+    while (len > a0 && strchr(" \n\t\r", out[len - 1])) len--;
+    memmove(out, out + a0, len - a0);
+    out[len - a0] = 0;
+    free(la);
+    free(lb);
+    ulm_ctx_free(ca);
+    ulm_ctx_free(cb);
+    return out;
+}
+
+/* A task file with a second weight set decodes from the mean of both sets' log-probabilities:
+ * its answers are those of the plain reference above (and differ from either model's alone on
+ * some input, or the test could not tell); packing checks that members match. */
+static void test_members_mean_of_log_probs(void **state) {
+    (void)state;
+    char pa[256], pb[256], pspec[256], pab[256], pbad[256], pcfg[256];
+    test_tmp_path(pa, sizeof pa, "member-a.ulm");
+    test_tmp_path(pb, sizeof pb, "member-b.ulm");
+    test_tmp_path(pspec, sizeof pspec, "member-spec.json");
+    test_tmp_path(pab, sizeof pab, "member-ab.ulm");
+    test_tmp_path(pbad, sizeof pbad, "member-bad.ulm");
+    test_tmp_path(pcfg, sizeof pcfg, "member-cfg.ulm");
+    mkmodel(pa, "1");
+    mkmodel(pb, "2");
+    write_text(pspec, free_spec);
+    const char *pack[] = {"task", "pack", pspec, pa, "-o", pab, "--member", pb};
+    assert_int_equal(call(cmd_task, 8, pack), 0);
+    ulm_error err;
+    ulm_model *a, *b, *ab;
+    assert_int_equal(ulm_model_load(pa, &a, &err), ULM_OK);
+    assert_int_equal(ulm_model_load(pb, &b, &err), ULM_OK);
+    assert_int_equal(ulm_model_load(pab, &ab, &err), ULM_OK);
+    assert_int_equal(ab->n_members, 2);
+    assert_true(ab->n_params == a->n_params); /* the model's own set, not both */
+    task *t, *ta;
+    assert_int_equal(task_new(ab, free_spec, strlen(free_spec), "ab", 1, &t, &err), ULM_OK);
+    assert_int_equal(task_new(a, free_spec, strlen(free_spec), "a", 1, &ta, &err), ULM_OK);
+    const char *inputs[] = {"the cat sat", "a b c d e f", "hello world", "zz top", "one two three four"};
+    int differs = 0;
+    for (int i = 0; i < 5; i++) {
+        float conf;
+        char *ref = ensemble_ref(a, b, task_get_spec(t), inputs[i], &conf);
+        task_result r, ra;
+        assert_int_equal(task_run(t, inputs[i], strlen(inputs[i]), NULL, NULL, &r, &err), ULM_OK);
+        assert_int_equal(task_run(ta, inputs[i], strlen(inputs[i]), NULL, NULL, &ra, &err), ULM_OK);
+        assert_string_equal(r.output, ref);
+        assert_true(fabsf(r.conf_mean - conf) < 1e-4f);
+        differs += strcmp(r.output, ra.output) != 0;
+        task_result_free(&r);
+        task_result_free(&ra);
+        free(ref);
+    }
+    assert_true(differs > 0);
+    task_free(t);
+    task_free(ta);
+    ulm_model_free(ab);
+
+    /* a member of another config is refused at pack time, and no file is left */
+    const char *conv[] = {"task", "pack", pspec, pa, "-o", pbad, "--member", "tasks/entities/entities.ulm"};
+    assert_int_equal(call(cmd_task, 8, conv), 1);
+    assert_int_equal(access(pbad, F_OK), -1);
+    /* a file claiming a second set it lacks, or a count out of range, fails to load */
+    ulmf *f;
+    assert_int_equal(ulmf_open(pa, 0, &f, &err), ULM_OK);
+    for (int c = 0; c < 3; c++) {
+        ulmw *w = ulmw_new();
+        for (int i = 0; i < ulmf_n_meta(f); i++) assert_int_equal(ulmw_copy_kv(w, ulmf_meta_at(f, i)), 0);
+        for (int i = 0; i < ulmf_n_tensors(f); i++) {
+            const ulmf_tensor *x = ulmf_tensor_at(f, i);
+            char name[128];
+            snprintf(name, sizeof name, "%.*s", (int)x->name_len, x->name);
+            assert_int_equal(ulmw_add_tensor(w, name, x->dtype, x->ndim, x->shape, x->data, 0), 0);
+        }
+        static const uint32_t counts[] = {2, 0, MODEL_MAX_MEMBERS + 1};
+        assert_int_equal(ulmw_set_u32(w, "model.members", counts[c]), 0);
+        assert_int_equal(ulmw_write(w, pcfg, &err), ULM_OK);
+        ulmw_free(w);
+        ulm_model *m;
+        if (c == 0) {
+            assert_int_equal(ulm_model_load(pcfg, &m, &err), ULM_OK);
+            assert_int_equal(task_new(m, free_spec, strlen(free_spec), "m", 1, &t, &err), ULM_ERR_FORMAT);
+            assert_non_null(strstr(err.msg, "'member1.token_embd' is missing"));
+            ulm_model_free(m);
+        } else {
+            assert_int_equal(ulm_model_load(pcfg, &m, &err), ULM_ERR_FORMAT);
+            assert_non_null(strstr(err.msg, "model.members"));
+        }
+    }
+    ulmf_close(f);
+    ulm_model_free(a);
+    ulm_model_free(b);
+    unlink(pa);
+    unlink(pb);
+    unlink(pspec);
+    unlink(pab);
+    unlink(pcfg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec_parse),
@@ -356,6 +538,7 @@ int main(void) {
         cmocka_unit_test(test_end_to_end_stories260k),
         cmocka_unit_test(test_distinct_strings_entities),
         cmocka_unit_test(test_tagged_entities_stream),
+        cmocka_unit_test(test_members_mean_of_log_probs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-/* ulm task pack SPEC MODEL.ulm -o TASK.ulm [--golden GOLDEN.jsonl]
+/* ulm task pack SPEC MODEL.ulm -o TASK.ulm [--golden GOLDEN.jsonl] [--member MODEL2.ulm]...
  * ulm task check SPEC [GOLDEN.jsonl]
  * ulm task run TASK.ulm ["INPUT"] [--json] [--stream] [-t THREADS]
  *   With no INPUT, reads JSONL from stdin ({"input": "..."} or a JSON string per line) and
@@ -10,19 +10,78 @@
 #include "args.h"
 #include "cli.h"
 #include "json.h"
+#include "model.h"
 #include "task.h"
 #include "ulm_file.h"
 
 static const char *usage =
-    "usage: ulm task pack SPEC.json MODEL.ulm -o TASK.ulm [--golden GOLDEN.jsonl]\n"
+    "usage: ulm task pack SPEC.json MODEL.ulm -o TASK.ulm [--golden GOLDEN.jsonl] [--member MODEL2.ulm]...\n"
     "       ulm task check SPEC.json [GOLDEN.jsonl]\n"
     "       ulm task run TASK.ulm [INPUT] [--json] [--stream] [-t THREADS]\n"
+    "  --member: another weight set of the same config and tokenizer (another seed, or the\n"
+    "  last step's weights beside the averaged ones); the task decodes from the mean of\n"
+    "  all sets' log-probabilities\n"
     "  run with no INPUT reads JSONL inputs on stdin and writes JSONL results\n";
+
+static int kv_equal(const ulmf_kv *a, const ulmf_kv *b) {
+    if (a->type != b->type || a->count != b->count || a->elem != b->elem) return 0;
+    switch (a->type) {
+    case ULMF_STR: return !memcmp(a->data, b->data, a->count);
+    case ULMF_ARR: return !memcmp(a->data, b->data, a->count * ulmf_type_size(a->elem));
+    case ULMF_STRARR:
+        return !memcmp(a->offs, b->offs, (a->count + 1) * sizeof *a->offs) && !memcmp(a->data, b->data, a->offs[a->count]);
+    default: return a->v.u == b->v.u;
+    }
+}
+
+/* The keys that must agree between weight sets that share one decoder: the config and the
+ * tokenizer (model.members is the file's own). */
+static int shared_key(const ulmf_kv *kv) {
+    size_t n = kv->key_len;
+    if (n == 13 && !memcmp(kv->key, "model.members", 13)) return 0;
+    return (n >= 6 && !memcmp(kv->key, "model.", 6)) || (n >= 10 && !memcmp(kv->key, "tokenizer.", 10)) ||
+           (n == 20 && !memcmp(kv->key, "general.architecture", 20));
+}
+
+/* "" when a and b agree on every shared key, else the first key that differs */
+static const char *first_mismatch(const ulmf *a, const ulmf *b, char *buf, size_t cap) {
+    for (int pass = 0; pass < 2; pass++) {
+        const ulmf *x = pass ? b : a, *y = pass ? a : b;
+        for (int i = 0; i < ulmf_n_meta(x); i++) {
+            const ulmf_kv *kv = ulmf_meta_at(x, i);
+            if (!shared_key(kv)) continue;
+            snprintf(buf, cap, "%.*s", (int)kv->key_len, kv->key);
+            const ulmf_kv *o = ulmf_find(y, buf);
+            if (!o || !kv_equal(kv, o)) return buf;
+        }
+    }
+    return "";
+}
+
+static int copy_tensors(ulmw *w, const ulmf *f, const char *prefix) {
+    for (int i = 0; i < ulmf_n_tensors(f); i++) {
+        const ulmf_tensor *t = ulmf_tensor_at(f, i);
+        char name[512];
+        int n = snprintf(name, sizeof name, "%s%.*s", prefix, (int)t->name_len, t->name);
+        if (n < 0 || (size_t)n >= sizeof name) return -1;
+        if (ulmw_add_tensor(w, name, t->dtype, t->ndim, t->shape, t->data, 0)) return -1;
+    }
+    return 0;
+}
 
 static int task_pack(int argc, char **argv) {
     const char *spec_path = NULL, *model_path = NULL, *out = NULL, *golden_path = NULL, *v;
+    const char *member_path[MODEL_MAX_MEMBERS];
+    int n_new = 0;
     for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "-o")) {
+        if (!strcmp(argv[i], "--member")) {
+            if (!(v = arg_value(argc, argv, &i))) return 2;
+            if (n_new + 1 >= MODEL_MAX_MEMBERS) {
+                fprintf(stderr, "ulm task pack: at most %d weight sets in one file\n", MODEL_MAX_MEMBERS);
+                return 2;
+            }
+            member_path[n_new++] = v;
+        } else if (!strcmp(argv[i], "-o")) {
             if (!(v = arg_value(argc, argv, &i))) return 2;
             out = v;
         } else if (!strcmp(argv[i], "--golden")) {
@@ -66,34 +125,67 @@ static int task_pack(int argc, char **argv) {
         free(golden);
         return 1;
     }
-    ulmw *w = ulmw_new();
-    int bad = !w;
-    for (int i = 0; i < ulmf_n_meta(f) && !bad; i++) {
+    /* the members: each a plain model whose config and tokenizer are the model's own */
+    ulmf *mf[MODEL_MAX_MEMBERS] = {0};
+    uint32_t n_had = 1;
+    ulmf_get_u32(f, "model.members", &n_had); /* re-packing a task file keeps its members */
+    int rc = 0;
+    if (n_had < 1 || n_had + (uint32_t)n_new > MODEL_MAX_MEMBERS) {
+        fprintf(stderr, "ulm task pack: %s: %u weight sets plus %d more is outside [1, %d]\n", model_path, n_had, n_new, MODEL_MAX_MEMBERS);
+        rc = 1;
+    }
+    for (int k = 0; k < n_new && !rc; k++) {
+        char key[128];
+        uint32_t m = 1;
+        const char *bad_key;
+        if (ulmf_open(member_path[k], 1, &mf[k], &err)) {
+            fprintf(stderr, "ulm task pack: %s\n", err.msg);
+            rc = 1;
+        } else if (ulmf_get_u32(mf[k], "model.members", &m) == 0 && m != 1) {
+            fprintf(stderr, "ulm task pack: %s already holds %u weight sets; give a plain model\n", member_path[k], m);
+            rc = 1;
+        } else if (*(bad_key = first_mismatch(f, mf[k], key, sizeof key))) {
+            fprintf(stderr, "ulm task pack: %s does not match %s in '%s' (members share the config and tokenizer)\n", member_path[k], model_path, bad_key);
+            rc = 1;
+        }
+    }
+    ulmw *w = rc ? NULL : ulmw_new();
+    int bad = !rc && !w;
+    for (int i = 0; w && i < ulmf_n_meta(f) && !bad; i++) {
         const ulmf_kv *kv = ulmf_meta_at(f, i);
         if (kv->key_len >= 5 && !memcmp(kv->key, "task.", 5)) continue; /* re-packing replaces them */
         bad = ulmw_copy_kv(w, kv) != 0;
     }
-    for (int i = 0; i < ulmf_n_tensors(f) && !bad; i++) {
-        const ulmf_tensor *t = ulmf_tensor_at(f, i);
-        char name[512];
-        if (t->name_len >= sizeof name) { bad = 1; break; }
-        memcpy(name, t->name, t->name_len);
-        name[t->name_len] = 0;
-        bad = ulmw_add_tensor(w, name, t->dtype, t->ndim, t->shape, t->data, 0) != 0;
+    if (w && !bad) bad = copy_tensors(w, f, "") != 0;
+    for (int k = 0; w && k < n_new && !bad; k++) {
+        char prefix[24];
+        snprintf(prefix, sizeof prefix, "member%u.", n_had + (uint32_t)k);
+        bad = copy_tensors(w, mf[k], prefix) != 0;
     }
-    if (!bad) bad = ulmw_set_str(w, "task.spec", spec, sl) != 0;
-    if (!bad && golden) bad = ulmw_set_str(w, "task.golden", golden, gl) != 0;
-    int rc = 0;
-    if (bad) {
-        fprintf(stderr, "ulm task pack: out of memory\n");
+    if (w && !bad && n_had + (uint32_t)n_new > 1) bad = ulmw_set_u32(w, "model.members", n_had + (uint32_t)n_new) != 0;
+    if (w && !bad) bad = ulmw_set_str(w, "task.spec", spec, sl) != 0;
+    if (w && !bad && golden) bad = ulmw_set_str(w, "task.golden", golden, gl) != 0;
+    task *check = NULL;
+    if (rc) {
+    } else if (bad) {
+        fprintf(stderr, "ulm task pack: out of memory (or a tensor name over 511 bytes)\n");
         rc = 1;
     } else if (ulmw_write(w, out, &err)) {
         fprintf(stderr, "ulm task pack: %s\n", err.msg);
         rc = 1;
+    } else if (task_load(out, 1, &check, &err)) {
+        /* every weight set is bound as the runtime binds it, so a bad member fails here */
+        fprintf(stderr, "ulm task pack: %s: %s\n", out, err.msg);
+        remove(out);
+        rc = 1;
     } else {
-        fprintf(stderr, "wrote %s (task \"%s\"%s)\n", out, spec_path, golden ? " with golden set" : "");
+        fprintf(stderr, "wrote %s (task \"%s\"%s", out, spec_path, golden ? " with golden set" : "");
+        if (n_had + (uint32_t)n_new > 1) fprintf(stderr, ", %u weight sets", n_had + (uint32_t)n_new);
+        fprintf(stderr, ")\n");
     }
+    task_free(check);
     ulmw_free(w);
+    for (int k = 0; k < n_new; k++) ulmf_close(mf[k]);
     ulmf_close(f);
     free(spec);
     free(golden);
