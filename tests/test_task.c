@@ -530,6 +530,62 @@ static void test_members_mean_of_log_probs(void **state) {
     unlink(pcfg);
 }
 
+/* A model with more rows than tokenizer tokens (padded vocabularies, as converted family
+ * models have): the forward pass writes a logit per row, and a task must have room for them
+ * (under ASan a smaller buffer is an overflow); the extra rows are never chosen. */
+static void test_task_padded_vocab(void **state) {
+    (void)state;
+    char pa[256], pp[256];
+    test_tmp_path(pa, sizeof pa, "pad-a.ulm");
+    test_tmp_path(pp, sizeof pp, "pad-b.ulm");
+    mkmodel(pa, "3");
+    ulm_error err;
+    ulmf *f;
+    assert_int_equal(ulmf_open(pa, 0, &f, &err), ULM_OK);
+    uint32_t V;
+    assert_int_equal(ulmf_get_u32(f, "model.vocab_size", &V), 0);
+    const uint32_t pad = 64;
+    ulmw *w = ulmw_new();
+    for (int i = 0; i < ulmf_n_meta(f); i++) assert_int_equal(ulmw_copy_kv(w, ulmf_meta_at(f, i)), 0);
+    assert_int_equal(ulmw_set_u32(w, "model.vocab_size", V + pad), 0);
+    void *grown[2] = {0};
+    int ng = 0;
+    for (int i = 0; i < ulmf_n_tensors(f); i++) {
+        const ulmf_tensor *x = ulmf_tensor_at(f, i);
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)x->name_len, x->name);
+        if (!strcmp(name, "token_embd") || !strcmp(name, "output")) {
+            /* pad rows of zeros (a zero q8 block is a zero scale and zero quants) */
+            size_t row = (size_t)(x->size / x->shape[0]);
+            uint64_t shape[2] = {x->shape[0] + pad, x->shape[1]};
+            assert_true(ng < 2);
+            char *g = grown[ng++] = calloc(1, x->size + pad * row);
+            memcpy(g, x->data, x->size);
+            assert_int_equal(ulmw_add_tensor(w, name, x->dtype, 2, shape, g, 0), 0);
+        } else {
+            assert_int_equal(ulmw_add_tensor(w, name, x->dtype, x->ndim, x->shape, x->data, 0), 0);
+        }
+    }
+    assert_int_equal(ulmw_write(w, pp, &err), ULM_OK);
+    ulmw_free(w);
+    ulmf_close(f);
+    for (int i = 0; i < ng; i++) free(grown[i]);
+    ulm_model *m;
+    assert_int_equal(ulm_model_load(pp, &m, &err), ULM_OK);
+    assert_int_equal(m->cfg.vocab_size, (int)(V + pad));
+    assert_int_equal(tok_n_vocab(m->tok), (int)V);
+    task *t;
+    assert_int_equal(task_new(m, free_spec, strlen(free_spec), "pad", 1, &t, &err), ULM_OK);
+    task_result r;
+    assert_int_equal(task_run(t, "the cat sat", 11, NULL, NULL, &r, &err), ULM_OK);
+    assert_true(r.n_tokens >= 1 && r.valid);
+    task_result_free(&r);
+    task_free(t);
+    ulm_model_free(m);
+    unlink(pa);
+    unlink(pp);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec_parse),
@@ -539,6 +595,7 @@ int main(void) {
         cmocka_unit_test(test_distinct_strings_entities),
         cmocka_unit_test(test_tagged_entities_stream),
         cmocka_unit_test(test_members_mean_of_log_probs),
+        cmocka_unit_test(test_task_padded_vocab),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
