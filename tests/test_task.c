@@ -254,6 +254,29 @@ static const char entities_json_spec[] =
     " \"required\": [\"people\", \"organizations\", \"places\", \"dates\"]}},"
     " \"validator\": {\"json\": true}}";
 
+/* Writes dst with src's first weight set only (its own tensors, no "member<k>." ones). */
+static void write_first_set(const char *src, const char *dst) {
+    ulmf *f;
+    ulm_error err;
+    assert_int_equal(ulmf_open(src, 0, &f, &err), ULM_OK);
+    ulmw *w = ulmw_new();
+    for (int i = 0; i < ulmf_n_meta(f); i++) {
+        const ulmf_kv *kv = ulmf_meta_at(f, i);
+        if (kv->key_len == 13 && !memcmp(kv->key, "model.members", 13)) continue;
+        assert_int_equal(ulmw_copy_kv(w, kv), 0);
+    }
+    for (int i = 0; i < ulmf_n_tensors(f); i++) {
+        const ulmf_tensor *x = ulmf_tensor_at(f, i);
+        if (x->name_len > 6 && !memcmp(x->name, "member", 6)) continue;
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)x->name_len, x->name);
+        assert_int_equal(ulmw_add_tensor(w, name, x->dtype, x->ndim, x->shape, x->data, 0), 0);
+    }
+    assert_int_equal(ulmw_write(w, dst, &err), ULM_OK);
+    ulmw_free(w);
+    ulmf_close(f);
+}
+
 /* distinct_strings on the shipped entity model decoded in the JSON form, over golden inputs
  * until three answers without the rule have filed one span under two keys (one under
  * ULM_SKIP_EVALS, the emulated and sanitizer runs). The model was trained on tagged spans, so
@@ -275,18 +298,24 @@ static void test_distinct_strings_entities(void **state) {
     task *on, *off, *twin;
     assert_int_equal(task_new(m, spec_on, sl, "on", 1, &on, &err), ULM_OK);
     assert_int_equal(task_new(m, spec_off, sl, "off", 1, &off, &err), ULM_OK);
-    /* the same weights twice as two members: the mean of equal log-probabilities is the model
-     * itself, so every answer must be the same, through the rewinds and the second pass (a
+    /* one weight set twice as two members: the mean of equal log-probabilities is that set
+     * alone, so every answer must be the same, through the rewinds and the second pass (a
      * member whose cache missed one would answer otherwise) */
-    char twin_path[256], spec_path[256];
+    char one_path[256], twin_path[256], spec_path[256];
+    test_tmp_path(one_path, sizeof one_path, "one.ulm");
     test_tmp_path(twin_path, sizeof twin_path, "twin.ulm");
     test_tmp_path(spec_path, sizeof spec_path, "twin.json");
     write_text(spec_path, spec_on);
-    const char *pack[] = {"task", "pack", spec_path, "tasks/entities/entities.ulm", "-o", twin_path, "--member", "tasks/entities/entities.ulm"};
+    write_first_set("tasks/entities/entities.ulm", one_path);
+    const char *pack[] = {"task", "pack", spec_path, one_path, "-o", twin_path, "--member", one_path};
     assert_int_equal(call(cmd_task, 8, pack), 0);
-    ulm_model *mt;
+    ulm_model *m1, *mt;
+    task *one;
+    assert_int_equal(ulm_model_load(one_path, &m1, &err), ULM_OK);
+    assert_int_equal(m1->n_members, 1);
     assert_int_equal(ulm_model_load(twin_path, &mt, &err), ULM_OK);
     assert_int_equal(mt->n_members, 2);
+    assert_int_equal(task_new(m1, spec_on, sl, "one", 1, &one, &err), ULM_OK);
     assert_int_equal(task_new(mt, spec_on, sl, "twin", 1, &twin, &err), ULM_OK);
     FILE *fp;
     fp = fopen("tasks/entities/golden.jsonl", "rb");
@@ -304,11 +333,13 @@ static void test_distinct_strings_entities(void **state) {
         assert_int_equal(task_run(off, in, il, NULL, NULL, &a, &err), ULM_OK);
         assert_int_equal(task_run(on, in, il, collect, &sb, &b, &err), ULM_OK);
         assert_true(a.valid && b.valid);
-        task_result c;
+        task_result c, e;
+        assert_int_equal(task_run(one, in, il, NULL, NULL, &e, &err), ULM_OK);
         assert_int_equal(task_run(twin, in, il, NULL, NULL, &c, &err), ULM_OK);
-        assert_string_equal(c.output, b.output);
-        assert_true(fabsf(c.conf_min - b.conf_min) < 1e-4f && fabsf(c.conf_mean - b.conf_mean) < 1e-4f);
+        assert_string_equal(c.output, e.output);
+        assert_true(fabsf(c.conf_min - e.conf_min) < 1e-4f && fabsf(c.conf_mean - e.conf_mean) < 1e-4f);
         task_result_free(&c);
+        task_result_free(&e);
         assert_int_equal(sb.len, b.len);
         assert_memory_equal(sb.buf, b.output, b.len);
         if (has_repeat(a.output, a.len)) {
@@ -331,8 +362,11 @@ static void test_distinct_strings_entities(void **state) {
     task_free(on);
     task_free(off);
     task_free(twin);
+    task_free(one);
     ulm_model_free(mt);
+    ulm_model_free(m1);
     ulm_model_free(m);
+    unlink(one_path);
     unlink(twin_path);
     unlink(spec_path);
 }
@@ -489,9 +523,14 @@ static void test_members_mean_of_log_probs(void **state) {
     task_free(ta);
     ulm_model_free(ab);
 
-    /* a member of another config is refused at pack time, and no file is left */
-    const char *conv[] = {"task", "pack", pspec, pa, "-o", pbad, "--member", "tasks/entities/entities.ulm"};
+    /* a member of another config, or one that holds sets itself, is refused at pack time, and
+     * no file is left */
+    write_first_set("tasks/entities/entities.ulm", pcfg);
+    const char *conv[] = {"task", "pack", pspec, pa, "-o", pbad, "--member", pcfg};
     assert_int_equal(call(cmd_task, 8, conv), 1);
+    assert_int_equal(access(pbad, F_OK), -1);
+    const char *nested[] = {"task", "pack", pspec, pa, "-o", pbad, "--member", pab};
+    assert_int_equal(call(cmd_task, 8, nested), 1);
     assert_int_equal(access(pbad, F_OK), -1);
     /* a file claiming a second set it lacks, or a count out of range, fails to load */
     ulmf *f;

@@ -3,7 +3,7 @@
 # ULM set (make test). Exits non-zero when a gate fails. The gates guard the shipped model
 # against regressions: they sit just under what tasks/entities/entities.ulm measured when it
 # was committed (tasks/README.md). Issue 7's targets are exact match >= 0.90 and field
-# F1 >= 0.95; the shipped model meets the second (0.963) and not the first (0.86); the gates keep a margin
+# F1 >= 0.95; the shipped model meets the second (0.963) and not the first (0.865); the gates keep a margin
 # for other kernels (the NEON runs under qemu) and a case or two of rounding. Override
 # with EXACT_MIN / F1_MIN. Every output must be valid (tagged spans of the input, as JSON).
 # dev.jsonl (a second held-out set: the dev templates with the golden names) is reported
