@@ -373,24 +373,15 @@ struct task {
     int cap_toks;
 };
 
-static void log_softmax(float *x, int n) {
-    float mx = -INFINITY;
-    for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
-    double sum = 0;
-    for (int i = 0; i < n; i++) sum += exp((double)(x[i] - mx));
-    float lse = mx + (float)log(sum);
-    for (int i = 0; i < n; i++) x[i] -= lse;
-}
-
 /* The model's logits after toks[0..n-1] ([n_vocab]); with members, the mean of the
- * members' log-probabilities (a product of experts: tokens all of them find likely win). */
+ * members' logits. That is the mean of their log-probabilities up to one constant per step
+ * (each member's log-sum-exp), which the softmax drops: a product of experts, where tokens
+ * all of them find likely win. */
 static ulm_status task_eval(task *t, const int32_t *toks, int n, float *logits, ulm_error *err) {
     ulm_status st = ulm_ctx_eval(t->ctx, toks, n, logits, 0, err);
     if (st || t->n_members == 1) return st;
-    log_softmax(logits, t->n_vocab);
     for (int k = 1; k < t->n_members; k++) {
         if ((st = ulm_ctx_eval(t->member_ctx[k], toks, n, t->member_logits, 0, err))) return st;
-        log_softmax(t->member_logits, t->n_vocab);
         for (int i = 0; i < t->n_vocab; i++) logits[i] += t->member_logits[i];
     }
     for (int i = 0; i < t->n_vocab; i++) logits[i] /= (float)t->n_members;
