@@ -482,6 +482,68 @@ int ulm_ctx_rewind(ulm_ctx *c, int pos) {
     c->pos = pos;
     return 0;
 }
+struct kv_state {
+    const ulm_model *m;
+    int n_ctx, n_batch, pos;
+    ulm_dtype kv_dt;
+    kv_layer *layers; /* [n_layers], shaped as the context's */
+};
+
+void kv_state_free(kv_state *s) {
+    if (!s) return;
+    if (s->layers)
+        for (int l = 0; l < s->m->cfg.n_layers; l++) free(s->layers[l].k), free(s->layers[l].v);
+    free(s->layers);
+    free(s);
+}
+
+ulm_status kv_state_new(const ulm_ctx *c, kv_state **out, ulm_error *err) {
+    const model_config *cfg = &c->m->cfg;
+    kv_state *s = calloc(1, sizeof *s);
+    int f = !s;
+    if (s) {
+        *s = (kv_state){c->m, c->n_ctx, c->n_batch, 0, c->kv_dt, calloc((size_t)cfg->n_layers, sizeof *s->layers)};
+        f = !s->layers;
+    }
+    size_t row = (size_t)cfg->n_kv_heads * cfg->head_dim * (c->kv_dt == ULM_DT_F16 ? 2 : 4);
+    for (int l = 0; l < cfg->n_layers && !f; l++) {
+        s->layers[l].cap = c->kv_layers[l].cap;
+        s->layers[l].k = xalloc((size_t)s->layers[l].cap * row, &f);
+        s->layers[l].v = xalloc((size_t)s->layers[l].cap * row, &f);
+    }
+    if (f) {
+        kv_state_free(s);
+        return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory for a sequence state of %d tokens", c->n_ctx);
+    }
+    *out = s;
+    return ULM_OK;
+}
+
+void kv_state_swap(ulm_ctx *c, kv_state *s) {
+    kv_layer *l = c->kv_layers;
+    int pos = c->pos;
+    c->kv_layers = s->layers;
+    c->pos = s->pos;
+    s->layers = l;
+    s->pos = pos;
+}
+
+void kv_state_copy(kv_state *dst, const kv_state *src) {
+    const model_config *cfg = &src->m->cfg;
+    size_t es = src->kv_dt == ULM_DT_F16 ? 2 : 4, hd = (size_t)cfg->head_dim * es;
+    for (int l = 0; l < cfg->n_layers; l++) {
+        const kv_layer *a = &src->layers[l];
+        kv_layer *b = &dst->layers[l];
+        size_t used = (size_t)(src->pos < a->cap ? src->pos : a->cap); /* slots t % cap written so far */
+        for (int h = 0; h < cfg->n_kv_heads; h++) { /* [n_kv_heads][cap][head_dim] */
+            size_t off = (size_t)h * a->cap * hd;
+            memcpy((char *)b->k + off, (const char *)a->k + off, used * hd);
+            memcpy((char *)b->v + off, (const char *)a->v + off, used * hd);
+        }
+    }
+    dst->pos = src->pos;
+}
+
 int ulm_ctx_pos(const ulm_ctx *c) { return c->pos; }
 int ulm_ctx_size(const ulm_ctx *c) { return c->n_ctx; }
 

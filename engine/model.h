@@ -94,6 +94,17 @@ const struct ulm_model *ulm_ctx_model(const ulm_ctx *c);
  * layer's ring has already overwritten keys a query at pos would see. */
 int ulm_ctx_rewind(ulm_ctx *c, int pos);
 
+/* A context's sequence state (its K/V cache and position) held apart from it, so one context
+ * can run several sequences in turn (beam search): swap one in, eval, swap it back. A state
+ * fits only contexts of its model and size (made from one of them). */
+typedef struct kv_state kv_state;
+ulm_status kv_state_new(const ulm_ctx *c, kv_state **out, ulm_error *err);
+void kv_state_free(kv_state *s);
+/* Exchanges c's sequence state with s (no copy). */
+void kv_state_swap(ulm_ctx *c, kv_state *s);
+/* dst becomes a copy of src (the filled slots only). */
+void kv_state_copy(kv_state *dst, const kv_state *src);
+
 /* Reads config + binds every tensor, checking dtypes and shapes. */
 ulm_status model_bind(struct ulm_model *m, ulm_error *err);
 

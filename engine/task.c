@@ -78,7 +78,7 @@ ulm_status task_spec_parse(const char *text, size_t len, const char *where, task
     ulm_status st = ULM_OK;
     char msg[300];
     if (!json_is_obj(r)) { st = spec_err(&c, NULL, "a task spec is a JSON object"); goto fail; }
-    static const char *const known[] = {"name", "instruction", "chat_template", "sampling", "max_tokens", "stop",
+    static const char *const known[] = {"name", "instruction", "chat_template", "sampling", "max_tokens", "beam", "stop",
                                         "constraint", "validator", "min_confidence", "min_mean_confidence",
                                         "context_budget", "privacy", "description", NULL};
     for (size_t i = 0; i < json_len(r); i++) {
@@ -161,6 +161,15 @@ ulm_status task_spec_parse(const char *text, size_t len, const char *where, task
             }
             s->has_tagged = 1;
         }
+    }
+    s->beam = 1;
+    if (json_get(r, "beam")) {
+        int distinct = 0;
+        if (s->constraint) json_get_bool(s->constraint, "distinct_strings", &distinct);
+        if (json_get_int(r, "beam", &n) || n < 1 || n > TASK_MAX_BEAM) { st = spec_err(&c, "beam", "\"beam\" must be an integer 1..8"); goto fail; }
+        s->beam = (int)n;
+        if (n > 1 && (s->sampling.temperature != 0 || s->sampling.repeat_penalty != 1)) { st = spec_err(&c, "beam", "\"beam\" above 1 needs sampling temperature 0 and repeat_penalty 1"); goto fail; }
+        if (n > 1 && distinct) { st = spec_err(&c, "beam", "\"beam\" above 1 does not combine with distinct_strings"); goto fail; }
     }
     s->validator = json_get(r, "validator");
     if (s->validator) {
@@ -371,6 +380,8 @@ struct task {
     float *member_logits;
     int32_t *toks;
     int cap_toks;
+    /* beam search (spec "beam" > 1): a sequence state per hypothesis and member */
+    kv_state *beam_kv[TASK_MAX_BEAM][MODEL_MAX_MEMBERS];
 };
 
 /* The model's logits after toks[0..n-1] ([n_vocab]); with members, the mean of the
@@ -418,6 +429,8 @@ void task_free(task *t) {
     free(t->raw);
     free(t->toks);
     free(t->member_logits);
+    for (int b = 0; b < TASK_MAX_BEAM; b++)
+        for (int k = 0; k < MODEL_MAX_MEMBERS; k++) kv_state_free(t->beam_kv[b][k]);
     for (int k = 1; k < t->n_members; k++) {
         if (t->member_ctx[k]) ulm_ctx_free(t->member_ctx[k]);
         ulm_model_free(t->member[k]);
@@ -450,6 +463,9 @@ ulm_status task_new(const ulm_model *m, const char *spec, size_t spec_len, const
             goto fail;
         }
     }
+    for (int b = 0; b < (t->spec.beam > 1 ? t->spec.beam : 0); b++)
+        for (int k = 0; k < t->n_members; k++)
+            if ((st = kv_state_new(k ? t->member_ctx[k] : t->ctx, &t->beam_kv[b][k], err))) goto fail;
     if (t->n_members > 1 && !(t->member_logits = malloc((size_t)m->cfg.vocab_size * sizeof *t->member_logits))) {
         st = ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
         goto fail;
@@ -747,6 +763,238 @@ static ulm_status decode(decoder *d, const cons_run *run0, ulm_error *err) {
     return ULM_OK;
 }
 
+/* ---- beam search ----
+ * Keeps the spec's "beam" most likely partial answers (summed log-probabilities, each step's
+ * renormalized over the tokens the constraint allows there); each step extends
+ * every live one by its most likely allowed tokens and keeps the best. The answer is the
+ * finished one of highest score: once the best finished score is above every live one, no
+ * longer answer can beat it (log-probabilities only add up below zero). Greedy decoding picks
+ * a name's tag or its end one token at a time; the search lets a slightly less likely token
+ * win when what it leads to is much more likely. */
+typedef struct {
+    int32_t *toks;   /* [max_tokens] output tokens, the end-of-generation one included */
+    int n, slot;     /* slot: the sequence state (t->beam_kv[slot]) holding its K/V */
+    double score;
+    double conf_sum;
+    float conf_min;
+    cons_run run;
+    int done;
+} beam_hyp;
+
+typedef struct {
+    int parent;
+    int32_t id;
+    double score;
+    float p;
+} beam_cand;
+
+/* Inserts x into top[0..*n), kept sorted best first and at most cap long. */
+static void beam_insert(beam_cand *top, int *n, int cap, beam_cand x) {
+    if (*n == cap && top[cap - 1].score >= x.score) return;
+    int i = *n < cap ? (*n)++ : cap - 1;
+    while (i > 0 && top[i - 1].score < x.score) {
+        top[i] = top[i - 1];
+        i--;
+    }
+    top[i] = x;
+}
+
+/* The answer's text: its tokens' pieces up to the end of generation, cut at a stop string
+ * (unconstrained). 1 if a stop string was found. */
+static int beam_text(const task *t, const beam_hyp *h, int constrained, char **out, size_t *len, size_t *cap) {
+    *len = 0;
+    if (append(out, len, cap, "", 0)) return -1;
+    for (int i = 0; i < h->n; i++) {
+        if (tok_is_eog(t->m->tok, h->toks[i])) break;
+        if (append(out, len, cap, t->pieces[h->toks[i]], t->lens[h->toks[i]])) return -1;
+    }
+    if (constrained) return 0;
+    for (int k = 0; k < t->spec.n_stop; k++) {
+        char *hit = memmem(*out, *len, t->spec.stop[k], t->spec.stop_len[k]);
+        if (hit) {
+            *len = (size_t)(hit - *out);
+            (*out)[*len] = 0;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Beam search from the prompt's logits in t->logits, the contexts at the prompt's end; the
+ * answer goes to d as decode() leaves it. */
+static ulm_status decode_beam(decoder *d, const cons_run *run0, ulm_error *err) {
+    task *t = d->t;
+    const task_spec *s = &t->spec;
+    const int B = s->beam, M = t->n_members, V = t->n_vocab;
+    constraint *c = d->c;
+    ulm_status st = ULM_OK;
+    beam_hyp live[TASK_MAX_BEAM], next[TASK_MAX_BEAM], fin[TASK_MAX_BEAM];
+    beam_cand cand[TASK_MAX_BEAM * TASK_MAX_BEAM];
+    int n_live = 1, n_fin = 0;
+    int32_t *pool = malloc((size_t)3 * B * s->max_tokens * sizeof *pool);
+    char *txt = NULL;
+    size_t tl = 0, tcap = 0;
+    if (!pool) return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
+    for (int b = 0; b < B; b++) {
+        live[b].toks = pool + (size_t)b * s->max_tokens;
+        next[b].toks = pool + (size_t)(B + b) * s->max_tokens;
+        fin[b].toks = pool + (size_t)(2 * B + b) * s->max_tokens;
+    }
+    live[0].n = live[0].slot = 0;
+    live[0].score = live[0].conf_sum = 0;
+    live[0].conf_min = 1;
+    live[0].done = 0;
+    if (c) live[0].run = *run0;
+    /* the prompt's K/V becomes slot 0's */
+    for (int k = 0; k < M; k++) kv_state_swap(k ? t->member_ctx[k] : t->ctx, t->beam_kv[0][k]);
+    for (int step = 0; n_live > 0; step++) {
+        int n_cand = 0;
+        for (int i = 0; i < n_live; i++) {
+            beam_hyp *h = &live[i];
+            if (step > 0) { /* feed its last token */
+                for (int k = 0; k < M; k++) kv_state_swap(k ? t->member_ctx[k] : t->ctx, t->beam_kv[h->slot][k]);
+                st = task_eval(t, &h->toks[h->n - 1], 1, t->logits, err);
+                for (int k = 0; k < M; k++) kv_state_swap(k ? t->member_ctx[k] : t->ctx, t->beam_kv[h->slot][k]);
+                if (st) goto done;
+            }
+            float mx = -INFINITY;
+            for (int v = 0; v < V; v++) mx = t->logits[v] > mx ? t->logits[v] : mx;
+            double sum = 0;
+            for (int v = 0; v < V; v++) sum += exp((double)(t->logits[v] - mx));
+            double lz = log(sum);
+            const uint64_t *mask = NULL;
+            if (c) {
+                cons_run r = h->run;
+                if (!(mask = cons_allowed(&r, err))) {
+                    if (err && err->code == ULM_ERR_NOMEM) { st = ULM_ERR_NOMEM; goto done; }
+                    continue; /* nothing allowed: this hypothesis ends here, unfinished */
+                }
+            }
+            /* the score renormalizes over the allowed tokens (the distribution greedy decoding
+             * picks from); confidence stays the model's own probability */
+            double lza = lz;
+            if (mask) {
+                double za = 0;
+                for (int v = 0; v < V; v++)
+                    if (cons_bit(mask, v)) za += exp((double)(t->logits[v] - mx));
+                lza = log(za);
+            }
+            /* its B best allowed tokens */
+            beam_cand top[TASK_MAX_BEAM];
+            int nt = 0;
+            for (int v = 0; v < V; v++) {
+                if ((mask && !cons_bit(mask, v)) || t->logits[v] == -INFINITY) continue;
+                double d = (double)(t->logits[v] - mx);
+                beam_insert(top, &nt, B, (beam_cand){i, v, h->score + d - lza, (float)exp(d - lz)});
+            }
+            for (int j = 0; j < nt; j++) cand[n_cand++] = top[j];
+        }
+        /* the best candidates overall (stable: ties keep the earlier hypothesis and token) */
+        beam_cand best[TASK_MAX_BEAM];
+        int nb = 0;
+        for (int j = 0; j < n_cand; j++) beam_insert(best, &nb, B, cand[j]);
+        int n_next = 0;
+        for (int j = 0; j < nb; j++) {
+            const beam_hyp *p = &live[best[j].parent];
+            beam_hyp *h = &next[n_next];
+            memcpy(h->toks, p->toks, (size_t)p->n * sizeof *h->toks);
+            h->toks[p->n] = best[j].id;
+            h->n = p->n + 1;
+            h->score = best[j].score;
+            h->conf_sum = p->conf_sum + best[j].p;
+            h->conf_min = best[j].p < p->conf_min ? best[j].p : p->conf_min;
+            h->run = p->run;
+            h->slot = p->slot;
+            if (c && (st = cons_advance(&h->run, best[j].id, err))) goto done;
+            h->done = tok_is_eog(t->m->tok, best[j].id) || h->n >= s->max_tokens || (c && cons_final(&h->run));
+            if (!h->done && !c) {
+                int hit = beam_text(t, h, 0, &txt, &tl, &tcap);
+                if (hit < 0) { st = ulm_set_error(err, ULM_ERR_NOMEM, "out of memory"); goto done; }
+                h->done = hit;
+            }
+            if (!h->done) {
+                n_next++;
+                continue;
+            }
+            /* finished: keep the B best */
+            if (n_fin == B && fin[B - 1].score >= h->score) continue;
+            int at = n_fin < B ? n_fin++ : B - 1;
+            int32_t *keep = fin[at].toks;
+            while (at > 0 && fin[at - 1].score < h->score) {
+                fin[at] = fin[at - 1];
+                at--;
+            }
+            fin[at] = *h;
+            fin[at].toks = keep; /* the array that fell off the end (or was free) takes the copy */
+            memcpy(keep, h->toks, (size_t)h->n * sizeof *keep);
+        }
+        /* sequence states: a hypothesis's first child keeps its slot, the others take a slot
+         * no child claims, with a copy of the parent's K/V */
+        int claimed[TASK_MAX_BEAM] = {0}, first[TASK_MAX_BEAM];
+        for (int j = 0; j < n_next; j++) {
+            first[j] = !claimed[next[j].slot];
+            claimed[next[j].slot] = 1;
+        }
+        for (int j = 0; j < n_next; j++) {
+            if (first[j]) continue;
+            int free_slot = 0;
+            while (claimed[free_slot]) free_slot++;
+            claimed[free_slot] = 1;
+            for (int k = 0; k < M; k++) kv_state_copy(t->beam_kv[free_slot][k], t->beam_kv[next[j].slot][k]);
+            next[j].slot = free_slot;
+        }
+        /* next becomes live (the token arrays swap with it) */
+        for (int j = 0; j < B; j++) {
+            beam_hyp tmp = live[j];
+            live[j] = next[j];
+            next[j] = tmp;
+        }
+        n_live = n_next;
+        if (n_fin && n_live && fin[0].score >= live[0].score) break;
+        /* the tokens every live hypothesis and the best finished one share are the answer's
+         * whatever happens next: the first of them is the first token, and they stream */
+        const beam_hyp *ref = n_live ? &live[0] : &fin[0];
+        int nc = ref->n;
+        for (int j = 0; j < n_live + (n_fin > 0); j++) {
+            const beam_hyp *h = j < n_live ? &live[j] : &fin[0];
+            int q = 0;
+            while (q < nc && q < h->n && h->toks[q] == ref->toks[q]) q++;
+            nc = q;
+        }
+        if (nc > 0 && !d->ttft_ms) d->ttft_ms = now_ms() - d->t0;
+        if (nc > 0 && d->on_text && n_live) { /* (at the end, task_run streams the rest) */
+            beam_hyp part = *ref;
+            part.n = nc;
+            if (beam_text(t, &part, c != NULL, &txt, &tl, &tcap) < 0) { st = ulm_set_error(err, ULM_ERR_NOMEM, "out of memory"); goto done; }
+            if (tl > d->flushed) {
+                d->quit = d->on_text(txt + d->flushed, tl - d->flushed, d->user);
+                d->flushed = tl;
+                if (d->quit) break; /* the caller asked to stop: the best hypothesis so far answers */
+            }
+        }
+    }
+    if (!n_fin && !d->quit) {
+        d->unsat = 1;
+        goto done;
+    }
+    {
+        const beam_hyp *w = d->quit && n_live ? &live[0] : &fin[0];
+        free(d->out);
+        d->out = NULL;
+        d->cap = 0;
+        if (beam_text(t, w, c != NULL, &d->out, &d->len, &d->cap) < 0) { st = ulm_set_error(err, ULM_ERR_NOMEM, "out of memory"); goto done; }
+        d->n_tokens = w->n;
+        d->conf_sum = w->conf_sum;
+        d->conf_min = w->conf_min;
+        d->run = w->run;
+        if (!d->ttft_ms) d->ttft_ms = now_ms() - d->t0;
+    }
+done:
+    free(pool);
+    free(txt);
+    return st;
+}
+
 static void decoder_free(decoder *d) {
     sampler_free(&d->smp);
     dstr_list_free(&d->vals);
@@ -824,7 +1072,9 @@ ulm_status task_run(task *t, const char *input, size_t len, ulm_text_fn on_text,
     task_reset(t);
     if ((st = task_eval(t, t->toks, n_prompt, t->logits, err))) goto done;
     if (distinct) memcpy(first, t->logits, (size_t)t->n_vocab * sizeof *first);
-    if ((st = decode(&dec[0], &run, err))) goto done;
+    if (s->beam > 1) {
+        if ((st = decode_beam(&dec[0], &run, err))) goto done;
+    } else if ((st = decode(&dec[0], &run, err))) goto done;
     decoder *win = &dec[0];
     if (dec[0].rewinds && !dec[0].unsat && task_rewind(t, n_prompt) == 0) {
         memcpy(t->logits, first, (size_t)t->n_vocab * sizeof *first);

@@ -9,6 +9,11 @@
  *     "sampling": {"temperature": 0, "top_k": 0, "top_p": 1, "min_p": 0,
  *                  "repeat_penalty": 1, "repeat_last_n": 64, "seed": 0},
  *     "max_tokens": 16,                           required, 1..65536
+ *     "beam": 4,                                  beam search over this many hypotheses
+ *                                                 (1..8; default 1, greedy): the answer is
+ *                                                 the finished one of highest summed
+ *                                                 log-probability; needs temperature 0 and
+ *                                                 repeat_penalty 1, not with distinct_strings
  *     "stop": ["\n"],                             unconstrained output ends before these
  *     "constraint": {...},                        see constraint.h; with "tagged_spans" the
  *                                                 model writes tagged spans and the task
@@ -36,12 +41,15 @@
 struct json_doc;
 struct json_value;
 
+#define TASK_MAX_BEAM 8
+
 typedef struct task_spec {
     struct json_doc *doc;
     const char *name, *instruction, *privacy;
     int chat;
     ulm_sampling sampling;
     int max_tokens, context_budget;
+    int beam;                            /* hypotheses kept; 1: greedy */
     const char **stop;
     size_t *stop_len;
     int n_stop;

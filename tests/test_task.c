@@ -61,6 +61,15 @@ static void test_spec_errors(void **state) {
          "\"pattern\":\"a\",\"distinct_strings\":true}}", "distinct_strings"},
         {"{\"name\":\"x\",\"instruction\":\"{input}\",\"max_tokens\":5,\"constraint\":{\"type\":\"any_of\",\"of\":["
          "{\"type\":\"json_schema\",\"schema\":{\"type\":\"string\"},\"distinct_strings\":true}]}}", "distinct_strings"},
+        {"{\"name\":\"x\",\"instruction\":\"{input}\",\"max_tokens\":5,\n\"beam\":0}", "t.json:2: \"beam\" must be"},
+        {"{\"name\":\"x\",\"instruction\":\"{input}\",\"max_tokens\":5,\"beam\":9}", "\"beam\" must be an integer 1..8"},
+        {"{\"name\":\"x\",\"instruction\":\"{input}\",\"max_tokens\":5,\"beam\":\"4\"}", "\"beam\" must be"},
+        {"{\"name\":\"x\",\"instruction\":\"{input}\",\"max_tokens\":5,\"beam\":4,\"sampling\":{\"temperature\":0.5}}",
+         "needs sampling temperature 0"},
+        {"{\"name\":\"x\",\"instruction\":\"{input}\",\"max_tokens\":5,\"beam\":2,\"sampling\":{\"repeat_penalty\":1.1}}",
+         "repeat_penalty 1"},
+        {"{\"name\":\"x\",\"instruction\":\"{input}\",\"max_tokens\":5,\"beam\":2,\"constraint\":{\"type\":\"json_schema\","
+         "\"schema\":{\"type\":\"string\"},\"distinct_strings\":true}}", "does not combine with distinct_strings"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         task_spec s;
@@ -614,6 +623,188 @@ static void test_task_padded_vocab(void **state) {
     unlink(pp);
 }
 
+/* ---- beam search ---- */
+
+/* The model's (or the mean of two models') logits after toks[0..n-1], from a fresh context. */
+static void logits_after(const ulm_model *const *m, int n_models, const int32_t *toks, int n, float *out) {
+    ulm_error err;
+    int R = m[0]->cfg.vocab_size;
+    float *l = malloc((size_t)R * sizeof *l);
+    for (int j = 0; j < n_models; j++) {
+        ulm_ctx *c;
+        ulm_ctx_params cp = {.n_ctx = 0, .n_threads = 1};
+        assert_int_equal(ulm_ctx_new(m[j], &cp, &c, &err), ULM_OK);
+        assert_int_equal(ulm_ctx_eval(c, toks, n, l, 0, &err), ULM_OK);
+        for (int i = 0; i < R; i++) out[i] = j ? out[i] + l[i] : l[i];
+        ulm_ctx_free(c);
+    }
+    for (int i = 0; i < R; i++) out[i] /= (float)n_models;
+    free(l);
+}
+
+typedef struct {
+    const ulm_model *const *m;
+    int n_models, n_prompt, max_tokens;
+    const char *const *choices;
+    int n_choices;
+    int32_t toks[96];
+    char text[64];
+    double best;
+    char best_text[64];
+    int width[16]; /* partial answers at each depth */
+} exhaustive;
+
+static const char *piece(const ulm_model *m, int id, size_t *len) {
+    int ty = tok_type(m->tok, id);
+    *len = 0;
+    if (ty == TOK_CONTROL || ty == TOK_UNUSED || ty == TOK_UNKNOWN) return "";
+    const char *p = tok_decode_piece(m->tok, id, len);
+    return p ? p : "";
+}
+
+/* Walks every token sequence that spells one of the choices (the answers a choice constraint
+ * allows: a complete choice that another one extends may also end with an end token), scoring
+ * each by its log-probabilities renormalized over the tokens allowed at each step. */
+static void exhaust(exhaustive *e, int depth, double score) {
+    size_t tl = strlen(e->text);
+    int complete = 0, extends = 0;
+    for (int i = 0; i < e->n_choices; i++) {
+        size_t cl = strlen(e->choices[i]);
+        if (cl < tl || memcmp(e->choices[i], e->text, tl)) continue;
+        complete |= cl == tl;
+        extends |= cl > tl;
+    }
+    if (complete && !extends) { /* nothing can follow: the answer ends here */
+        if (score > e->best) e->best = score, strcpy(e->best_text, e->text);
+        return;
+    }
+    if (depth == e->max_tokens) return;
+    assert_true(depth < 16);
+    e->width[depth]++;
+    const ulm_model *m = e->m[0];
+    int V = tok_n_vocab(m->tok);
+    float *l = malloc((size_t)m->cfg.vocab_size * sizeof *l);
+    logits_after(e->m, e->n_models, e->toks, e->n_prompt + depth, l);
+    char *ok = calloc((size_t)V, 1);
+    double mx = -INFINITY, z = 0;
+    for (int v = 0; v < V; v++) {
+        size_t pl;
+        const char *p = piece(m, v, &pl);
+        if (tok_is_eog(m->tok, v)) ok[v] = (char)complete;
+        else if (pl && tl + pl < sizeof e->text)
+            for (int i = 0; i < e->n_choices && !ok[v]; i++)
+                ok[v] = strlen(e->choices[i]) >= tl + pl && !memcmp(e->choices[i], e->text, tl) &&
+                        !memcmp(e->choices[i] + tl, p, pl);
+        if (ok[v] && l[v] > mx) mx = l[v];
+    }
+    for (int v = 0; v < V; v++)
+        if (ok[v]) z += exp(l[v] - mx);
+    for (int v = 0; v < V; v++) {
+        if (!ok[v]) continue;
+        double s = score + l[v] - mx - log(z);
+        if (tok_is_eog(m->tok, v)) {
+            if (s > e->best) e->best = s, strcpy(e->best_text, e->text);
+            continue;
+        }
+        size_t pl;
+        const char *p = piece(m, v, &pl);
+        memcpy(e->text + tl, p, pl);
+        e->text[tl + pl] = 0;
+        e->toks[e->n_prompt + depth] = v;
+        exhaust(e, depth + 1, s);
+        e->text[tl] = 0;
+    }
+    free(ok);
+    free(l);
+}
+
+/* With room for every partial answer the constraint allows, beam search is exhaustive: its
+ * answer is the best of all, found here by walking them all; greedy decoding misses it on
+ * some inputs (or the test could not tell the two apart). Also with two weight sets, whose
+ * sequence states the search swaps and copies. */
+static void test_beam_search_exhaustive(void **state) {
+    (void)state;
+    static const char *const choices[] = {"aa", "ab", "b", "ba", "bab", "c", "ca", "cb"};
+    char pa[256], pb[256], pspec[256], pab[256];
+    test_tmp_path(pa, sizeof pa, "beam-a.ulm");
+    test_tmp_path(pb, sizeof pb, "beam-b.ulm");
+    test_tmp_path(pspec, sizeof pspec, "beam-spec.json");
+    test_tmp_path(pab, sizeof pab, "beam-ab.ulm");
+    mkmodel(pa, "4");
+    mkmodel(pb, "5");
+    char spec[512], greedy_spec[512];
+    const char *cons = "\"constraint\": {\"type\": \"choice\", \"choices\": [\"aa\", \"ab\", \"b\", \"ba\", \"bab\", \"c\", \"ca\", \"cb\"]}";
+    snprintf(spec, sizeof spec, "{\"name\": \"b\", \"instruction\": \"{input}\", \"max_tokens\": 6, \"beam\": 8, %s}", cons);
+    snprintf(greedy_spec, sizeof greedy_spec, "{\"name\": \"g\", \"instruction\": \"{input}\", \"max_tokens\": 6, %s}", cons);
+    write_text(pspec, spec);
+    const char *pack[] = {"task", "pack", pspec, pa, "-o", pab, "--member", pb};
+    assert_int_equal(call(cmd_task, 8, pack), 0);
+    ulm_error err;
+    ulm_model *a, *b, *ab;
+    assert_int_equal(ulm_model_load(pa, &a, &err), ULM_OK);
+    assert_int_equal(ulm_model_load(pb, &b, &err), ULM_OK);
+    assert_int_equal(ulm_model_load(pab, &ab, &err), ULM_OK);
+    const ulm_model *pair[2] = {a, b};
+    const char *inputs[] = {"the cat sat", "a b c d e f", "hello world", "zz top", "one two three four",
+                            "b a b", "cab", "x y z", "aaaa bbbb", "the end"};
+    int beats_greedy = 0;
+    for (int n_models = 1; n_models <= 2; n_models++) {
+        task *t, *g;
+        assert_int_equal(task_new(n_models == 1 ? a : ab, spec, strlen(spec), "beam", 1, &t, &err), ULM_OK);
+        assert_int_equal(task_new(n_models == 1 ? a : ab, greedy_spec, strlen(greedy_spec), "greedy", 1, &g, &err), ULM_OK);
+        for (int i = 0; i < 10; i++) {
+            exhaustive e = {.m = pair, .n_models = n_models, .max_tokens = 6, .choices = choices, .n_choices = 8,
+                            .best = -INFINITY};
+            assert_int_equal(task_encode_prompt(task_get_spec(t), a->tok, inputs[i], strlen(inputs[i]), e.toks, 64,
+                                                &e.n_prompt, &err), ULM_OK);
+            exhaust(&e, 0, 0);
+            for (int d = 0; d < 16; d++) assert_true(e.width[d] <= 8); /* the beam holds them all */
+            task_result r, rg;
+            stream_buf sb = {.len = 0};
+            assert_int_equal(task_run(t, inputs[i], strlen(inputs[i]), collect, &sb, &r, &err), ULM_OK);
+            assert_int_equal(task_run(g, inputs[i], strlen(inputs[i]), NULL, NULL, &rg, &err), ULM_OK);
+            assert_true(r.valid);
+            assert_string_equal(r.output, e.best_text);
+            sb.buf[sb.len] = 0;
+            assert_string_equal(sb.buf, r.output); /* what streamed is the answer */
+            beats_greedy += strcmp(rg.output, e.best_text) != 0;
+            task_result_free(&r);
+            task_result_free(&rg);
+        }
+        task_free(t);
+        task_free(g);
+    }
+    assert_true(beats_greedy > 0);
+
+    /* unconstrained: an answer ends at a stop string, which is not part of it, nor of what
+     * streamed */
+    const char *free_beam = "{\"name\": \"f\", \"instruction\": \"{input}\", \"max_tokens\": 12, \"beam\": 4, \"stop\": [\"e\"]}";
+    task *t;
+    assert_int_equal(task_new(ab, free_beam, strlen(free_beam), "free", 1, &t, &err), ULM_OK);
+    int stopped = 0;
+    for (int i = 0; i < 10; i++) {
+        task_result r;
+        stream_buf sb = {.len = 0};
+        assert_int_equal(task_run(t, inputs[i], strlen(inputs[i]), collect, &sb, &r, &err), ULM_OK);
+        sb.buf[sb.len] = 0;
+        assert_null(strchr(r.output, 'e'));
+        assert_null(strchr(sb.buf, 'e'));
+        assert_non_null(strstr(sb.buf, r.output)); /* the answer is what streamed, trimmed */
+        assert_true(r.n_tokens >= 1 && r.n_tokens <= 12);
+        stopped += r.n_tokens < 12;
+        task_result_free(&r);
+    }
+    assert_true(stopped > 0);
+    task_free(t);
+    ulm_model_free(ab);
+    ulm_model_free(a);
+    ulm_model_free(b);
+    unlink(pa);
+    unlink(pb);
+    unlink(pspec);
+    unlink(pab);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec_parse),
@@ -624,6 +815,7 @@ int main(void) {
         cmocka_unit_test(test_tagged_entities_stream),
         cmocka_unit_test(test_members_mean_of_log_probs),
         cmocka_unit_test(test_task_padded_vocab),
+        cmocka_unit_test(test_beam_search_exhaustive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
