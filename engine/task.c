@@ -68,6 +68,17 @@ void task_spec_free(task_spec *s) {
     memset(s, 0, sizeof *s);
 }
 
+/* NULL if a spec may decode with a beam of n, else the rule n breaks. */
+static const char *beam_rule(const task_spec *s, int64_t n) {
+    int distinct = 0;
+    if (s->constraint) json_get_bool(s->constraint, "distinct_strings", &distinct);
+    if (n < 1 || n > TASK_MAX_BEAM) return "\"beam\" must be an integer 1..8";
+    if (n > 1 && (s->sampling.temperature != 0 || s->sampling.repeat_penalty != 1))
+        return "\"beam\" above 1 needs sampling temperature 0 and repeat_penalty 1";
+    if (n > 1 && distinct) return "\"beam\" above 1 does not combine with distinct_strings";
+    return NULL;
+}
+
 ulm_status task_spec_parse(const char *text, size_t len, const char *where, task_spec *s, ulm_error *err) {
     memset(s, 0, sizeof *s);
     spec_ctx c = {text, len, where, err};
@@ -164,12 +175,9 @@ ulm_status task_spec_parse(const char *text, size_t len, const char *where, task
     }
     s->beam = 1;
     if (json_get(r, "beam")) {
-        int distinct = 0;
-        if (s->constraint) json_get_bool(s->constraint, "distinct_strings", &distinct);
-        if (json_get_int(r, "beam", &n) || n < 1 || n > TASK_MAX_BEAM) { st = spec_err(&c, "beam", "\"beam\" must be an integer 1..8"); goto fail; }
+        const char *why = json_get_int(r, "beam", &n) ? "\"beam\" must be an integer 1..8" : beam_rule(s, n);
+        if (why) { st = spec_err(&c, "beam", why); goto fail; }
         s->beam = (int)n;
-        if (n > 1 && (s->sampling.temperature != 0 || s->sampling.repeat_penalty != 1)) { st = spec_err(&c, "beam", "\"beam\" above 1 needs sampling temperature 0 and repeat_penalty 1"); goto fail; }
-        if (n > 1 && distinct) { st = spec_err(&c, "beam", "\"beam\" above 1 does not combine with distinct_strings"); goto fail; }
     }
     s->validator = json_get(r, "validator");
     if (s->validator) {
@@ -442,6 +450,34 @@ void task_free(task *t) {
     free(t);
 }
 
+/* A sequence state per hypothesis and weight set for a beam of n (none for greedy). */
+static ulm_status beam_states(task *t, int n, ulm_error *err) {
+    for (int b = 0; b < TASK_MAX_BEAM; b++)
+        for (int k = 0; k < MODEL_MAX_MEMBERS; k++) {
+            kv_state_free(t->beam_kv[b][k]);
+            t->beam_kv[b][k] = NULL;
+        }
+    for (int b = 0; b < (n > 1 ? n : 0); b++)
+        for (int k = 0; k < t->n_members; k++) {
+            ulm_status st = kv_state_new(k ? t->member_ctx[k] : t->ctx, &t->beam_kv[b][k], err);
+            if (st) return st;
+        }
+    return ULM_OK;
+}
+
+ulm_status task_set_beam(task *t, int beam, ulm_error *err) {
+    const char *why = beam_rule(&t->spec, beam);
+    if (why) return ulm_set_error(err, ULM_ERR_ARG, "%s", why);
+    ulm_status st = beam_states(t, beam, err);
+    if (st) {
+        beam_states(t, 1, NULL);
+        t->spec.beam = 1;
+        return st;
+    }
+    t->spec.beam = beam;
+    return ULM_OK;
+}
+
 ulm_status task_new(const ulm_model *m, const char *spec, size_t spec_len, const char *where, int n_threads,
                     task **out, ulm_error *err) {
     *out = NULL;
@@ -463,9 +499,7 @@ ulm_status task_new(const ulm_model *m, const char *spec, size_t spec_len, const
             goto fail;
         }
     }
-    for (int b = 0; b < (t->spec.beam > 1 ? t->spec.beam : 0); b++)
-        for (int k = 0; k < t->n_members; k++)
-            if ((st = kv_state_new(k ? t->member_ctx[k] : t->ctx, &t->beam_kv[b][k], err))) goto fail;
+    if ((st = beam_states(t, t->spec.beam, err))) goto fail;
     if (t->n_members > 1 && !(t->member_logits = malloc((size_t)m->cfg.vocab_size * sizeof *t->member_logits))) {
         st = ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
         goto fail;

@@ -104,6 +104,9 @@ ulm_status task_load(const char *path, int n_threads, task **out, ulm_error *err
 ulm_status task_new(const ulm_model *m, const char *spec, size_t spec_len, const char *where, int n_threads,
                     task **out, ulm_error *err);
 void task_free(task *t);
+/* Overrides the spec's "beam" (1 = greedy), with the spec's rules; ULM_ERR_ARG naming the
+ * rule when it breaks one. */
+ulm_status task_set_beam(task *t, int beam, ulm_error *err);
 const task_spec *task_get_spec(const task *t);
 /* The embedded golden set text, or NULL. */
 const char *task_golden(const task *t, size_t *len);

@@ -768,9 +768,21 @@ static void test_beam_search_exhaustive(void **state) {
             sb.buf[sb.len] = 0;
             assert_string_equal(sb.buf, r.output); /* what streamed is the answer */
             beats_greedy += strcmp(rg.output, e.best_text) != 0;
+            /* the same search set on the greedy task (ulm eval --beam), and back */
+            task_result ro, rb;
+            assert_int_equal(task_set_beam(g, 8, &err), ULM_OK);
+            assert_int_equal(task_run(g, inputs[i], strlen(inputs[i]), NULL, NULL, &ro, &err), ULM_OK);
+            assert_string_equal(ro.output, e.best_text);
+            assert_int_equal(task_set_beam(g, 1, &err), ULM_OK);
+            assert_int_equal(task_run(g, inputs[i], strlen(inputs[i]), NULL, NULL, &rb, &err), ULM_OK);
+            assert_string_equal(rb.output, rg.output);
             task_result_free(&r);
             task_result_free(&rg);
+            task_result_free(&ro);
+            task_result_free(&rb);
         }
+        assert_int_equal(task_set_beam(g, 9, &err), ULM_ERR_ARG);
+        assert_int_equal(task_set_beam(g, 0, &err), ULM_ERR_ARG);
         task_free(t);
         task_free(g);
     }
@@ -795,6 +807,11 @@ static void test_beam_search_exhaustive(void **state) {
         task_result_free(&r);
     }
     assert_true(stopped > 0);
+    task_free(t);
+    /* a sampling task cannot take a beam */
+    assert_int_equal(task_new(a, good_spec, strlen(good_spec), "mood", 1, &t, &err), ULM_OK);
+    assert_int_equal(task_set_beam(t, 4, &err), ULM_ERR_ARG);
+    assert_non_null(strstr(err.msg, "temperature 0"));
     task_free(t);
     ulm_model_free(ab);
     ulm_model_free(a);

@@ -1,5 +1,5 @@
 /* ulm eval TASK.ulm [GOLDEN.jsonl] [--json] [--baseline OTHER.ulm] [--max-drop D]
- *          [--min-accuracy X] [-n LIMIT] [-t THREADS]
+ *          [--min-accuracy X] [-n LIMIT] [-t THREADS] [--beam N]
  * Runs the task on every golden item (the embedded task.golden when no file is given) and
  * reports exact-match accuracy, per-field P/R/F1 for JSON outputs, validity and escalation
  * rates, TTFT and total latency p50/p95, and tokens/s. Gates exit 1: accuracy below
@@ -15,14 +15,21 @@
 
 static const char *usage =
     "usage: ulm eval TASK.ulm [GOLDEN.jsonl] [--json] [--baseline OTHER.ulm] [--max-drop D]\n"
-    "                [--min-accuracy X] [-n LIMIT] [-t THREADS]\n";
+    "                [--min-accuracy X] [-n LIMIT] [-t THREADS] [--beam N]\n"
+    "  --beam N: decode with a beam of N hypotheses (1 = greedy) instead of the spec's \"beam\"\n";
 
 /* Evaluates one task file; fills *rep. Returns 0, or 1 with a message printed. */
-static int eval_one(const char *path, const char *golden_path, int limit, int threads, int progress, eval_report *rep) {
+static int eval_one(const char *path, const char *golden_path, int limit, int threads, int beam, int progress,
+                    eval_report *rep) {
     task *t;
     ulm_error err;
     if (task_load(path, threads, &t, &err)) {
         fprintf(stderr, "ulm eval: %s\n", err.msg);
+        return 1;
+    }
+    if (beam && task_set_beam(t, beam, &err)) {
+        fprintf(stderr, "ulm eval: %s: --beam %d: %s\n", path, beam, err.msg);
+        task_free(t);
         return 1;
     }
     char *text = NULL;
@@ -104,7 +111,7 @@ static void print_json(const eval_report *r) {
 
 int cmd_eval(int argc, char **argv) {
     const char *path = NULL, *golden = NULL, *baseline = NULL, *v;
-    int as_json = 0, limit = 0, threads = 0;
+    int as_json = 0, limit = 0, threads = 0, beam = 0;
     float max_drop = -1, min_acc = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -123,6 +130,7 @@ int cmd_eval(int argc, char **argv) {
         else if (!strcmp(a, "--min-accuracy")) bad = arg_float(a, v, 0, 1, &min_acc);
         else if (!strcmp(a, "-n")) bad = arg_int(a, v, 1, 1 << 30, &limit);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) bad = arg_int(a, v, 1, 256, &threads);
+        else if (!strcmp(a, "--beam")) bad = arg_int(a, v, 1, TASK_MAX_BEAM, &beam);
         else { fprintf(stderr, "ulm eval: unknown option %s\n%s", a, usage); return 2; }
         if (bad) return 2;
     }
@@ -131,8 +139,8 @@ int cmd_eval(int argc, char **argv) {
     if (baseline && max_drop < 0) max_drop = 0.02f;
     int progress = !as_json && isatty(2);
     eval_report rep, base;
-    if (eval_one(path, golden, limit, threads, progress, &rep)) return 1;
-    if (baseline && eval_one(baseline, golden, limit, threads, progress, &base)) return 1;
+    if (eval_one(path, golden, limit, threads, beam, progress, &rep)) return 1;
+    if (baseline && eval_one(baseline, golden, limit, threads, beam, progress, &base)) return 1;
     int rc = 0;
     char why[256] = "";
     if (min_acc >= 0 && rep.accuracy < min_acc) {

@@ -1,6 +1,6 @@
 /* ulm task pack SPEC MODEL.ulm -o TASK.ulm [--golden GOLDEN.jsonl] [--member MODEL2.ulm]...
  * ulm task check SPEC [GOLDEN.jsonl]
- * ulm task run TASK.ulm ["INPUT"] [--json] [--stream] [-t THREADS]
+ * ulm task run TASK.ulm ["INPUT"] [--json] [--stream] [-t THREADS] [--beam N]
  *   With no INPUT, reads JSONL from stdin ({"input": "..."} or a JSON string per line) and
  *   writes one JSON result per line. `ulm run TASK.ulm ...` lands here via task_cli_run. */
 #include <stdio.h>
@@ -17,7 +17,7 @@
 static const char *usage =
     "usage: ulm task pack SPEC.json MODEL.ulm -o TASK.ulm [--golden GOLDEN.jsonl] [--member MODEL2.ulm]...\n"
     "       ulm task check SPEC.json [GOLDEN.jsonl]\n"
-    "       ulm task run TASK.ulm [INPUT] [--json] [--stream] [-t THREADS]\n"
+    "       ulm task run TASK.ulm [INPUT] [--json] [--stream] [-t THREADS] [--beam N]\n"
     "  --member: another weight set of the same config and tokenizer (another seed, or the\n"
     "  last step's weights beside the averaged ones); the task decodes from the mean of\n"
     "  all sets' log-probabilities\n"
@@ -243,9 +243,13 @@ static int stream_text(const char *s, size_t n, void *u) {
 
 int task_cli_run(int argc, char **argv) {
     const char *path = NULL, *input = NULL;
-    int as_json = 0, stream = 0, threads = 0;
+    int as_json = 0, stream = 0, threads = 0, beam = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) as_json = 1;
+        else if (!strcmp(argv[i], "--beam")) {
+            const char *v = arg_value(argc, argv, &i);
+            if (!v || arg_int("--beam", v, 1, TASK_MAX_BEAM, &beam)) return 2;
+        }
         else if (!strcmp(argv[i], "--stream")) stream = 1;
         else if (!strcmp(argv[i], "-t") || !strcmp(argv[i], "--threads")) {
             const char *v = arg_value(argc, argv, &i);
@@ -261,6 +265,11 @@ int task_cli_run(int argc, char **argv) {
     ulm_error err;
     if (task_load(path, threads, &t, &err)) {
         fprintf(stderr, "ulm run: %s\n", err.msg);
+        return 1;
+    }
+    if (beam && task_set_beam(t, beam, &err)) {
+        fprintf(stderr, "ulm run: %s: --beam %d: %s\n", path, beam, err.msg);
+        task_free(t);
         return 1;
     }
     int rc = 0;
