@@ -23,6 +23,14 @@ typedef struct kv_layer {
     int cap;
 } kv_layer;
 
+/* A sequence held apart from its context (model.h): its own K/V layers and position. */
+struct kv_state {
+    const ulm_model *m;
+    int n_ctx, n_batch, pos;
+    ulm_dtype kv_dt;
+    kv_layer *layers; /* [n_layers], shaped as the context's */
+};
+
 struct ulm_ctx {
     const ulm_model *m;
     const ulm_kernels *kern;
@@ -45,7 +53,15 @@ struct ulm_ctx {
     float *rope_cs; /* [n_threads][head_dim] cos | sin of a position's RoPE angles */
     void *xprep;   /* prepared matmul input */
     size_t xprep_size;
+    kv_state *const *seqs; /* NULL, or during kv_state_eval: row i is one token of sequence seqs[i] */
 };
+
+/* Row i's position and K/V layer l: the context's sequence (positions pos0, pos0+1, ...) or,
+ * in kv_state_eval, the row's own. */
+static inline int row_pos(const ulm_ctx *c, int pos0, int i) { return c->seqs ? c->seqs[i]->pos : pos0 + i; }
+static inline const kv_layer *row_kv(const ulm_ctx *c, int l, int i) {
+    return c->seqs ? &c->seqs[i]->layers[l] : &c->kv_layers[l];
+}
 
 /* ---- matmul over the pool: y[i][r] = W[r] . x[i], rows split across threads ----
  * Up to three matrices that read the same input (q/k/v, gate/up) run as one job: one input
@@ -144,18 +160,21 @@ static void attn_worker(void *p, int ith, int nth) {
     const model_config *cfg = &c->m->cfg;
     const ulm_kernels *K = c->kern;
     int hd = cfg->head_dim, nh = cfg->n_heads, nkv = cfg->n_kv_heads, group = nh / nkv, qd = nh * hd;
-    const kv_layer *L = &c->kv_layers[j->layer];
-    int cap = L->cap, local = c->m->layers[j->layer].is_local, qb = c->att_qb;
-    size_t esz = c->kv_dt == ULM_DT_F16 ? 2 : 4, head_bytes = (size_t)cap * hd * esz;
+    /* rows of separate sequences (kv_state_eval) are one query block each */
+    int local = c->m->layers[j->layer].is_local, qb = c->seqs ? 1 : c->att_qb;
+    size_t esz = c->kv_dt == ULM_DT_F16 ? 2 : 4;
     size_t qrow = K->prepare_size(c->kv_dt, 1, hd);
-    float *sc = c->scores + (size_t)ith * c->att_scratch; /* [qb*group][cap] scores by slot */
-    float *pr = sc + (size_t)qb * group * cap;           /* [qb*group][len] weights by position */
-    float *vbuf = pr + (size_t)qb * group * cap;         /* [ATT_VCHUNK][hd] value rows in f32 */
-    char *qprep = (char *)(vbuf + (size_t)ATT_VCHUNK * hd); /* qb*group prepared query rows */
     int nblk = (j->n + qb - 1) / qb, items = nblk * nkv;
     for (int it = ith; it < items; it += nth) {
         int i0 = it / nkv * qb, kvh = it % nkv, nt = j->n - i0 < qb ? j->n - i0 : qb, nq = nt * group;
-        int p_last = j->pos0 + i0 + nt - 1, t_lo = attn_first_pos(cfg, local, j->pos0 + i0);
+        const kv_layer *L = row_kv(c, j->layer, i0);
+        int cap = L->cap, p0 = row_pos(c, j->pos0, i0);
+        size_t head_bytes = (size_t)cap * hd * esz;
+        float *sc = c->scores + (size_t)ith * c->att_scratch; /* [qb*group][cap] scores by slot */
+        float *pr = sc + (size_t)qb * group * cap;           /* [qb*group][len] weights by position */
+        float *vbuf = pr + (size_t)qb * group * cap;         /* [ATT_VCHUNK][hd] value rows in f32 */
+        char *qprep = (char *)(vbuf + (size_t)ATT_VCHUNK * hd); /* qb*group prepared query rows */
+        int p_last = p0 + nt - 1, t_lo = attn_first_pos(cfg, local, p0);
         int len = p_last - t_lo + 1, s0 = t_lo % cap;
         int n1 = s0 + len <= cap ? len : cap - s0; /* positions t_lo.. are slots s0..s0+n1-1, then 0.. */
         const char *kb = (const char *)L->k + kvh * head_bytes, *vb = (const char *)L->v + kvh * head_bytes;
@@ -167,7 +186,7 @@ static void attn_worker(void *p, int ith, int nth) {
         if (n1 < len) K->matmul(c->kv_dt, kb, qprep, nq, hd, sc, cap, 0, len - n1);
         /* weights [nq][len] in position order: softmax over each row's own range [a, b] */
         for (int r = 0; r < nq; r++) {
-            int pos = j->pos0 + i0 + r / group, a = attn_first_pos(cfg, local, pos) - t_lo, b = pos - t_lo;
+            int pos = p0 + r / group, a = attn_first_pos(cfg, local, pos) - t_lo, b = pos - t_lo;
             const float *sr = sc + (size_t)r * cap;
             float *pw = pr + (size_t)r * len;
             int m1 = b + 1 < n1 ? b + 1 : n1; /* [a, m1) from slots s0 + t, [max(a, n1), b] wrapped */
@@ -236,12 +255,13 @@ static void token_stage(ulm_ctx *c, int st, int l, int i, int n, int pos0, float
             for (int h = 0; h < nkv; h++) K->rmsnorm(k + h * hd, k + h * hd, w->k_norm.data, hd, eps, 0);
         }
         /* llama 3 frequency scaling applies to global layers only (llama has no local ones) */
-        k_rope_cs(cs, hd, pos0 + i, w->is_local ? cfg->rope_theta_local : cfg->rope_theta,
+        int pos = row_pos(c, pos0, i);
+        k_rope_cs(cs, hd, pos, w->is_local ? cfg->rope_theta_local : cfg->rope_theta,
                   w->is_local ? NULL : m->rope_freq_factors); /* angles once per position */
         for (int h = 0; h < nh; h++) K->rope_apply(q + h * hd, hd, hd, a->rope_interleaved, cs);
         for (int h = 0; h < nkv; h++) K->rope_apply(k + h * hd, hd, hd, a->rope_interleaved, cs);
-        const kv_layer *L = &c->kv_layers[l];
-        int slot = (pos0 + i) % L->cap;
+        const kv_layer *L = row_kv(c, l, i);
+        int slot = pos % L->cap;
         for (int h = 0; h < nkv; h++) {
             size_t off = ((size_t)h * L->cap + slot) * hd;
             if (c->kv_dt == ULM_DT_F32) {
@@ -344,7 +364,10 @@ static void forward(ulm_ctx *c, const int32_t *tokens, int n, int all_logits, fl
         for (int i = first; i < n; i++) c->kern->rmsnorm(c->xb + (size_t)(i - first) * D, c->x + (size_t)i * D, m->output_norm.data, D, eps, 0);
         matmul(c, &m->output, c->xb, rows, out, V);
     }
-    c->pos += n;
+    if (c->seqs)
+        for (int i = 0; i < n; i++) c->seqs[i]->pos++;
+    else
+        c->pos += n;
 }
 
 ulm_status ulm_ctx_eval(ulm_ctx *c, const int32_t *tokens, int n, float *logits, int all_logits, ulm_error *err) {
@@ -482,13 +505,6 @@ int ulm_ctx_rewind(ulm_ctx *c, int pos) {
     c->pos = pos;
     return 0;
 }
-struct kv_state {
-    const ulm_model *m;
-    int n_ctx, n_batch, pos;
-    ulm_dtype kv_dt;
-    kv_layer *layers; /* [n_layers], shaped as the context's */
-};
-
 void kv_state_free(kv_state *s) {
     if (!s) return;
     if (s->layers)
@@ -516,6 +532,27 @@ ulm_status kv_state_new(const ulm_ctx *c, kv_state **out, ulm_error *err) {
         return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory for a sequence state of %d tokens", c->n_ctx);
     }
     *out = s;
+    return ULM_OK;
+}
+
+ulm_status kv_state_eval(ulm_ctx *c, kv_state *const *seqs, const int32_t *tokens, int n, float *logits,
+                         ulm_error *err) {
+    const model_config *cfg = &c->m->cfg;
+    if (n <= 0 || n > c->n_batch) return ulm_set_error(err, ULM_ERR_ARG, "%d sequences in one step (1..%d)", n, c->n_batch);
+    for (int i = 0; i < n; i++) {
+        const kv_state *s = seqs[i];
+        if (s->m != c->m || s->n_ctx != c->n_ctx || s->n_batch != c->n_batch || s->kv_dt != c->kv_dt)
+            return ulm_set_error(err, ULM_ERR_ARG, "sequence %d was not made for this context", i);
+        if (s->pos >= c->n_ctx)
+            return ulm_set_error(err, ULM_ERR_CONTEXT, "context full: sequence %d is at position %d of %d", i, s->pos, c->n_ctx);
+        if (tokens[i] < 0 || tokens[i] >= cfg->vocab_size)
+            return ulm_set_error(err, ULM_ERR_ARG, "token id %d is outside the vocabulary (%d)", tokens[i], cfg->vocab_size);
+        for (int j = 0; j < i; j++)
+            if (seqs[j] == s) return ulm_set_error(err, ULM_ERR_ARG, "sequence %d is also sequence %d", i, j);
+    }
+    c->seqs = seqs;
+    forward(c, tokens, n, 1, logits);
+    c->seqs = NULL;
     return ULM_OK;
 }
 

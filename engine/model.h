@@ -104,6 +104,12 @@ void kv_state_free(kv_state *s);
 void kv_state_swap(ulm_ctx *c, kv_state *s);
 /* dst becomes a copy of src (the filled slots only). */
 void kv_state_copy(kv_state *dst, const kv_state *src);
+/* One token for each of n separate sequences (distinct states of c's shape), in one batched
+ * forward pass: the matmuls read each weight once for all of them; each row attends to its
+ * own sequence and moves it on by one. logits: [n][vocab_size]. c's own sequence is
+ * untouched. */
+ulm_status kv_state_eval(ulm_ctx *c, kv_state *const *seqs, const int32_t *tokens, int n, float *logits,
+                         ulm_error *err);
 
 /* Reads config + binds every tensor, checking dtypes and shapes. */
 ulm_status model_bind(struct ulm_model *m, ulm_error *err);

@@ -390,6 +390,7 @@ struct task {
     int cap_toks;
     /* beam search (spec "beam" > 1): a sequence state per hypothesis and member */
     kv_state *beam_kv[TASK_MAX_BEAM][MODEL_MAX_MEMBERS];
+    float *beam_logits, *beam_tmp; /* [beam][model rows] */
 };
 
 /* The model's logits after toks[0..n-1] ([n_vocab]); with members, the mean of the
@@ -439,6 +440,8 @@ void task_free(task *t) {
     free(t->member_logits);
     for (int b = 0; b < TASK_MAX_BEAM; b++)
         for (int k = 0; k < MODEL_MAX_MEMBERS; k++) kv_state_free(t->beam_kv[b][k]);
+    free(t->beam_logits);
+    free(t->beam_tmp);
     for (int k = 1; k < t->n_members; k++) {
         if (t->member_ctx[k]) ulm_ctx_free(t->member_ctx[k]);
         ulm_model_free(t->member[k]);
@@ -457,6 +460,15 @@ static ulm_status beam_states(task *t, int n, ulm_error *err) {
             kv_state_free(t->beam_kv[b][k]);
             t->beam_kv[b][k] = NULL;
         }
+    free(t->beam_logits);
+    free(t->beam_tmp);
+    t->beam_logits = t->beam_tmp = NULL;
+    if (n > 1) {
+        size_t rows = (size_t)n * t->m->cfg.vocab_size;
+        t->beam_logits = malloc(rows * sizeof *t->beam_logits);
+        t->beam_tmp = t->n_members > 1 ? malloc(rows * sizeof *t->beam_tmp) : NULL;
+        if (!t->beam_logits || (t->n_members > 1 && !t->beam_tmp)) return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
+    }
     for (int b = 0; b < (n > 1 ? n : 0); b++)
         for (int k = 0; k < t->n_members; k++) {
             ulm_status st = kv_state_new(k ? t->member_ctx[k] : t->ctx, &t->beam_kv[b][k], err);
@@ -881,20 +893,34 @@ static ulm_status decode_beam(decoder *d, const cons_run *run0, ulm_error *err) 
     if (c) live[0].run = *run0;
     /* the prompt's K/V becomes slot 0's */
     for (int k = 0; k < M; k++) kv_state_swap(k ? t->member_ctx[k] : t->ctx, t->beam_kv[0][k]);
+    const size_t R = (size_t)t->m->cfg.vocab_size;
     for (int step = 0; n_live > 0; step++) {
+        /* each live hypothesis's next-token logits: the prompt's at first, then its last
+         * token fed to every weight set, all hypotheses in one batched pass per set */
+        const float *rows = t->logits;
+        if (step > 0) {
+            int32_t last[TASK_MAX_BEAM];
+            for (int i = 0; i < n_live; i++) last[i] = live[i].toks[live[i].n - 1];
+            for (int k = 0; k < M; k++) {
+                kv_state *seqs[TASK_MAX_BEAM];
+                for (int i = 0; i < n_live; i++) seqs[i] = t->beam_kv[live[i].slot][k];
+                float *dst = k ? t->beam_tmp : t->beam_logits;
+                if ((st = kv_state_eval(k ? t->member_ctx[k] : t->ctx, seqs, last, n_live, dst, err))) goto done;
+                if (k)
+                    for (size_t x = 0; x < (size_t)n_live * R; x++) t->beam_logits[x] += dst[x];
+            }
+            if (M > 1) /* the mean of the sets' logits, as task_eval */
+                for (size_t x = 0; x < (size_t)n_live * R; x++) t->beam_logits[x] /= (float)M;
+            rows = t->beam_logits;
+        }
         int n_cand = 0;
         for (int i = 0; i < n_live; i++) {
             beam_hyp *h = &live[i];
-            if (step > 0) { /* feed its last token */
-                for (int k = 0; k < M; k++) kv_state_swap(k ? t->member_ctx[k] : t->ctx, t->beam_kv[h->slot][k]);
-                st = task_eval(t, &h->toks[h->n - 1], 1, t->logits, err);
-                for (int k = 0; k < M; k++) kv_state_swap(k ? t->member_ctx[k] : t->ctx, t->beam_kv[h->slot][k]);
-                if (st) goto done;
-            }
+            const float *lg = rows + (size_t)i * R;
             float mx = -INFINITY;
-            for (int v = 0; v < V; v++) mx = t->logits[v] > mx ? t->logits[v] : mx;
+            for (int v = 0; v < V; v++) mx = lg[v] > mx ? lg[v] : mx;
             double sum = 0;
-            for (int v = 0; v < V; v++) sum += exp((double)(t->logits[v] - mx));
+            for (int v = 0; v < V; v++) sum += exp((double)(lg[v] - mx));
             double lz = log(sum);
             const uint64_t *mask = NULL;
             if (c) {
@@ -910,15 +936,15 @@ static ulm_status decode_beam(decoder *d, const cons_run *run0, ulm_error *err) 
             if (mask) {
                 double za = 0;
                 for (int v = 0; v < V; v++)
-                    if (cons_bit(mask, v)) za += exp((double)(t->logits[v] - mx));
+                    if (cons_bit(mask, v)) za += exp((double)(lg[v] - mx));
                 lza = log(za);
             }
             /* its B best allowed tokens */
             beam_cand top[TASK_MAX_BEAM];
             int nt = 0;
             for (int v = 0; v < V; v++) {
-                if ((mask && !cons_bit(mask, v)) || t->logits[v] == -INFINITY) continue;
-                double d = (double)(t->logits[v] - mx);
+                if ((mask && !cons_bit(mask, v)) || lg[v] == -INFINITY) continue;
+                double d = (double)(lg[v] - mx);
                 beam_insert(top, &nt, B, (beam_cand){i, v, h->score + d - lza, (float)exp(d - lz)});
             }
             for (int j = 0; j < nt; j++) cand[n_cand++] = top[j];

@@ -267,6 +267,112 @@ static void test_ctx_rewind(void **state) {
     check_rewind("gemma3", 2, 6);
 }
 
+/* kv_state_eval: separate sequences at different positions, one token each per batched pass,
+ * give each sequence's own token-by-token logits (to rounding: a batch of rows may take
+ * another matmul path than one row); kv_state_copy forks a sequence; gemma3's window-8 rings
+ * (8 + 4 - 1 slots with batches of 4) wrap on the way; misuse is refused. */
+#define SEQ_STEPS 24
+static const int seq_off[4] = {0, 7, 19, 33}, seq_pre[4] = {1, 12, 30, 40};
+
+/* Token-by-token logits of sequence s: rows k = 0..SEQ_STEPS after its token pre-1+k; the
+ * fork (s = 3) is sequence 2 up to its token pre[3]-1, then tokens from offset off[3]. */
+static int32_t seq_tok(const int32_t *toks, int s, int i) {
+    if (s == 3 && i < seq_pre[3]) return toks[(seq_off[2] + i) % NPOS];
+    return toks[(seq_off[s] + i) % NPOS];
+}
+
+static void check_states(const char *arch) {
+    char path[256];
+    snprintf(path, sizeof path, DIR "%s.ulm", arch);
+    int32_t toks[NPOS];
+    read_tokens(toks);
+    ulm_model *m;
+    ulm_error err;
+    assert_int_equal(ulm_model_load(path, &m, &err), ULM_OK);
+    ulm_ctx_params cp = {.n_ctx = 128, .n_threads = 1, .kv_f32 = 1, .n_batch = 4};
+    float *ref = malloc(sizeof(float) * 4 * (SEQ_STEPS + 1) * VOCAB), *out = malloc(sizeof(float) * 4 * VOCAB);
+    for (int s = 0; s < 4; s++) {
+        ulm_ctx *c;
+        assert_int_equal(ulm_ctx_new(m, &cp, &c, &err), ULM_OK);
+        for (int i = 0; i < seq_pre[s] + SEQ_STEPS; i++) {
+            int32_t t = seq_tok(toks, s, i);
+            assert_int_equal(ulm_ctx_eval(c, &t, 1, out, 0, &err), ULM_OK);
+            if (i >= seq_pre[s] - 1) memcpy(ref + ((size_t)s * (SEQ_STEPS + 1) + i - (seq_pre[s] - 1)) * VOCAB, out, sizeof(float) * VOCAB);
+        }
+        ulm_ctx_free(c);
+    }
+    ulm_ctx *c;
+    assert_int_equal(ulm_ctx_new(m, &cp, &c, &err), ULM_OK);
+    int32_t own[5] = {toks[1], toks[2], toks[3], toks[4], toks[5]};
+    assert_int_equal(ulm_ctx_eval(c, own, 5, out, 0, &err), ULM_OK); /* c's own sequence */
+    kv_state *st[4];
+    for (int s = 0; s < 4; s++) assert_int_equal(kv_state_new(c, &st[s], &err), ULM_OK);
+    for (int s = 0; s < 3; s++) { /* prefill each in batches of 4 */
+        int32_t pre[64];
+        for (int i = 0; i < seq_pre[s]; i++) pre[i] = seq_tok(toks, s, i);
+        kv_state_swap(c, st[s]);
+        assert_int_equal(ulm_ctx_pos(c), 0);
+        assert_int_equal(ulm_ctx_eval(c, pre, seq_pre[s], out, 0, &err), ULM_OK);
+        kv_state_swap(c, st[s]);
+        for (int v = 0; v < VOCAB; v++) assert_true(fabsf(out[v] - ref[(size_t)s * (SEQ_STEPS + 1) * VOCAB + v]) <= 1e-4f);
+    }
+    assert_int_equal(ulm_ctx_pos(c), 5);
+    float maxd = 0;
+    int n = 3;
+    for (int k = 1; k <= SEQ_STEPS; k++) {
+        if (n == 3 && seq_pre[2] + k - 1 == seq_pre[3]) { /* fork sequence 2 here */
+            kv_state_copy(st[3], st[2]);
+            n = 4;
+        }
+        int32_t t[4];
+        int row[4]; /* the reference row each sequence's output is */
+        for (int s = 0; s < n; s++) {
+            row[s] = s == 3 ? k - seq_pre[3] + seq_pre[2] : k;
+            t[s] = seq_tok(toks, s, seq_pre[s] - 1 + row[s]);
+        }
+        assert_int_equal(kv_state_eval(c, st, t, n, out, &err), ULM_OK);
+        for (int s = 0; s < n; s++) {
+            const float *r = ref + ((size_t)s * (SEQ_STEPS + 1) + row[s]) * VOCAB;
+            for (int v = 0; v < VOCAB; v++) maxd = fmaxf(maxd, fabsf(out[(size_t)s * VOCAB + v] - r[v]));
+        }
+    }
+    print_message("%-6s 4 sequences batched vs token by token: max|d| %.2e\n", arch, maxd);
+    assert_true(n == 4);
+    assert_true(maxd <= 1e-4f);
+    assert_int_equal(ulm_ctx_pos(c), 5); /* c's own sequence is where it was */
+    /* misuse */
+    kv_state *dup[2] = {st[0], st[0]};
+    int32_t t2[5] = {1, 2, 3, 4, 5};
+    assert_int_equal(kv_state_eval(c, dup, t2, 2, out, &err), ULM_ERR_ARG);
+    assert_non_null(strstr(err.msg, "also sequence"));
+    kv_state *five[5] = {st[0], st[1], st[2], st[3], st[0]};
+    assert_int_equal(kv_state_eval(c, five, t2, 5, out, &err), ULM_ERR_ARG);
+    ulm_ctx *small;
+    ulm_ctx_params sp = {.n_ctx = 8, .n_threads = 1, .kv_f32 = 1, .n_batch = 4};
+    assert_int_equal(ulm_ctx_new(m, &sp, &small, &err), ULM_OK);
+    kv_state *other;
+    assert_int_equal(kv_state_new(small, &other, &err), ULM_OK);
+    assert_int_equal(kv_state_eval(c, &other, t2, 1, out, &err), ULM_ERR_ARG); /* another shape */
+    kv_state_swap(small, other);
+    assert_int_equal(ulm_ctx_eval(small, toks, 8, out, 0, &err), ULM_OK);
+    kv_state_swap(small, other);
+    assert_int_equal(kv_state_eval(small, &other, t2, 1, out, &err), ULM_ERR_CONTEXT); /* full */
+    int32_t bad = VOCAB + 7;
+    assert_int_equal(kv_state_eval(c, st, &bad, 1, out, &err), ULM_ERR_ARG);
+    kv_state_free(other);
+    ulm_ctx_free(small);
+    for (int s = 0; s < 4; s++) kv_state_free(st[s]);
+    ulm_ctx_free(c);
+    free(ref), free(out);
+    ulm_model_free(m);
+}
+
+static void test_kv_states(void **state) {
+    check_states("llama");
+    check_states("qwen3");
+    check_states("gemma3");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llama),
@@ -275,6 +381,7 @@ int main(void) {
         cmocka_unit_test(test_gemma3),
         cmocka_unit_test(test_kv_cache_size),
         cmocka_unit_test(test_ctx_rewind),
+        cmocka_unit_test(test_kv_states),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
