@@ -426,6 +426,30 @@ static void mkmodel(const char *path, const char *seed) {
     assert_int_equal(call(cmd_mkmodel, 7, argv), 0);
 }
 
+/* Two tiny random models of seeds sa and sb at pa and pb, and the task file pab of spec
+ * holding both weight sets; all three loaded. */
+static void tiny_pair(const char *spec, const char *sa, const char *sb, const char *pa, const char *pb, const char *pspec,
+                      const char *pab, ulm_model **a, ulm_model **b, ulm_model **ab) {
+    ulm_error err;
+    mkmodel(pa, sa);
+    mkmodel(pb, sb);
+    write_text(pspec, spec);
+    const char *pack[] = {"task", "pack", pspec, pa, "-o", pab, "--member", pb};
+    assert_int_equal(call(cmd_task, 8, pack), 0);
+    assert_int_equal(ulm_model_load(pa, a, &err), ULM_OK);
+    assert_int_equal(ulm_model_load(pb, b, &err), ULM_OK);
+    assert_int_equal(ulm_model_load(pab, ab, &err), ULM_OK);
+}
+
+static void tiny_pair_free(ulm_model *a, ulm_model *b, const char *pa, const char *pb, const char *pspec, const char *pab) {
+    ulm_model_free(a);
+    ulm_model_free(b);
+    unlink(pa);
+    unlink(pb);
+    unlink(pspec);
+    unlink(pab);
+}
+
 static void log_softmax_ref(float *x, int n) {
     double mx = -INFINITY, sum = 0;
     for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
@@ -499,16 +523,9 @@ static void test_members_mean_of_log_probs(void **state) {
     test_tmp_path(pab, sizeof pab, "member-ab.ulm");
     test_tmp_path(pbad, sizeof pbad, "member-bad.ulm");
     test_tmp_path(pcfg, sizeof pcfg, "member-cfg.ulm");
-    mkmodel(pa, "1");
-    mkmodel(pb, "2");
-    write_text(pspec, free_spec);
-    const char *pack[] = {"task", "pack", pspec, pa, "-o", pab, "--member", pb};
-    assert_int_equal(call(cmd_task, 8, pack), 0);
     ulm_error err;
     ulm_model *a, *b, *ab;
-    assert_int_equal(ulm_model_load(pa, &a, &err), ULM_OK);
-    assert_int_equal(ulm_model_load(pb, &b, &err), ULM_OK);
-    assert_int_equal(ulm_model_load(pab, &ab, &err), ULM_OK);
+    tiny_pair(free_spec, "1", "2", pa, pb, pspec, pab, &a, &b, &ab);
     assert_int_equal(ab->n_members, 2);
     assert_true(ab->n_params == a->n_params); /* the model's own set, not both */
     task *t, *ta;
@@ -558,12 +575,7 @@ static void test_members_mean_of_log_probs(void **state) {
             assert_non_null(strstr(err.msg, "model.members"));
         }
     }
-    ulm_model_free(a);
-    ulm_model_free(b);
-    unlink(pa);
-    unlink(pb);
-    unlink(pspec);
-    unlink(pab);
+    tiny_pair_free(a, b, pa, pb, pspec, pab);
     unlink(pcfg);
 }
 
@@ -730,20 +742,13 @@ static void test_beam_search_exhaustive(void **state) {
     test_tmp_path(pb, sizeof pb, "beam-b.ulm");
     test_tmp_path(pspec, sizeof pspec, "beam-spec.json");
     test_tmp_path(pab, sizeof pab, "beam-ab.ulm");
-    mkmodel(pa, "4");
-    mkmodel(pb, "5");
     char spec[512], greedy_spec[512];
     const char *cons = "\"constraint\": {\"type\": \"choice\", \"choices\": [\"aa\", \"ab\", \"b\", \"ba\", \"bab\", \"c\", \"ca\", \"cb\"]}";
     snprintf(spec, sizeof spec, "{\"name\": \"b\", \"instruction\": \"{input}\", \"max_tokens\": 6, \"beam\": 8, %s}", cons);
     snprintf(greedy_spec, sizeof greedy_spec, "{\"name\": \"g\", \"instruction\": \"{input}\", \"max_tokens\": 6, %s}", cons);
-    write_text(pspec, spec);
-    const char *pack[] = {"task", "pack", pspec, pa, "-o", pab, "--member", pb};
-    assert_int_equal(call(cmd_task, 8, pack), 0);
     ulm_error err;
     ulm_model *a, *b, *ab;
-    assert_int_equal(ulm_model_load(pa, &a, &err), ULM_OK);
-    assert_int_equal(ulm_model_load(pb, &b, &err), ULM_OK);
-    assert_int_equal(ulm_model_load(pab, &ab, &err), ULM_OK);
+    tiny_pair(spec, "4", "5", pa, pb, pspec, pab, &a, &b, &ab);
     const ulm_model *pair[2] = {a, b};
     const char *inputs[] = {"the cat sat", "a b c d e f", "hello world", "zz top", "one two three four",
                             "b a b", "cab", "x y z", "aaaa bbbb", "the end"};
@@ -814,12 +819,7 @@ static void test_beam_search_exhaustive(void **state) {
     assert_non_null(strstr(err.msg, "temperature 0"));
     task_free(t);
     ulm_model_free(ab);
-    ulm_model_free(a);
-    ulm_model_free(b);
-    unlink(pa);
-    unlink(pb);
-    unlink(pspec);
-    unlink(pab);
+    tiny_pair_free(a, b, pa, pb, pspec, pab);
 }
 
 int main(void) {
