@@ -410,6 +410,30 @@ static void *xalloc(size_t n, int *fail) {
     return p;
 }
 
+static void kv_layers_free(const ulm_model *m, kv_layer *layers) {
+    if (layers)
+        for (int l = 0; l < m->cfg.n_layers; l++) free(layers[l].k), free(layers[l].v);
+    free(layers);
+}
+
+/* The K/V layers of one sequence ([n_layers]; ring sizes as kv_layer_cap), or NULL. */
+static kv_layer *kv_layers_new(const ulm_model *m, int n_ctx, int n_batch, ulm_dtype dt) {
+    const model_config *cfg = &m->cfg;
+    kv_layer *layers = calloc((size_t)cfg->n_layers, sizeof *layers);
+    int f = !layers;
+    size_t row = (size_t)cfg->n_kv_heads * cfg->head_dim * (dt == ULM_DT_F16 ? 2 : 4);
+    for (int l = 0; l < cfg->n_layers && !f; l++) {
+        layers[l].cap = kv_layer_cap(m, l, n_ctx, n_batch);
+        layers[l].k = xalloc((size_t)layers[l].cap * row, &f);
+        layers[l].v = xalloc((size_t)layers[l].cap * row, &f);
+    }
+    if (f) {
+        kv_layers_free(m, layers);
+        return NULL;
+    }
+    return layers;
+}
+
 ulm_status ulm_ctx_new(const ulm_model *m, const ulm_ctx_params *p, ulm_ctx **out, ulm_error *err) {
     *out = NULL;
     const model_config *cfg = &m->cfg;
@@ -432,17 +456,11 @@ ulm_status ulm_ctx_new(const ulm_model *m, const ulm_ctx_params *p, ulm_ctx **ou
     int f = 0;
     c->kv_dt = p && p->kv_f32 ? ULM_DT_F32 : ULM_DT_F16;
     c->n_threads = nt;
-    c->kv_layers = calloc((size_t)cfg->n_layers, sizeof *c->kv_layers);
+    c->kv_layers = kv_layers_new(m, n_ctx, c->n_batch, c->kv_dt);
     if (!c->kv_layers) f = 1;
     int cap_max = 1;
-    for (int l = 0; l < cfg->n_layers && !f; l++) {
-        kv_layer *L = &c->kv_layers[l];
-        L->cap = kv_layer_cap(m, l, n_ctx, c->n_batch);
-        size_t bytes = (size_t)L->cap * kvd * (c->kv_dt == ULM_DT_F16 ? 2 : 4);
-        L->k = xalloc(bytes, &f);
-        L->v = xalloc(bytes, &f);
-        if (L->cap > cap_max) cap_max = L->cap;
-    }
+    for (int l = 0; l < cfg->n_layers && !f; l++)
+        if (c->kv_layers[l].cap > cap_max) cap_max = c->kv_layers[l].cap;
     int group = cfg->n_heads / cfg->n_kv_heads, hd = cfg->head_dim;
     size_t qb = ATT_SCRATCH_BYTES / ((size_t)2 * group * cap_max * 4);
     c->att_qb = qb < 1 ? 1 : qb > ATT_QB_MAX ? ATT_QB_MAX : (int)qb;
@@ -480,9 +498,7 @@ ulm_status ulm_ctx_new(const ulm_model *m, const ulm_ctx_params *p, ulm_ctx **ou
 void ulm_ctx_free(ulm_ctx *c) {
     if (!c) return;
     if (c->tp) tp_free(c->tp);
-    if (c->kv_layers)
-        for (int l = 0; l < c->m->cfg.n_layers; l++) free(c->kv_layers[l].k), free(c->kv_layers[l].v);
-    free(c->kv_layers);
+    kv_layers_free(c->m, c->kv_layers);
     free(c->x); free(c->xb); free(c->q); free(c->kv);
     free(c->att); free(c->o); free(c->gate); free(c->up); free(c->scores); free(c->rope_cs); free(c->xprep);
     free(c);
@@ -507,28 +523,15 @@ int ulm_ctx_rewind(ulm_ctx *c, int pos) {
 }
 void kv_state_free(kv_state *s) {
     if (!s) return;
-    if (s->layers)
-        for (int l = 0; l < s->m->cfg.n_layers; l++) free(s->layers[l].k), free(s->layers[l].v);
-    free(s->layers);
+    kv_layers_free(s->m, s->layers);
     free(s);
 }
 
 ulm_status kv_state_new(const ulm_ctx *c, kv_state **out, ulm_error *err) {
-    const model_config *cfg = &c->m->cfg;
     kv_state *s = calloc(1, sizeof *s);
-    int f = !s;
-    if (s) {
-        *s = (kv_state){c->m, c->n_ctx, c->n_batch, 0, c->kv_dt, calloc((size_t)cfg->n_layers, sizeof *s->layers)};
-        f = !s->layers;
-    }
-    size_t row = (size_t)cfg->n_kv_heads * cfg->head_dim * (c->kv_dt == ULM_DT_F16 ? 2 : 4);
-    for (int l = 0; l < cfg->n_layers && !f; l++) {
-        s->layers[l].cap = c->kv_layers[l].cap;
-        s->layers[l].k = xalloc((size_t)s->layers[l].cap * row, &f);
-        s->layers[l].v = xalloc((size_t)s->layers[l].cap * row, &f);
-    }
-    if (f) {
-        kv_state_free(s);
+    if (s) *s = (kv_state){c->m, c->n_ctx, c->n_batch, 0, c->kv_dt, kv_layers_new(c->m, c->n_ctx, c->n_batch, c->kv_dt)};
+    if (!s || !s->layers) {
+        free(s);
         return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory for a sequence state of %d tokens", c->n_ctx);
     }
     *out = s;

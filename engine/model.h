@@ -95,8 +95,8 @@ const struct ulm_model *ulm_ctx_model(const ulm_ctx *c);
 int ulm_ctx_rewind(ulm_ctx *c, int pos);
 
 /* A context's sequence state (its K/V cache and position) held apart from it, so one context
- * can run several sequences in turn (beam search): swap one in, eval, swap it back. A state
- * fits only contexts of its model and size (made from one of them). */
+ * can run several sequences (beam search): swapped in and out, or stepped together by
+ * kv_state_eval. A state fits only contexts of its model and size (made from one of them). */
 typedef struct kv_state kv_state;
 ulm_status kv_state_new(const ulm_ctx *c, kv_state **out, ulm_error *err);
 void kv_state_free(kv_state *s);

@@ -393,18 +393,35 @@ struct task {
     float *beam_logits, *beam_tmp; /* [beam][model rows] */
 };
 
-/* The model's logits after toks[0..n-1] ([n_vocab]); with members, the mean of the
+/* Weight set k's context (0: the model's own). */
+static ulm_ctx *member_ctx(const task *t, int k) { return k ? t->member_ctx[k] : t->ctx; }
+
+/* slots NULL: the logits after feeding toks[0..n-1] to the task's own sequence ([rows]);
+ * slots: one token toks[i] for each of n beam hypotheses, hypothesis i in sequence state
+ * slots[i], in one batched pass per weight set ([n][rows]). With members, the mean of the
  * members' logits. That is the mean of their log-probabilities up to one constant per step
  * (each member's log-sum-exp), which the softmax drops: a product of experts, where tokens
  * all of them find likely win. */
-static ulm_status task_eval(task *t, const int32_t *toks, int n, float *logits, ulm_error *err) {
-    ulm_status st = ulm_ctx_eval(t->ctx, toks, n, logits, 0, err);
-    if (st || t->n_members == 1) return st;
-    for (int k = 1; k < t->n_members; k++) {
-        if ((st = ulm_ctx_eval(t->member_ctx[k], toks, n, t->member_logits, 0, err))) return st;
-        for (int i = 0; i < t->n_vocab; i++) logits[i] += t->member_logits[i];
+static ulm_status task_eval(task *t, const int *slots, const int32_t *toks, int n, float *logits, ulm_error *err) {
+    const size_t R = (size_t)t->m->cfg.vocab_size;
+    int rows = slots ? n : 1;
+    float *tmp = slots ? t->beam_tmp : t->member_logits;
+    for (int k = 0; k < t->n_members; k++) {
+        float *dst = k ? tmp : logits;
+        ulm_status st;
+        if (slots) {
+            kv_state *seqs[TASK_MAX_BEAM];
+            for (int i = 0; i < n; i++) seqs[i] = t->beam_kv[slots[i]][k];
+            st = kv_state_eval(member_ctx(t, k), seqs, toks, n, dst, err);
+        } else {
+            st = ulm_ctx_eval(member_ctx(t, k), toks, n, dst, 0, err);
+        }
+        if (st) return st;
+        for (int r = 0; k && r < rows; r++)
+            for (int i = 0; i < t->n_vocab; i++) logits[r * R + i] += tmp[r * R + i];
     }
-    for (int i = 0; i < t->n_vocab; i++) logits[i] /= (float)t->n_members;
+    for (int r = 0; t->n_members > 1 && r < rows; r++)
+        for (int i = 0; i < t->n_vocab; i++) logits[r * R + i] /= (float)t->n_members;
     return ULM_OK;
 }
 
@@ -471,7 +488,7 @@ static ulm_status beam_states(task *t, int n, ulm_error *err) {
     }
     for (int b = 0; b < (n > 1 ? n : 0); b++)
         for (int k = 0; k < t->n_members; k++) {
-            ulm_status st = kv_state_new(k ? t->member_ctx[k] : t->ctx, &t->beam_kv[b][k], err);
+            ulm_status st = kv_state_new(member_ctx(t, k), &t->beam_kv[b][k], err);
             if (st) return st;
         }
     return ULM_OK;
@@ -777,7 +794,7 @@ static ulm_status decode(decoder *d, const cons_run *run0, ulm_error *err) {
                 d->conf_min = d->snaps[j].conf_min;
                 d->n_tokens = j;
                 n = d->n_prompt + j;
-                if ((st = task_eval(t, &t->toks[n - 1], 1, t->logits, err))) return st;
+                if ((st = task_eval(t, NULL, &t->toks[n - 1], 1, t->logits, err))) return st;
                 continue;
             }
             d->distinct = 0; /* out of rewinds, or the cache cannot rewind: keep the answer as it is */
@@ -804,7 +821,7 @@ static ulm_status decode(decoder *d, const cons_run *run0, ulm_error *err) {
         }
         if (stopped) break;
         if (d->n_tokens >= s->max_tokens) break;
-        if ((st = task_eval(t, &t->toks[n - 1], 1, t->logits, err))) return st;
+        if ((st = task_eval(t, NULL, &t->toks[n - 1], 1, t->logits, err))) return st;
     }
     return ULM_OK;
 }
@@ -892,7 +909,7 @@ static ulm_status decode_beam(decoder *d, const cons_run *run0, ulm_error *err) 
     live[0].done = 0;
     if (c) live[0].run = *run0;
     /* the prompt's K/V becomes slot 0's */
-    for (int k = 0; k < M; k++) kv_state_swap(k ? t->member_ctx[k] : t->ctx, t->beam_kv[0][k]);
+    for (int k = 0; k < M; k++) kv_state_swap(member_ctx(t, k), t->beam_kv[0][k]);
     const size_t R = (size_t)t->m->cfg.vocab_size;
     for (int step = 0; n_live > 0; step++) {
         /* each live hypothesis's next-token logits: the prompt's at first, then its last
@@ -900,17 +917,9 @@ static ulm_status decode_beam(decoder *d, const cons_run *run0, ulm_error *err) 
         const float *rows = t->logits;
         if (step > 0) {
             int32_t last[TASK_MAX_BEAM];
-            for (int i = 0; i < n_live; i++) last[i] = live[i].toks[live[i].n - 1];
-            for (int k = 0; k < M; k++) {
-                kv_state *seqs[TASK_MAX_BEAM];
-                for (int i = 0; i < n_live; i++) seqs[i] = t->beam_kv[live[i].slot][k];
-                float *dst = k ? t->beam_tmp : t->beam_logits;
-                if ((st = kv_state_eval(k ? t->member_ctx[k] : t->ctx, seqs, last, n_live, dst, err))) goto done;
-                if (k)
-                    for (size_t x = 0; x < (size_t)n_live * R; x++) t->beam_logits[x] += dst[x];
-            }
-            if (M > 1) /* the mean of the sets' logits, as task_eval */
-                for (size_t x = 0; x < (size_t)n_live * R; x++) t->beam_logits[x] /= (float)M;
+            int slots[TASK_MAX_BEAM];
+            for (int i = 0; i < n_live; i++) last[i] = live[i].toks[live[i].n - 1], slots[i] = live[i].slot;
+            if ((st = task_eval(t, slots, last, n_live, t->beam_logits, err))) goto done;
             rows = t->beam_logits;
         }
         int n_cand = 0;
@@ -1130,7 +1139,7 @@ ulm_status task_run(task *t, const char *input, size_t len, ulm_text_fn on_text,
     dec[0].on_text = s->has_tagged ? NULL : on_text; /* tagged spans: the JSON answer, at the end */
     dec[0].user = user;
     task_reset(t);
-    if ((st = task_eval(t, t->toks, n_prompt, t->logits, err))) goto done;
+    if ((st = task_eval(t, NULL, t->toks, n_prompt, t->logits, err))) goto done;
     if (distinct) memcpy(first, t->logits, (size_t)t->n_vocab * sizeof *first);
     if (s->beam > 1) {
         if ((st = decode_beam(&dec[0], &run, err))) goto done;
