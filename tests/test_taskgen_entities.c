@@ -586,6 +586,52 @@ static void test_entities_place_shapes(void **state) {
     free(t);
 }
 
+/* --last-shapes: an invented last name is, that often, an English compound (one capitalized
+ * ASCII word with no capital inside), never a held-out entry; off, no invented last name is one
+ * of those compounds' exact spellings more than by chance; the data keeps answers verbatim. */
+static void test_entities_last_shapes(void **state) {
+    gen_rng r;
+    gen_rng_seed(&r, 6);
+    en_last_shape_pct = 40;
+    int compound = 0;
+    gen_set seen = {0};
+    for (int i = 0; i < 3000; i++) {
+        const char *w = en_novel_word(&ed, EN_LAST, &r);
+        assert_true(w[0] >= 'A' && w[0] <= 'Z');
+        int plain = 1;
+        for (const char *q = w + 1; *q; q++) plain &= *q >= 'a' && *q <= 'z';
+        /* a compound ends in one of en_compound's tails; syllable words rarely do */
+        if (plain && strlen(w) >= 6 &&
+            (strstr(w, "wood") || strstr(w, "combe") || strstr(w, "field") || strstr(w, "brook") ||
+             strstr(w, "stone") || strstr(w, "gate") || strstr(w, "ford") || strstr(w, "worth")))
+            compound++;
+        for (int k = EN_FIRST; k <= EN_PLACE; k++)
+            for (int j = 0; j < ed.list[k][1].n; j++)
+                if (!strcmp(ed.list[k][1].s[j], w)) fail_msg("invented last name '%s' is a held-out entry", w);
+        gen_set_add(&seen, gen_hash(w, strlen(w)));
+    }
+    /* 8 of en_compound's 54 tails counted: about 40% x 8/54 x 3000 = 178 expected */
+    assert_in_range(compound, 100, 300);
+    assert_true(seen.n > 2000);
+    gen_set_free(&seen);
+    en_last_shape_pct = 0;
+    gen_rng_seed(&r, 6);
+    int off = 0;
+    for (int i = 0; i < 3000; i++) {
+        const char *w = en_novel_word(&ed, EN_LAST, &r);
+        if (strstr(w, "wood") || strstr(w, "combe") || strstr(w, "brook") || strstr(w, "worth")) off++;
+    }
+    assert_true(off < 10);
+    en_last_shape_pct = 30, en_novel_pct = 50, en_grammar_pct = 85;
+    char *t;
+    size_t n;
+    CAPTURE(t, n, en_generate(&ed, EN_TRAIN, 5000, 1, MEM));
+    en_last_shape_pct = en_novel_pct = en_grammar_pct = 0;
+    int empty = 0, pairs = 0;
+    check_train_text(t, 5000, &empty, &pairs);
+    free(t);
+}
+
 /* The grammar's weekdays: a weekday alone ("On Friday", "Friday, X ...") appears in training
  * inputs and is never an entity nor the start of one; only a full date may hold it
  * ("Friday, March 3, 2021"). */
@@ -792,6 +838,7 @@ int main(void) {
         cmocka_unit_test(test_entities_shapes),
         cmocka_unit_test(test_entities_compound_roots),
         cmocka_unit_test(test_entities_place_shapes),
+        cmocka_unit_test(test_entities_last_shapes),
         cmocka_unit_test(test_entities_weekdays),
         cmocka_unit_test(test_entities_bare_root),
         cmocka_unit_test(test_entities_letters),

@@ -2,7 +2,8 @@
  *
  *   gen-entities [--split train|valid|golden|dev] [--n N] [--seed S] [--novel PERCENT]
  *                [--shapes PERCENT] [--letters PERCENT] [--compound PERCENT] [--orgs PERCENT]
- *                [--place-shapes PERCENT] [--of PERCENT] [--the-org PERCENT] [--grammar PERCENT]
+ *                [--place-shapes PERCENT] [--last-shapes PERCENT] [--of PERCENT] [--the-org PERCENT]
+ *                [--grammar PERCENT]
  *                [--grammar-file grammar.txt]
  *                [--data tasks/entities/data] [-o FILE]
  *
@@ -301,6 +302,10 @@ static const char *const en_wdays[7] = {"Sunday", "Monday", "Tuesday", "Wednesda
  * or two plain capitalized words ("Belo Tarun", the shape of a person's name), so neither shape
  * tells a place from an organization or a person: the sentence has to. */
 static int en_place_shape_pct = 0;
+/* --last-shapes P (with --novel): an invented last name is, with probability P%, an English
+ * compound ("Ashcombe", "Blackwood": many English surnames have that shape), so a compound does
+ * not by itself mark an organization root. */
+static int en_last_shape_pct = 0;
 
 static const char *const en_org_suffix[] = {
     "Labs",     "Group",    "Systems",  "Foundation", "Institute", "Bank",    "Airlines",       "Motors",
@@ -576,6 +581,11 @@ static const char *en_novel_word(const en_data *d, int kind, gen_rng *r) {
             }
             goto check;
         }
+        if (en_last_shape_pct && kind == EN_LAST && gen_rng_chance(r, (uint32_t)en_last_shape_pct, 100)) {
+            en_compound(r, a);
+            snprintf(w, 112, "%s", a);
+            goto check;
+        }
         if (en_shape_pct && kind != EN_ORG && gen_rng_chance(r, 50, 100)) en_syllables_broad(r, a, kind == EN_LAST);
         else if (en_compound_pct && kind == EN_ORG && gen_rng_chance(r, (uint32_t)en_compound_pct, 100)) en_compound(r, a);
         else en_syllables(r, a);
@@ -827,8 +837,8 @@ static int en_generate(const en_data *d, en_split split, long n, uint64_t seed, 
 static int usage(void) {
     fprintf(stderr, "usage: gen-entities [--split train|valid|golden|dev] [--n N] [--seed S] [--novel PERCENT] [--data DIR]\n"
                     "                    [--shapes PERCENT] [--letters PERCENT] [--compound PERCENT] [--orgs PERCENT]\n"
-                    "                    [--place-shapes PERCENT] [--of PERCENT] [--the-org PERCENT] [--grammar PERCENT]\n"
-                    "                    [--grammar-file NAME]\n"
+                    "                    [--place-shapes PERCENT] [--last-shapes PERCENT] [--of PERCENT] [--the-org PERCENT]\n"
+                    "                    [--grammar PERCENT] [--grammar-file NAME]\n"
                     "                    [-o FILE]\n");
     return 2;
 }
@@ -854,6 +864,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--of")) { en_of_pct = (int)strtol(v, &end, 10); if (*end || en_of_pct < 0 || en_of_pct > 100) return usage(); }
         else if (!strcmp(a, "--the-org")) { en_the_org_pct = (int)strtol(v, &end, 10); if (*end || en_the_org_pct < 0 || en_the_org_pct > 100) return usage(); }
         else if (!strcmp(a, "--orgs")) { en_orgs_pct = (int)strtol(v, &end, 10); if (*end || en_orgs_pct < 0 || en_orgs_pct > 100) return usage(); }
+        else if (!strcmp(a, "--last-shapes")) { en_last_shape_pct = (int)strtol(v, &end, 10); if (*end || en_last_shape_pct < 0 || en_last_shape_pct > 100) return usage(); }
         else if (!strcmp(a, "--place-shapes")) { en_place_shape_pct = (int)strtol(v, &end, 10); if (*end || en_place_shape_pct < 0 || en_place_shape_pct > 100) return usage(); }
         else if (!strcmp(a, "--compound")) { en_compound_pct = (int)strtol(v, &end, 10); if (*end || en_compound_pct < 0 || en_compound_pct > 100) return usage(); }
         else if (!strcmp(a, "--novel")) { en_novel_pct = (int)strtol(v, &end, 10); if (*end || en_novel_pct < 0 || en_novel_pct > 100) return usage(); }
