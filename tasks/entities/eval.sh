@@ -3,15 +3,16 @@
 # ULM set (make test). Exits non-zero when a gate fails. The gates guard the shipped model
 # against regressions: they sit just under what tasks/entities/entities.ulm measured when it
 # was committed (tasks/README.md). Issue 7's targets are exact match >= 0.90 and field
-# F1 >= 0.95; the shipped model meets the second (0.963) and not the first (0.865); the gates keep a margin
-# for other kernels (the NEON runs under qemu) and a case or two of rounding. Override
+# F1 >= 0.95; the shipped model measured 0.9025 (361/400) and F1 0.972 with the AVX2 and the
+# scalar kernels alike; the exact gate keeps a margin of a few cases for the other kernels'
+# rounding (AVX-512, VNNI and AMX sum in other orders; the f32 sets score 0.90). Override
 # with EXACT_MIN / F1_MIN. Every output must be valid (tagged spans of the input, as JSON).
 # dev.jsonl (a second held-out set: the dev templates with the golden names) is reported
 # without a gate: it is the set to develop against, so the golden set stays a test.
 # handwritten.jsonl (forty sentences about real people, companies and places, labelled by hand)
 # is reported too: how far the generated data carries to real names.
 ULM=${ULM:-build/ulm}
-EXACT_MIN=${EXACT_MIN:-0.84}
+EXACT_MIN=${EXACT_MIN:-0.89}
 F1_MIN=${F1_MIN:-0.95}
 T=tasks/entities
 tmp=$(mktemp) || exit 1
