@@ -543,6 +543,19 @@ static void test_entities_compound_roots(void **state) {
     free(t);
 }
 
+/* Training data with one shape option at pct (and --novel 50 --grammar 85): every answer
+ * verbatim, no golden string (check_train_text). */
+static void check_train_with(int *option, int pct) {
+    *option = pct, en_novel_pct = 50, en_grammar_pct = 85;
+    char *t;
+    size_t n;
+    CAPTURE(t, n, en_generate(&ed, EN_TRAIN, 5000, 1, MEM));
+    *option = en_novel_pct = en_grammar_pct = 0;
+    int empty = 0, pairs = 0;
+    check_train_text(t, 5000, &empty, &pairs);
+    free(t);
+}
+
 /* --place-shapes: an invented place is an English compound (one capitalized ASCII word, the
  * organization roots' shape) or two capitalized words (a person's shape), both kinds often,
  * never a held-out entry; the data keeps every answer verbatim and golden strings out. */
@@ -576,14 +589,7 @@ static void test_entities_place_shapes(void **state) {
     assert_true(one > 1200 && two > 1200);
     assert_true(seen.n > 2000);
     gen_set_free(&seen);
-    en_place_shape_pct = 30, en_novel_pct = 50, en_grammar_pct = 85;
-    char *t;
-    size_t n;
-    CAPTURE(t, n, en_generate(&ed, EN_TRAIN, 5000, 1, MEM));
-    en_place_shape_pct = en_novel_pct = en_grammar_pct = 0;
-    int empty = 0, pairs = 0;
-    check_train_text(t, 5000, &empty, &pairs);
-    free(t);
+    check_train_with(&en_place_shape_pct, 30);
 }
 
 /* --last-shapes: an invented last name is, that often, an English compound (one capitalized
@@ -622,14 +628,7 @@ static void test_entities_last_shapes(void **state) {
         if (strstr(w, "wood") || strstr(w, "combe") || strstr(w, "brook") || strstr(w, "worth")) off++;
     }
     assert_true(off < 10);
-    en_last_shape_pct = 30, en_novel_pct = 50, en_grammar_pct = 85;
-    char *t;
-    size_t n;
-    CAPTURE(t, n, en_generate(&ed, EN_TRAIN, 5000, 1, MEM));
-    en_last_shape_pct = en_novel_pct = en_grammar_pct = 0;
-    int empty = 0, pairs = 0;
-    check_train_text(t, 5000, &empty, &pairs);
-    free(t);
+    check_train_with(&en_last_shape_pct, 30);
 }
 
 /* The grammar's weekdays: a weekday alone ("On Friday", "Friday, X ...") appears in training
