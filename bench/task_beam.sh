@@ -15,11 +15,8 @@ echo "command: $0 $T $G $R \"$BEAMS\"; machine: $(grep -m1 'model name' /proc/cp
 i=1
 while [ "$i" -le "$R" ]; do
     for b in $BEAMS; do
-        "$ULM" eval "$T" "$G" --json -t 1 --beam "$b" | awk -v b="$b" -v r="$i" '
-            { match($0, /"accuracy":[0-9.]+/); a = substr($0, RSTART + 11, RLENGTH - 11)
-              match($0, /"ttft_ms":\{"p50":[0-9.]+,"p95":[0-9.]+/); s = substr($0, RSTART, RLENGTH); sub(/.*"p95":/, "", s)
-              match($0, /"total_ms":\{"p50":[0-9.]+,"p95":[0-9.]+/); u = substr($0, RSTART, RLENGTH); sub(/.*"p95":/, "", u)
-              printf "%d %d %.4f %.2f %.2f\n", r, b, a, s, u }' >> "$W/rounds.txt"
+        "$ULM" eval "$T" "$G" --json -t 1 --beam "$b" > "$W/report.json" || { echo "$0: ulm eval failed" >&2; exit 1; }
+        awk -v r="$i" -v c="$b" -f "$(dirname "$0")/eval_p95.awk" "$W/report.json" >> "$W/rounds.txt"
     done
     i=$((i + 1))
 done

@@ -7,6 +7,7 @@
 set -e
 [ $# -ge 2 ] || { echo "usage: sh bench/task_latency.sh ROUNDS ULM:TASK.ulm [ULM:TASK.ulm ...]" >&2; exit 2; }
 R=$1; shift
+case $R in "" | *[!0-9]*) echo "task_latency.sh: ROUNDS must be a number, not '$R'" >&2; exit 2 ;; esac
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 echo "command: $0 $R $*; machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -15,11 +16,8 @@ while [ "$i" -le "$R" ]; do
     c=0
     for bt in "$@"; do
         c=$((c + 1))
-        "${bt%%:*}" eval "${bt#*:}" --json -t 1 | awk -v c="$c" -v r="$i" '
-            { match($0, /"accuracy":[0-9.]+/); a = substr($0, RSTART + 11, RLENGTH - 11)
-              match($0, /"ttft_ms":\{"p50":[0-9.]+,"p95":[0-9.]+/); s = substr($0, RSTART, RLENGTH); sub(/.*"p95":/, "", s)
-              match($0, /"total_ms":\{"p50":[0-9.]+,"p95":[0-9.]+/); u = substr($0, RSTART, RLENGTH); sub(/.*"p95":/, "", u)
-              printf "%d %d %.4f %.2f %.2f\n", r, c, a, s, u }' >> "$W/rounds.txt"
+        "${bt%%:*}" eval "${bt#*:}" --json -t 1 > "$W/report.json" || { echo "$0: ulm eval failed" >&2; exit 1; }
+        awk -v r="$i" -v c="$c" -f "$(dirname "$0")/eval_p95.awk" "$W/report.json" >> "$W/rounds.txt"
     done
     i=$((i + 1))
 done

@@ -844,6 +844,12 @@ static int usage(void) {
 }
 
 int main(int argc, char **argv) {
+    /* the options that take a percentage */
+    static const struct { const char *name; int *pct; } pct_opts[] = {
+        {"--shapes", &en_shape_pct},   {"--grammar", &en_grammar_pct},         {"--letters", &en_letters_pct},
+        {"--of", &en_of_pct},          {"--the-org", &en_the_org_pct},         {"--orgs", &en_orgs_pct},
+        {"--last-shapes", &en_last_shape_pct}, {"--place-shapes", &en_place_shape_pct},
+        {"--compound", &en_compound_pct}, {"--novel", &en_novel_pct}};
     const char *dir = "tasks/entities/data", *out_path = NULL, *split_name = "train";
     long n = -1;
     uint64_t seed = 1;
@@ -857,18 +863,18 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "-o")) out_path = v;
         else if (!strcmp(a, "--n")) { n = strtol(v, &end, 10); if (*end || n < 0) return usage(); }
         else if (!strcmp(a, "--seed")) { seed = strtoull(v, &end, 10); if (*end) return usage(); }
-        else if (!strcmp(a, "--shapes")) { en_shape_pct = (int)strtol(v, &end, 10); if (*end || en_shape_pct < 0 || en_shape_pct > 100) return usage(); }
         else if (!strcmp(a, "--grammar-file")) en_grammar_file = v;
-        else if (!strcmp(a, "--grammar")) { en_grammar_pct = (int)strtol(v, &end, 10); if (*end || en_grammar_pct < 0 || en_grammar_pct > 100) return usage(); }
-        else if (!strcmp(a, "--letters")) { en_letters_pct = (int)strtol(v, &end, 10); if (*end || en_letters_pct < 0 || en_letters_pct > 100) return usage(); }
-        else if (!strcmp(a, "--of")) { en_of_pct = (int)strtol(v, &end, 10); if (*end || en_of_pct < 0 || en_of_pct > 100) return usage(); }
-        else if (!strcmp(a, "--the-org")) { en_the_org_pct = (int)strtol(v, &end, 10); if (*end || en_the_org_pct < 0 || en_the_org_pct > 100) return usage(); }
-        else if (!strcmp(a, "--orgs")) { en_orgs_pct = (int)strtol(v, &end, 10); if (*end || en_orgs_pct < 0 || en_orgs_pct > 100) return usage(); }
-        else if (!strcmp(a, "--last-shapes")) { en_last_shape_pct = (int)strtol(v, &end, 10); if (*end || en_last_shape_pct < 0 || en_last_shape_pct > 100) return usage(); }
-        else if (!strcmp(a, "--place-shapes")) { en_place_shape_pct = (int)strtol(v, &end, 10); if (*end || en_place_shape_pct < 0 || en_place_shape_pct > 100) return usage(); }
-        else if (!strcmp(a, "--compound")) { en_compound_pct = (int)strtol(v, &end, 10); if (*end || en_compound_pct < 0 || en_compound_pct > 100) return usage(); }
-        else if (!strcmp(a, "--novel")) { en_novel_pct = (int)strtol(v, &end, 10); if (*end || en_novel_pct < 0 || en_novel_pct > 100) return usage(); }
-        else return usage();
+        else {
+            size_t k = 0;
+            while (k < sizeof pct_opts / sizeof *pct_opts && strcmp(a, pct_opts[k].name)) k++;
+            if (k == sizeof pct_opts / sizeof *pct_opts) return usage();
+            long p = strtol(v, &end, 10);
+            if (*end || p < 0 || p > 100) {
+                fprintf(stderr, "gen-entities: %s takes a percentage from 0 to 100, not '%s'\n", a, v);
+                return 2;
+            }
+            *pct_opts[k].pct = (int)p;
+        }
     }
     en_split split;
     if (!strcmp(split_name, "train")) split = EN_TRAIN;
