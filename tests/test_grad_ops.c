@@ -127,6 +127,63 @@ static void test_gemm_matches_naive(void **state) {
     tpool_free(pool);
 }
 
+/* The f32 SIMD kernels (AVX2, and AVX-512 where the CPU has it) against their specification in
+ * train_gemm.h, bit for bit, on 1 and 2 threads: fmaf chains in blocks of TGEMM_KC. */
+static void fma_blocks_gemm(int M, int N, int K, const float *A, int lda, int ta, const float *B, int ldb, int tb,
+                            float *C, int ldc, int acc) {
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            float c = C[m * ldc + n];
+            for (int k0 = 0; k0 < K; k0 += TGEMM_KC) {
+                float s = 0.0f;
+                for (int k = k0; k < K && k < k0 + TGEMM_KC; k++)
+                    s = fmaf(ta ? A[k * lda + m] : A[m * lda + k], tb ? B[n * ldb + k] : B[k * ldb + n], s);
+                c = k0 == 0 && !acc ? s : s + c;
+            }
+            C[m * ldc + n] = c;
+        }
+}
+
+static void test_gemm_f32_is_fma_blocks(void **state) {
+    (void)state;
+    static const int sizes[][3] = {{1, 1, 1}, {7, 5, 3}, {13, 33, 17}, {100, 70, 300}, {37, 129, 520}, {61, 40, 513}};
+    tpool *pool = tpool_new(2);
+    int checked = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 0) setenv("ULM_TRAIN_GEMM", "avx2", 1); /* AVX2 also where AVX-512 would be picked */
+        tgemm *g2 = tgemm_new(pool), *g1 = tgemm_new(NULL);
+        unsetenv("ULM_TRAIN_GEMM");
+        if (strncmp(tgemm_kernel_name(g2), "portable", 8) != 0) {
+            for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
+                for (int v = 0; v < 8; v++) {
+                    int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2], ta = v & 1, tb = v >> 1 & 1, acc = v >> 2;
+                    float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
+                    float *C = malloc(sizeof(float) * M * N), *C1 = malloc(sizeof(float) * M * N),
+                          *R = malloc(sizeof(float) * M * N);
+                    fill(A, M * K, 1);
+                    fill(B, K * N, 1);
+                    fill(R, M * N, 1);
+                    memcpy(C, R, sizeof(float) * M * N);
+                    memcpy(C1, R, sizeof(float) * M * N);
+                    int lda = ta ? M : K, ldb = tb ? K : N;
+                    tgemm_run(g2, M, N, K, A, lda, ta, B, ldb, tb, C, N, acc);
+                    tgemm_run(g1, M, N, K, A, lda, ta, B, ldb, tb, C1, N, acc);
+                    fma_blocks_gemm(M, N, K, A, lda, ta, B, ldb, tb, R, N, acc);
+                    for (int i = 0; i < M * N; i++)
+                        if (memcmp(&C[i], &R[i], 4) || memcmp(&C1[i], &R[i], 4))
+                            fail_msg("%s gemm %dx%dx%d ta %d tb %d acc %d: C[%d] = %a / %a, spec %a",
+                                     tgemm_kernel_name(g2), M, N, K, ta, tb, acc, i, C[i], C1[i], R[i]);
+                    free(A); free(B); free(C); free(C1); free(R);
+                }
+            checked++;
+        }
+        tgemm_free(g2);
+        tgemm_free(g1);
+    }
+    tpool_free(pool);
+    if (!checked) skip(); /* no SIMD kernel on this CPU (aarch64: the portable one) */
+}
+
 /* tgemm_set_bf16: equal to a double-precision product of the bf16-rounded operands, within f32
  * summation error, on every transposition and on shapes crossing each block edge; bit-identical
  * on 1 and 2 threads. Both bf16 kernels the CPU has: AMX, and AVX512-BF16 (forced by
@@ -630,7 +687,8 @@ static void test_grad_model_prompt_loss(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_gemm_matches_naive), cmocka_unit_test(test_gemm_bf16_matches_rounded),
+        cmocka_unit_test(test_gemm_matches_naive), cmocka_unit_test(test_gemm_f32_is_fma_blocks),
+        cmocka_unit_test(test_gemm_bf16_matches_rounded),
         cmocka_unit_test(test_grad_linear),
         cmocka_unit_test(test_grad_rmsnorm),      cmocka_unit_test(test_grad_rope),
         cmocka_unit_test(test_grad_attention),    cmocka_unit_test(test_grad_glu),

@@ -12,7 +12,7 @@
 #include "train_gemm_amx.h"
 #endif
 
-#define KC 256
+#define KC TGEMM_KC
 #define MC 96  /* multiple of every MR */
 #define NC 512 /* multiple of every NR */
 #define MAX_MR 8

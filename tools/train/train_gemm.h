@@ -8,6 +8,14 @@
 
 typedef struct tgemm tgemm;
 
+/* The f32 SIMD kernels' rounding, their specification to the bit: each element of C is
+ * summed in blocks of TGEMM_KC values of k; within a block one fused multiply-add chain from
+ * +0 in k order (s = fma(A(m,k), B(k,n), s)); blocks are added to C in order (C = s + C; the
+ * first block is stored as it is unless accumulating). Every SIMD build and thread count gives
+ * those bits, so training is reproducible across x86 machines (test_gemm_f32_is_fma_blocks).
+ * The portable kernel multiplies and adds separately. */
+#define TGEMM_KC 256
+
 tgemm *tgemm_new(tpool *pool); /* pool may be NULL (one thread); keeps per-thread pack buffers */
 void tgemm_free(tgemm *g);
 const char *tgemm_kernel_name(const tgemm *g);
