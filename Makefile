@@ -4,6 +4,7 @@
 #   make asan                    the same suite under AddressSanitizer + UBSan (build-asan/)
 #   make CROSS=aarch64-linux-gnu-        static aarch64 ulm (build-aarch64/)
 #   make test-arm                unit tests under qemu-aarch64 -cpu max and -cpu cortex-a53
+#   make fuzz                    the parsers' libFuzzer targets under ASan + UBSan (clang; build-fuzz/)
 #   make CC=clang                any C11 compiler; -Werror is on
 #   make BLAS=1                  optional OpenBLAS for f32 prefill (never required)
 CROSS    ?=
@@ -60,7 +61,7 @@ TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TOOL_LIB := $(BUILD)/obj/tools_lib.a
 GENS     := $(GEN_SRC:tasks/%/gen.c=$(BUILD)/gen-%)
 
-.PHONY: all tests test asan test-arm clean models model-haiku model-entities bench-kernels bench-constraint
+.PHONY: all tests test asan test-arm clean models model-haiku model-entities bench-kernels bench-constraint fuzz fuzz-targets
 all: $(BUILD)/ulm $(BUILD)/libulm.a $(GENS)
 
 V ?= 0
@@ -132,6 +133,23 @@ model-haiku model-entities: model-%: all
 	    sh tasks/$*/train.sh $(if $(filter 2,$(PHASE)),>>,>) $(BUILD)/models-$*.log 2>&1; rc=$$?; touch $(BUILD)/models/$*.done; \
 	    [ $$rc = 0 ] || { tail -20 $(BUILD)/models-$*.log; exit 1; }
 	@tail -12 $(BUILD)/models-$*.log
+
+# make fuzz: the fuzz targets (tests/fuzz/fuzz_*.c: model files, GGUF and its converter,
+# safetensors, JSON, task specs, constraints, tokenizer importers, tokenizing, chat templates)
+# under libFuzzer with ASan + UBSan, FUZZ_SECONDS each from their seeds (tests/fuzz/run.sh);
+# FUZZ="json gguf" runs some. make test replays the committed corpus (tests/test_fuzz_corpus.c).
+FUZZ_SECONDS ?= 60
+FUZZ ?=
+FUZZ_SAN := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+fuzz:
+	$(MAKE) CC=clang BUILD=build-fuzz OPT="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" LDFLAGS="-fsanitize=address,undefined" \
+	    build-fuzz/ulm fuzz-targets
+	sh tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ)
+fuzz-targets: $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(TOOL_LIB) $(BUILD)/libulm.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -DFUZZ_LIBFUZZER -fsanitize=fuzzer -o $@ $< $(TOOL_LIB) $(BUILD)/libulm.a $(LDFLAGS) $(LDLIBS)
 
 # aarch64 tests link the arm64 cmocka (Debian multiarch libcmocka-dev:arm64) dynamically and
 # run under qemu with the multiarch libc6:arm64 it pulls in. Not with -L /usr/aarch64-linux-gnu:
