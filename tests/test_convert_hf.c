@@ -7,10 +7,13 @@
  *   gemma3 — norms become 1 + w, query_pre_attn_scalar becomes query_scale, the window/pattern/
  *            local base are kept: the result must equal a .ulm written with those values;
  *   qwen2 / qwen3 — biases and q/k norms carried over; F16 and BF16 sources;
- *   llama 3 rope_scaling keys; refusals of unsupported model types and dtypes by name. */
+ *   llama 3 rope_scaling keys; refusals of unsupported model types and dtypes by name;
+ *   and conv_tensor, every importer's path: a weight that is infinite or NaN is an error
+ *   naming the tensor, whatever the target type (a fuzzer found q8 rounding NaN). */
 #include <math.h>
 #include "test_util.h"
 #include "cli.h"
+#include "convert.h"
 #include "kernels.h"
 #include "model.h"
 #include "ulm.h"
@@ -388,12 +391,48 @@ static void test_llama3_rope_scaling_and_refusals(void **state) {
     cleanup();
 }
 
+static void test_nonfinite_weights_refused(void **state) {
+    (void)state;
+    static const int targets[] = {-1, ULM_DT_F32, ULM_DT_F16, ULM_DT_Q8, ULM_DT_Q4};
+    const float bad[] = {NAN, INFINITY, -INFINITY};
+    for (size_t t = 0; t < sizeof targets / sizeof *targets; t++)
+        for (size_t b = 0; b < 3; b++)
+            for (int src16 = 0; src16 < 2; src16++) {
+                float w[2 * 64];
+                for (int i = 0; i < 128; i++) w[i] = 0.01f * (float)(i % 7) - 0.03f;
+                w[64 + 37] = bad[b]; /* row 1 */
+                uint16_t h[128];
+                for (int i = 0; i < 128; i++) h[i] = ulm_f32_to_f16(w[i]);
+                converter cv;
+                memset(&cv, 0, sizeof cv);
+                cv.w = ulmw_new();
+                cv.target = targets[t];
+                cv.quiet = 1;
+                assert_non_null(cv.w);
+                uint64_t shape[2] = {2, 64};
+                ulm_error err;
+                ulm_status st = conv_tensor(&cv, "blk.0.attn_q", src16 ? ULM_DT_F16 : ULM_DT_F32, 2, shape,
+                                            src16 ? (const void *)h : (const void *)w, &err);
+                assert_int_equal(st, ULM_ERR_FORMAT);
+                assert_non_null(strstr(err.msg, "blk.0.attn_q"));
+                assert_non_null(strstr(err.msg, "row 1"));
+                /* the same tensor with the value finite converts */
+                w[64 + 37] = 0.5f;
+                h[64 + 37] = ulm_f32_to_f16(0.5f);
+                assert_int_equal(conv_tensor(&cv, "blk.0.attn_k", src16 ? ULM_DT_F16 : ULM_DT_F32, 2, shape,
+                                             src16 ? (const void *)h : (const void *)w, &err), ULM_OK);
+                ulmw_free(cv.w);
+                conv_release(&cv);
+            }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llama_permutes_qk),
         cmocka_unit_test(test_gemma3),
         cmocka_unit_test(test_qwen2_qwen3),
         cmocka_unit_test(test_llama3_rope_scaling_and_refusals),
+        cmocka_unit_test(test_nonfinite_weights_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,3 +1,4 @@
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,16 @@ static void *interleave(ulm_dtype plain, const void *data, uint64_t rows, uint64
     return out;
 }
 
+/* 1 if row[0..n) holds an infinity or a NaN. */
+static int has_nonfinite(const float *row, uint64_t n) {
+    for (uint64_t i = 0; i < n; i++)
+        if (!isfinite(row[i])) return 1;
+    return 0;
+}
+
+/* Every value is read once, converted or not: a weight that is infinite or NaN (a corrupt or
+ * diverged source; the quantizers' float-to-int rounding is undefined on it) is an error
+ * naming the tensor, not a model that answers NaN. */
 ulm_status conv_tensor(converter *cv, const char *name, ulm_dtype src, uint32_t ndim, const uint64_t *shape,
                        const void *data, ulm_error *err) {
     uint64_t rows = 1, cols = shape[ndim - 1];
@@ -58,19 +69,23 @@ ulm_status conv_tensor(converter *cv, const char *name, ulm_dtype src, uint32_t 
         repack = 0;
         cv->n_fallback++;
     }
+    if (cols > INT32_MAX) return ulm_set_error(err, ULM_ERR_UNSUPPORTED, "tensor %s: %llu columns is too many", name, (unsigned long long)cols);
     char *out = NULL;
-    if (dst != src) {
-        size_t srb = ulm_dtype_row_bytes(src, cols), drb = ulm_dtype_row_bytes(dst, cols);
-        if (!srb || !drb) return ulm_set_error(err, ULM_ERR_UNSUPPORTED, "tensor %s: cannot convert %s to %s", name, ulm_dtype_name(src), ulm_dtype_name(dst));
-        out = malloc(rows * drb);
-        float *row = malloc(cols * sizeof *row);
-        if (!out || !row) { free(out); free(row); return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory converting %s", name); }
-        for (uint64_t r = 0; r < rows; r++) {
-            ulm_dequantize_row(src, (const char *)data + r * srb, row, (int)cols);
-            ulm_quantize_row(dst, row, out + r * drb, (int)cols);
+    size_t srb = ulm_dtype_row_bytes(src, cols), drb = ulm_dtype_row_bytes(dst, cols);
+    if (!srb || !drb) return ulm_set_error(err, ULM_ERR_UNSUPPORTED, "tensor %s: cannot convert %s to %s", name, ulm_dtype_name(src), ulm_dtype_name(dst));
+    if (dst != src && !(out = malloc(rows * drb))) return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory converting %s", name);
+    float *row = malloc(cols * sizeof *row);
+    if (!row) { free(out); return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory converting %s", name); }
+    for (uint64_t r = 0; r < rows; r++) {
+        ulm_dequantize_row(src, (const char *)data + r * srb, row, (int)cols);
+        if (has_nonfinite(row, cols)) {
+            free(row);
+            free(out);
+            return ulm_set_error(err, ULM_ERR_FORMAT, "tensor %s: row %llu holds an infinite or NaN value", name, (unsigned long long)r);
         }
-        free(row);
+        if (out) ulm_quantize_row(dst, row, out + r * drb, (int)cols);
     }
+    free(row);
     const void *plain = out ? out : data;
     if (repack) {
         void *il = interleave(dst, plain, rows, cols);

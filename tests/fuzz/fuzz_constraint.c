@@ -12,19 +12,20 @@
 #include "tokenizer.h"
 
 static cons_vocab *fz_vocab;
+static ulm_model *fz_model; /* holds the piece storage */
 static const char **fz_pieces;
 static uint32_t *fz_lens;
 
 static void fz_load_vocab(void) {
     if (fz_vocab) return;
-    ulm_model *m = NULL;
     ulm_error err;
     const char *bpe = getenv("ULM_FUZZ_BPE_MODEL");
-    if (ulm_model_load(bpe ? bpe : "tasks/entities/entities.ulm", &m, &err) != ULM_OK) {
+    if (ulm_model_load(bpe ? bpe : "tasks/entities/entities.ulm", &fz_model, &err) != ULM_OK) {
         fprintf(stderr, "fuzz_constraint: %s (run from the repository root)\n", err.msg);
         abort();
     }
     /* as task_new builds it; the model (and so the piece storage) stays loaded */
+    const ulm_model *m = fz_model;
     int V = tok_n_vocab(m->tok), ne = 0;
     fz_pieces = malloc((size_t)V * sizeof *fz_pieces);
     fz_lens = malloc((size_t)V * sizeof *fz_lens);

@@ -54,7 +54,15 @@ static ulm_status add_weights(ulmw *w, const train_model *m, train_out_type type
             size_t rb = ulm_dtype_row_bytes(dt, (uint64_t)t->cols);
             char *q = malloc(rb * (size_t)t->rows);
             if (!q) return ulm_set_error(err, ULM_ERR_NOMEM, "train: out of memory");
-            for (int r = 0; r < t->rows; r++) ulm_quantize_row(dt, p + (size_t)r * t->cols, q + rb * r, t->cols);
+            for (int r = 0; r < t->rows; r++) {
+                const float *row = p + (size_t)r * t->cols;
+                for (int c = 0; c < t->cols; c++)
+                    if (!isfinite(row[c])) { /* a diverged run: the quantizer's rounding is undefined on it */
+                        free(q);
+                        return ulm_set_error(err, ULM_ERR_ARG, "train: %s row %d holds an infinite or NaN weight: not quantized", t->name, r);
+                    }
+                ulm_quantize_row(dt, row, q + rb * r, t->cols);
+            }
             rc = ulmw_add_tensor(w, t->name, dt, 2, shape, q, 1);
             if (rc) free(q);
         }
