@@ -134,8 +134,9 @@ model-haiku model-entities: model-%: all
 	    [ $$rc = 0 ] || { tail -20 $(BUILD)/models-$*.log; exit 1; }
 	@tail -12 $(BUILD)/models-$*.log
 
-# make fuzz: the fuzz targets (tests/fuzz/fuzz_*.c: model files, GGUF and its converter,
-# safetensors, JSON, task specs, constraints, tokenizer importers, tokenizing, chat templates)
+# make fuzz: the fuzz targets (tests/fuzz/fuzz_*.c: model files, GGUF files and HF folders
+# through the converter, safetensors, JSON, task specs, constraints, tokenizer importers,
+# tokenizing, chat templates)
 # under libFuzzer with ASan + UBSan, FUZZ_SECONDS each from their seeds (tests/fuzz/run.sh);
 # FUZZ="json gguf" runs some. make test replays the committed corpus (tests/test_fuzz_corpus.c).
 FUZZ_SECONDS ?= 60

@@ -370,6 +370,20 @@ static void forward(ulm_ctx *c, const int32_t *tokens, int n, int all_logits, fl
         c->pos += n;
 }
 
+/* The loader maps weights unread, so corrupt ones (NaN, or values large enough to overflow)
+ * show up here: a logit that is not finite is an error, never a sampled token. Integer test
+ * of the exponent bits, so the loop vectorizes; about a microsecond per 1k logits. */
+static ulm_status check_logits(const float *x, size_t n, ulm_error *err) {
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, x + i, 4);
+        bad |= (u & 0x7f800000u) == 0x7f800000u;
+    }
+    return bad ? ulm_set_error(err, ULM_ERR_FORMAT, "the model computed an infinite or NaN logit: its weights are corrupt or out of range")
+               : ULM_OK;
+}
+
 ulm_status ulm_ctx_eval(ulm_ctx *c, const int32_t *tokens, int n, float *logits, int all_logits, ulm_error *err) {
     const model_config *cfg = &c->m->cfg;
     if (n <= 0) return ulm_set_error(err, ULM_ERR_ARG, "no tokens to evaluate");
@@ -383,6 +397,8 @@ ulm_status ulm_ctx_eval(ulm_ctx *c, const int32_t *tokens, int n, float *logits,
         int last = done + chunk == n;
         float *out = all_logits ? (logits ? logits + (size_t)done * cfg->vocab_size : NULL) : (last && logits ? logits : NULL);
         forward(c, tokens + done, chunk, all_logits, out); /* out NULL: no logits wanted from this chunk */
+        ulm_status st = out ? check_logits(out, (size_t)(all_logits ? chunk : 1) * cfg->vocab_size, err) : ULM_OK;
+        if (st) return st;
         done += chunk;
     }
     return ULM_OK;
@@ -556,7 +572,7 @@ ulm_status kv_state_eval(ulm_ctx *c, kv_state *const *seqs, const int32_t *token
     c->seqs = seqs;
     forward(c, tokens, n, 1, logits);
     c->seqs = NULL;
-    return ULM_OK;
+    return check_logits(logits, (size_t)n * cfg->vocab_size, err);
 }
 
 void kv_state_swap(ulm_ctx *c, kv_state *s) {

@@ -102,7 +102,8 @@ int ulm_ctx_pos(const ulm_ctx *c);
 int ulm_ctx_size(const ulm_ctx *c);
 
 /* Feeds n tokens at the current position. With all_logits, writes [n][n_vocab] logits,
- * else only the last position's [n_vocab]. logits may be NULL (prefill only). */
+ * else only the last position's [n_vocab]. logits may be NULL (prefill only). A logit that
+ * is infinite or NaN (corrupt weights) is ULM_ERR_FORMAT. */
 ulm_status ulm_ctx_eval(ulm_ctx *c, const int32_t *tokens, int n, float *logits, int all_logits,
                         ulm_error *err);
 

@@ -5,9 +5,12 @@
  *   F16, Q8_0, Q4_0 (requantized here from the F32 model by our converter, the same reference
  *   quantizers make_gguf.py uses): top-1 >= 95%, mean KL(llama.cpp || ulm) printed and bounded.
  * Also: the f16 KV cache, 1 vs 2 threads (identical logits), batched vs token by token, and
- * gemma3's sliding-window ring wrapping (small batches, so the ring is smaller than the prompt). */
+ * gemma3's sliding-window ring wrapping (small batches, so the ring is smaller than the prompt).
+ * And a model whose weights hold a NaN or an overflowing value: its logits are an error, in
+ * ulm_ctx_eval and in the batched kv_state_eval, never tokens. */
 #include <math.h>
 #include "test_util.h"
+#include "cli.h"
 #include "convert.h"
 #include "kernels.h"
 #include "model.h"
@@ -373,6 +376,63 @@ static void test_kv_states(void **state) {
     check_states("gemma3");
 }
 
+/* tiny f32 model with one value of `tensor` replaced by v; returns the path */
+static void corrupt_model(const char *tensor, float v, char *path, size_t n) {
+    test_tmp_path(path, n, "nonfinite.ulm");
+    char *argv[] = {"mkmodel", "--preset", "tiny", "--type", "f32", "-o", path, NULL};
+    assert_int_equal(cmd_mkmodel(7, argv), 0);
+    size_t len = 0;
+    char *buf = test_read_file(path, &len);
+    assert_non_null(buf);
+    ulmf *f;
+    ulm_error err;
+    assert_int_equal(ulmf_open_mem(buf, len, 0, &f, &err), ULM_OK);
+    const ulmf_tensor *t = ulmf_find_tensor(f, tensor);
+    assert_non_null(t);
+    size_t off = (size_t)((const char *)t->data - buf) + 4 * 5;
+    ulmf_close(f);
+    memcpy(buf + off, &v, 4);
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(buf, 1, len, fp), len);
+    fclose(fp);
+    free(buf);
+}
+
+static void test_nonfinite_logits(void **state) {
+    const struct { const char *tensor; float v; } cases[] = {
+        {"output_norm", NAN}, {"blk.1.ffn_down", INFINITY}, {"blk.0.attn_norm", 3e38f}, {"output", -INFINITY}};
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        char path[256];
+        corrupt_model(cases[k].tensor, cases[k].v, path, sizeof path);
+        ulm_model *m;
+        ulm_ctx *c;
+        ulm_error err;
+        assert_int_equal(ulm_model_load(path, &m, &err), ULM_OK); /* weights are not read at load */
+        unlink(path);
+        ulm_ctx_params cp = {.n_ctx = 16, .n_threads = 1, .kv_f32 = 1};
+        assert_int_equal(ulm_ctx_new(m, &cp, &c, &err), ULM_OK);
+        const int32_t toks[4] = {1, 300, 301, 302};
+        float *logits = malloc(4 * 512 * sizeof *logits);
+        assert_non_null(logits);
+        assert_int_equal(ulm_ctx_eval(c, toks, 4, logits, 0, &err), ULM_ERR_FORMAT);
+        assert_non_null(strstr(err.msg, "NaN"));
+        ulm_ctx_reset(c);
+        assert_int_equal(ulm_ctx_eval(c, toks, 4, logits, 1, &err), ULM_ERR_FORMAT);
+        ulm_ctx_reset(c);
+        ulm_sampling s;
+        ulm_sampling_default(&s);
+        assert_int_equal(ulm_generate(c, "ab", &s, 4, NULL, NULL, NULL, &err), ULM_ERR_FORMAT);
+        kv_state *ks[2];
+        for (int i = 0; i < 2; i++) assert_int_equal(kv_state_new(c, &ks[i], &err), ULM_OK);
+        assert_int_equal(kv_state_eval(c, ks, toks, 2, logits, &err), ULM_ERR_FORMAT);
+        for (int i = 0; i < 2; i++) kv_state_free(ks[i]);
+        free(logits);
+        ulm_ctx_free(c);
+        ulm_model_free(m);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llama),
@@ -382,6 +442,7 @@ int main(void) {
         cmocka_unit_test(test_kv_cache_size),
         cmocka_unit_test(test_ctx_rewind),
         cmocka_unit_test(test_kv_states),
+        cmocka_unit_test(test_nonfinite_logits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

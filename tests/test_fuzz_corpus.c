@@ -9,6 +9,7 @@
 #include "fuzz/fuzz_chat_template.c"
 #include "fuzz/fuzz_constraint.c"
 #include "fuzz/fuzz_gguf.c"
+#include "fuzz/fuzz_hf.c"
 #include "fuzz/fuzz_json.c"
 #include "fuzz/fuzz_safetensors.c"
 #include "fuzz/fuzz_task_spec.c"
@@ -52,6 +53,7 @@ static int replay(const char *name, int (*fn)(const uint8_t *, size_t)) {
 REPLAY_TEST(chat_template)
 REPLAY_TEST(constraint)
 REPLAY_TEST(gguf)
+REPLAY_TEST(hf)
 REPLAY_TEST(json)
 REPLAY_TEST(safetensors)
 REPLAY_TEST(task_spec)
@@ -94,7 +96,8 @@ static void test_ulm_model_mutations(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chat_template), cmocka_unit_test(test_constraint),
-        cmocka_unit_test(test_gguf),          cmocka_unit_test(test_json),
+        cmocka_unit_test(test_gguf),          cmocka_unit_test(test_hf),
+        cmocka_unit_test(test_json),
         cmocka_unit_test(test_safetensors),   cmocka_unit_test(test_task_spec),
         cmocka_unit_test(test_tok_import),    cmocka_unit_test(test_tokenize),
         cmocka_unit_test(test_ulm_model),     cmocka_unit_test(test_ulm_model_mutations),

@@ -123,6 +123,48 @@ hdr = {"__metadata__": {"format": "pt", "note": "fuzz seed"},
 h = json.dumps(hdr).encode()
 put("safetensors", "mixed.safetensors", struct.pack("<Q", len(h)) + h + bytes(range(48)))
 
+# ---- Hugging Face folders: config.json NUL model.safetensors (tokenizer.json: fuzz_hf's own) ----
+def safetensors(tensors):
+    hdr, data = {"__metadata__": {"format": "pt"}}, b""
+    for name, dtype, shape, raw in tensors:
+        hdr[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+    h = json.dumps(hdr).encode()
+    return struct.pack("<Q", len(h)) + h + data
+
+def bf16(vals): return b"".join(struct.pack("<f", v)[2:] for v in vals)
+
+def hf_seed(model_type, extra_cfg, extra_tensors):
+    D, F, V, H, KV, hd = 32, 64, 128, 2, 1, 16
+    cfg = {"model_type": model_type, "hidden_size": D, "num_hidden_layers": 1, "num_attention_heads": H,
+           "num_key_value_heads": KV, "head_dim": hd, "intermediate_size": F, "vocab_size": V, "rms_norm_eps": 1e-5,
+           "rope_theta": 10000.0, "max_position_embeddings": 64, "tie_word_embeddings": True}
+    cfg.update(extra_cfg)
+    p = "model.layers.0."
+    t = [("model.embed_tokens.weight", "F32", [V, D], f32(pseudo(V * D, 11))),
+         ("model.norm.weight", "F32", [D], f32([1.0] * D)),
+         (p + "input_layernorm.weight", "BF16", [D], bf16([1.0] * D)),
+         (p + "post_attention_layernorm.weight", "F16", [D], f16([1.0] * D)),
+         (p + "self_attn.q_proj.weight", "F16", [H * hd, D], f16(pseudo(H * hd * D, 12))),
+         (p + "self_attn.k_proj.weight", "BF16", [KV * hd, D], bf16(pseudo(KV * hd * D, 13))),
+         (p + "self_attn.v_proj.weight", "F32", [KV * hd, D], f32(pseudo(KV * hd * D, 14))),
+         (p + "self_attn.o_proj.weight", "F32", [D, H * hd], f32(pseudo(D * H * hd, 15))),
+         (p + "mlp.gate_proj.weight", "F16", [F, D], f16(pseudo(F * D, 16))),
+         (p + "mlp.up_proj.weight", "F16", [F, D], f16(pseudo(F * D, 17))),
+         (p + "mlp.down_proj.weight", "F32", [D, F], f32(pseudo(D * F, 18)))]
+    t += [(p + n, dt, shp, raw) for n, dt, shp, raw in extra_tensors]
+    return json.dumps(cfg).encode() + b"\x00" + safetensors(t)
+
+put("hf", "llama", hf_seed("llama", {}, []))
+put("hf", "qwen3", hf_seed("qwen3", {}, [("self_attn.q_norm.weight", "F32", [16], f32([1.0] * 16)),
+                                       ("self_attn.k_norm.weight", "F32", [16], f32([1.0] * 16))]))
+put("hf", "gemma3", hf_seed("gemma3_text", {"sliding_window": 16, "query_pre_attn_scalar": 16, "rope_local_base_freq": 10000.0,
+                                            "layer_types": ["sliding_attention"]},
+                            [("self_attn.q_norm.weight", "F32", [16], f32([0.0] * 16)),
+                             ("self_attn.k_norm.weight", "F32", [16], f32([0.0] * 16)),
+                             ("pre_feedforward_layernorm.weight", "F32", [32], f32([0.0] * 32)),
+                             ("post_feedforward_layernorm.weight", "F32", [32], f32([0.0] * 32))]))
+
 # ---- tokenizers: 0 tokenizer.json [NUL tokenizer_config.json], 1 tokenizer.model, 2 llama2.c ----
 byte_chars = [chr(c) for c in range(ord("!"), ord("~") + 1)]
 vocab = {c: i for i, c in enumerate(byte_chars)}
