@@ -143,6 +143,9 @@ FUZZ_SECONDS ?= 60
 FUZZ ?=
 FUZZ_SAN := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 fuzz:
+	@printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }\n' | \
+	    clang -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null || \
+	    { echo "make fuzz: clang cannot link libFuzzer (apt-get install clang libclang-rt-14-dev)"; exit 1; }
 	$(MAKE) CC=clang BUILD=build-fuzz OPT="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" LDFLAGS="-fsanitize=address,undefined" \
 	    build-fuzz/ulm fuzz-targets
 	sh tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ)

@@ -11,6 +11,7 @@
 #include "fuzz/fuzz_gguf.c"
 #include "fuzz/fuzz_hf.c"
 #include "fuzz/fuzz_json.c"
+#include "fuzz/fuzz_llama2c.c"
 #include "fuzz/fuzz_safetensors.c"
 #include "fuzz/fuzz_task_spec.c"
 #include "fuzz/fuzz_tok_import.c"
@@ -55,6 +56,7 @@ REPLAY_TEST(constraint)
 REPLAY_TEST(gguf)
 REPLAY_TEST(hf)
 REPLAY_TEST(json)
+REPLAY_TEST(llama2c)
 REPLAY_TEST(safetensors)
 REPLAY_TEST(task_spec)
 REPLAY_TEST(tok_import)
@@ -97,7 +99,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chat_template), cmocka_unit_test(test_constraint),
         cmocka_unit_test(test_gguf),          cmocka_unit_test(test_hf),
-        cmocka_unit_test(test_json),
+        cmocka_unit_test(test_json),          cmocka_unit_test(test_llama2c),
         cmocka_unit_test(test_safetensors),   cmocka_unit_test(test_task_spec),
         cmocka_unit_test(test_tok_import),    cmocka_unit_test(test_tokenize),
         cmocka_unit_test(test_ulm_model),     cmocka_unit_test(test_ulm_model_mutations),

@@ -205,6 +205,15 @@ for s, sc in l2:
     bin_ += struct.pack("<fi", sc, len(s.encode())) + s.encode()
 put("tok_import", "llama2c.bin", b"\x02" + bin_)
 
+# ---- llama2.c checkpoint (the tokenizer is fuzz_llama2c's own: the llama2c seed above, 266 tokens) ----
+D, F, L, H, KV, V, S = 32, 64, 1, 2, 1, len(l2), 32
+hs = D // H
+counts = [V * D, L * D, L * D * D, L * KV * hs * D, L * KV * hs * D, L * D * D, L * D, L * F * D, L * D * F, L * F * D, D, S * hs]
+ck = struct.pack("<7i", D, F, L, H, KV, V, S) + b"".join(f32(pseudo(n, 20 + i)) for i, n in enumerate(counts))
+put("llama2c", "tiny.bin", ck)
+ck2 = struct.pack("<7i", D, F, L, H, KV, -V, S) + b"".join(f32(pseudo(n, 40 + i)) for i, n in enumerate(counts + [V * D]))
+put("llama2c", "tiny-classifier.bin", ck2)
+
 # ---- JSON ----
 put("json", "spec.json", open(os.path.join(ROOT, "..", "..", "..", "tasks", "entities", "task.json"), "rb").read())
 put("json", "values.json", '{"a":[1,-2.5e-3,true,false,null,"\\u00e9\\ud83d\\ude00\\n"],"b":{"c":{}},"a":0}')

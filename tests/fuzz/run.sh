@@ -2,7 +2,8 @@
 # make fuzz: runs each libFuzzer target (BUILD/fuzz/fuzz_<name>) for SECONDS from its seeds:
 # the committed corpus (tests/fuzz/corpus/<name>, also replayed by make test) plus, for the
 # model target, tiny models of each weight type and a tiny task written here. New inputs go
-# to BUILD/fuzz-corpus/<name>, crashes to BUILD/fuzz-crashes/. Usage: run.sh BUILD SECONDS [NAME...]
+# to BUILD/fuzz-corpus/<name>, crashes to BUILD/fuzz-crashes/. SECONDS 0 only replays the
+# corpus (libFuzzer -runs=0). Usage: run.sh BUILD SECONDS [NAME...]
 set -e
 build=$1; secs=$2; shift 2
 names=${*:-$(for f in tests/fuzz/fuzz_*.c; do basename "$f" .c | sed 's/^fuzz_//'; done)}
@@ -23,7 +24,8 @@ for n in $names; do
     extra=; [ -d "$build/fuzz-seeds/$n" ] && extra=$build/fuzz-seeds/$n
     echo "== fuzz_$n: $secs s"
     # -timeout: one input may take at most 10 s; -rss_limit_mb: hostile sizes must not balloon
-    if ! "$build/fuzz/fuzz_$n" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    if [ "$secs" = 0 ]; then limit=-runs=0; else limit=-max_total_time=$secs; fi
+    if ! "$build/fuzz/fuzz_$n" $limit -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$build/fuzz-crashes/$n-" "$out" tests/fuzz/corpus/$n $extra 2>"$build/fuzz-$n.log"; then
         status=1
         echo "fuzz_$n FAILED: $(grep -m1 -E 'ERROR|fuzz check failed|SUMMARY' "$build/fuzz-$n.log")"
