@@ -20,6 +20,8 @@
 #include <sys/stat.h>
 #include "cli.h"
 #include "ulm.h"
+#include "ulm_file.h"
+#include "convert.h"
 
 #define FUZZ_CHECK(c)                                                                   \
     do {                                                                                \
@@ -98,6 +100,43 @@ static inline ulm_model *fuzz_tiny_model(void) {
     FUZZ_CHECK(rc == 0 && ulm_model_load(path, &m, &err) == ULM_OK);
     unlink(path);
     return m;
+}
+
+/* A quiet converter to target (cv.w NULL when out of memory), and its release. */
+static inline converter fuzz_converter(int target) {
+    converter cv;
+    memset(&cv, 0, sizeof cv);
+    cv.w = ulmw_new();
+    cv.target = target;
+    cv.quiet = 1;
+    return cv;
+}
+static inline void fuzz_converter_done(converter *cv) {
+    conv_release(cv);
+    ulmw_free(cv->w);
+}
+
+/* A converter's result written as a .ulm, loaded and run for three tokens: what converts must
+ * load or be refused with an error, never be misread (fuzz_gguf, fuzz_hf, fuzz_llama2c). */
+static inline void fuzz_write_load_run(ulmw *w, const char *name) {
+    char out[256];
+    ulm_error err;
+    fuzz_out_path(out, sizeof out, name);
+    if (ulmw_write(w, out, &err) != ULM_OK) return;
+    ulm_model *m = NULL;
+    if (ulm_model_load(out, &m, &err) == ULM_OK) {
+        ulm_ctx_params p = {.n_ctx = 8, .n_threads = 1};
+        ulm_ctx *c = NULL;
+        int32_t ids[3] = {0, 1, 2};
+        ulm_model_info info;
+        ulm_model_get_info(m, &info);
+        if (info.n_vocab >= 3 && ulm_ctx_new(m, &p, &c, &err) == ULM_OK) {
+            ulm_ctx_eval(c, ids, 3, NULL, 0, &err);
+            ulm_ctx_free(c);
+        }
+        ulm_model_free(m);
+    }
+    unlink(out);
 }
 
 #ifdef FUZZ_LIBFUZZER

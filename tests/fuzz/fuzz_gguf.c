@@ -48,34 +48,9 @@ int fuzz_gguf(const uint8_t *data, size_t size) {
     char path[256];
     int fd = fuzz_file(data, size, path, sizeof path);
     if (fd < 0) return 0;
-    converter cv;
-    memset(&cv, 0, sizeof cv);
-    cv.w = ulmw_new();
-    cv.target = ULM_DT_Q8;
-    cv.quiet = 1;
-    if (cv.w && convert_gguf(&cv, path, NULL, &err) == ULM_OK) {
-        /* what converts is a .ulm the engine must load or refuse, never misread */
-        char out[256];
-        fuzz_out_path(out, sizeof out, "gguf.ulm");
-        if (ulmw_write(cv.w, out, &err) == ULM_OK) {
-            ulm_model *m = NULL;
-            if (ulm_model_load(out, &m, &err) == ULM_OK) {
-                ulm_ctx_params p = {.n_ctx = 8, .n_threads = 1};
-                ulm_ctx *c = NULL;
-                int32_t ids[3] = {0, 1, 2};
-                ulm_model_info info;
-                ulm_model_get_info(m, &info);
-                if (info.n_vocab >= 3 && ulm_ctx_new(m, &p, &c, &err) == ULM_OK) {
-                    ulm_ctx_eval(c, ids, 3, NULL, 0, &err);
-                    ulm_ctx_free(c);
-                }
-                ulm_model_free(m);
-            }
-            unlink(out);
-        }
-    }
-    conv_release(&cv);
-    ulmw_free(cv.w);
+    converter cv = fuzz_converter(ULM_DT_Q8);
+    if (cv.w && convert_gguf(&cv, path, NULL, &err) == ULM_OK) fuzz_write_load_run(cv.w, "gguf.ulm");
+    fuzz_converter_done(&cv);
     fuzz_file_done(fd, path);
     return 0;
 }

@@ -44,34 +44,10 @@ int fuzz_hf(const uint8_t *data, size_t size) {
         fz_hf_write(dir, "model.safetensors", z + 1, size - (size_t)(z - data) - 1) ||
         fz_hf_write(dir, "tokenizer.json", fz_hf_tok, fz_hf_tok_len))
         return 0;
-    converter cv;
-    memset(&cv, 0, sizeof cv);
-    cv.w = ulmw_new();
-    cv.target = ULM_DT_Q8;
-    cv.quiet = 1;
+    converter cv = fuzz_converter(ULM_DT_Q8);
     ulm_error err;
-    if (cv.w && convert_hf(&cv, dir, NULL, &err) == ULM_OK) {
-        char out[512];
-        snprintf(out, sizeof out, "%s/model.ulm", dir);
-        if (ulmw_write(cv.w, out, &err) == ULM_OK) {
-            ulm_model *m = NULL;
-            if (ulm_model_load(out, &m, &err) == ULM_OK) {
-                ulm_ctx_params p = {.n_ctx = 8, .n_threads = 1};
-                ulm_ctx *c = NULL;
-                int32_t ids[3] = {0, 1, 2};
-                ulm_model_info info;
-                ulm_model_get_info(m, &info);
-                if (info.n_vocab >= 3 && ulm_ctx_new(m, &p, &c, &err) == ULM_OK) {
-                    ulm_ctx_eval(c, ids, 3, NULL, 0, &err);
-                    ulm_ctx_free(c);
-                }
-                ulm_model_free(m);
-            }
-            unlink(out);
-        }
-    }
-    conv_release(&cv);
-    ulmw_free(cv.w);
+    if (cv.w && convert_hf(&cv, dir, NULL, &err) == ULM_OK) fuzz_write_load_run(cv.w, "hf.ulm");
+    fuzz_converter_done(&cv);
     return 0;
 }
 FUZZ_ENTRY(fuzz_hf)

@@ -25,36 +25,12 @@ int fuzz_llama2c(const uint8_t *data, size_t size) {
     char path[256];
     int fd = fuzz_file(data, size, path, sizeof path);
     if (fd < 0) return 0;
-    converter cv;
-    memset(&cv, 0, sizeof cv);
-    cv.w = ulmw_new();
-    cv.target = ULM_DT_Q4;
-    cv.quiet = 1;
+    converter cv = fuzz_converter(ULM_DT_Q4);
     ulm_error err;
     void *keep = NULL;
-    if (cv.w && convert_llama2c(&cv, path, tok, &keep, &err) == ULM_OK) {
-        char out[256];
-        fuzz_out_path(out, sizeof out, "llama2c.ulm");
-        if (ulmw_write(cv.w, out, &err) == ULM_OK) {
-            ulm_model *m = NULL;
-            if (ulm_model_load(out, &m, &err) == ULM_OK) {
-                ulm_ctx_params p = {.n_ctx = 8, .n_threads = 1};
-                ulm_ctx *c = NULL;
-                int32_t ids[3] = {0, 1, 2};
-                ulm_model_info info;
-                ulm_model_get_info(m, &info);
-                if (info.n_vocab >= 3 && ulm_ctx_new(m, &p, &c, &err) == ULM_OK) {
-                    ulm_ctx_eval(c, ids, 3, NULL, 0, &err);
-                    ulm_ctx_free(c);
-                }
-                ulm_model_free(m);
-            }
-            unlink(out);
-        }
-    }
+    if (cv.w && convert_llama2c(&cv, path, tok, &keep, &err) == ULM_OK) fuzz_write_load_run(cv.w, "llama2c.ulm");
     free(keep);
-    conv_release(&cv);
-    ulmw_free(cv.w);
+    fuzz_converter_done(&cv);
     fuzz_file_done(fd, path);
     return 0;
 }

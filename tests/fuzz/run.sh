@@ -1,21 +1,26 @@
 #!/bin/sh
 # make fuzz: runs each libFuzzer target (BUILD/fuzz/fuzz_<name>) for SECONDS from its seeds:
 # the committed corpus (tests/fuzz/corpus/<name>, also replayed by make test) plus, for the
-# model target, tiny models of each weight type and a tiny task written here. New inputs go
-# to BUILD/fuzz-corpus/<name>, crashes to BUILD/fuzz-crashes/. SECONDS 0 only replays the
-# corpus (libFuzzer -runs=0). Usage: run.sh BUILD SECONDS [NAME...]
+# model target, tiny models of each weight type and tiny tasks (one and two weight sets)
+# written here. New inputs go to BUILD/fuzz-corpus/<name>, crashes to BUILD/fuzz-crashes/.
+# SECONDS 0 only replays the corpus (libFuzzer -runs=0). Usage: run.sh BUILD SECONDS [NAME...]
 set -e
 build=$1; secs=$2; shift 2
 names=${*:-$(for f in tests/fuzz/fuzz_*.c; do basename "$f" .c | sed 's/^fuzz_//'; done)}
 mkdir -p "$build/fuzz-crashes"
 seeds=$build/fuzz-seeds/ulm_model
-if [ ! -f "$seeds/task-q4.ulm" ]; then
-    mkdir -p "$seeds"
-    for t in f32 q8 q4; do "$build/ulm" mkmodel --preset tiny --type $t -o "$seeds/tiny-$t.ulm" 2>/dev/null; done
+if [ ! -d "$seeds" ]; then # written aside, then moved: two runs at once may both get here
+    tmp=$seeds.$$
+    mkdir -p "$tmp"
+    for t in f32 q8 q4; do "$build/ulm" mkmodel --preset tiny --type $t -o "$tmp/tiny-$t.ulm" 2>/dev/null; done
     printf '%s\n' '{"name": "fuzz", "instruction": "Q: {input}\nA:", "max_tokens": 6,' \
-        ' "constraint": {"type": "regex", "pattern": "[a-c]{1,4}( [a-c]+)?"}}' > "$seeds/spec.json"
-    "$build/ulm" task pack "$seeds/spec.json" "$seeds/tiny-q4.ulm" -o "$seeds/task-q4.ulm" 2>/dev/null
-    rm -f "$seeds/spec.json"
+        ' "constraint": {"type": "regex", "pattern": "[a-c]{1,4}( [a-c]+)?"}}' > "$tmp/spec.json"
+    "$build/ulm" task pack "$tmp/spec.json" "$tmp/tiny-q4.ulm" -o "$tmp/task-q4.ulm" 2>/dev/null
+    # two weight sets decoded together, as the entity task ships
+    "$build/ulm" mkmodel --preset tiny --type q4 --seed 2 -o "$tmp/member.ulm" 2>/dev/null
+    "$build/ulm" task pack "$tmp/spec.json" "$tmp/tiny-q4.ulm" --member "$tmp/member.ulm" -o "$tmp/task-members.ulm" 2>/dev/null
+    rm -f "$tmp/spec.json" "$tmp/member.ulm"
+    mv -T "$tmp" "$seeds" 2>/dev/null || rm -rf "$tmp"
 fi
 status=0
 for n in $names; do
