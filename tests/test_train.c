@@ -318,6 +318,32 @@ static void test_bf16_training(void **state) {
     overfit_tiny_set(TRAIN_PREC_BF16);
 }
 
+/* A diverged run (a NaN or infinite weight) is not quantized: an error naming the tensor
+ * (float-to-int rounding of NaN is undefined); f32 files keep the values as they are. */
+static void test_write_ulm_nonfinite(void **state) {
+    train_tok tok;
+    train_tok_bytes(&tok);
+    train_model *m = tiny_model("llama", 2);
+    const train_tensor *t = NULL;
+    for (int i = 0; i < m->n_tensors; i++)
+        if (!strcmp(m->t[i].name, "blk.1.ffn_down")) t = &m->t[i];
+    assert_non_null(t);
+    char path[256];
+    test_tmp_path(path, sizeof path, "nan.ulm");
+    ulm_error err;
+    const float bad[] = {NAN, INFINITY};
+    for (int b = 0; b < 2; b++) {
+        m->w[t->off + (size_t)t->cols + 3] = bad[b]; /* row 1 */
+        for (int type = TRAIN_OUT_Q8; type <= TRAIN_OUT_Q4; type++) {
+            assert_int_equal(train_write_ulm(m, &tok, (train_out_type)type, path, &err), ULM_ERR_ARG);
+            assert_non_null(strstr(err.msg, "blk.1.ffn_down row 1"));
+        }
+        assert_int_equal(train_write_ulm(m, &tok, TRAIN_OUT_F32, path, &err), ULM_OK);
+    }
+    unlink(path);
+    train_model_free(m);
+}
+
 /* The .ulm: engine keys, tensor names and dtypes; reloads to the same forward pass. */
 static void test_write_ulm(void **state) {
     train_tok tok;
@@ -565,7 +591,7 @@ int main(void) {
         cmocka_unit_test(test_same_seed_same_weights),
         cmocka_unit_test(test_checkpoint_resume_matches),
         cmocka_unit_test(test_overfits_tiny_set), cmocka_unit_test(test_bf16_training),
-        cmocka_unit_test(test_write_ulm),
+        cmocka_unit_test(test_write_ulm), cmocka_unit_test(test_write_ulm_nonfinite),
         cmocka_unit_test(test_tagged_answers),
         cmocka_unit_test(test_tail_average),
         cmocka_unit_test(test_cmd_train),
