@@ -4,7 +4,9 @@ only to change them). Small, valid (or nearly valid) inputs of each format, so t
 deep inside the parsers: a GGUF the converter accepts, a safetensors file, tokenizers in the
 three importable formats, task specs, constraints, texts. Nothing here is read from outside
 the repository. The ulm_model seeds are written by `ulm mkmodel` and `ulm task pack`
-(tests/fuzz/run.sh) and by tests/test_fuzz_corpus.c, not here."""
+(tests/fuzz/run.sh, tests/test_fuzz_corpus.c; one tiny task is committed). Other files in the
+corpus are kept by hand: crash-* (inputs a fuzzer broke the code with, fixed since) and case-*
+(edge cases made by hand, such as a GGUF with alignment 1 and its tensors at odd offsets)."""
 import json, os, struct, sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
