@@ -41,6 +41,8 @@ size_t ulmf_type_size(ulmf_type t) {
     }
 }
 
+size_t ulmf_elem_size(ulmf_type elem) { return elem == ULMF_BOOL ? 1 : ulmf_type_size(elem); } /* bool arrays are bytes */
+
 /* A cursor over [pos, end) of the buffer: every read checks remaining length first. */
 typedef struct { const uint8_t *b; uint64_t pos, end; } cursor;
 static int cur_need(cursor *c, uint64_t n) { return n <= c->end - c->pos; }
@@ -120,8 +122,7 @@ static ulm_status parse(ulmf *f, int verify_hash, ulm_error *err) {
             kv->elem = (ulmf_type)rd32(b + c.pos);
             kv->count = rd64(b + c.pos + 8);
             c.pos += 16;
-            size_t es = ulmf_type_size(kv->elem);
-            if (kv->elem == ULMF_BOOL) es = 1; /* bool arrays are bytes */
+            size_t es = ulmf_elem_size(kv->elem);
             if (!es) FAIL("metadata array '%.*s' has element type %u", (int)kv->key_len, kv->key, kv->elem);
             if (kv->count > (c.end - c.pos) / es || !cur_need(&c, pad8(kv->count * es))) FAIL("metadata array '%.*s' out of bounds", (int)kv->key_len, kv->key);
             kv->data = b + c.pos;
@@ -424,7 +425,7 @@ int ulmw_set_str(ulmw *w, const char *key, const char *s, size_t len) {
 }
 
 int ulmw_set_arr(ulmw *w, const char *key, ulmf_type elem, const void *data, uint64_t count) {
-    size_t es = elem == ULMF_BOOL ? 1 : ulmf_type_size(elem);
+    size_t es = ulmf_elem_size(elem);
     if (!es) return -1;
     wkv *k = slot(w, key);
     if (!k) return -1;
@@ -518,7 +519,7 @@ static uint64_t kv_size(const wkv *k) {
     uint64_t n = 8 + pad8(strlen(k->key));
     switch (k->type) {
     case ULMF_STR: return n + 8 + pad8(k->count);
-    case ULMF_ARR: return n + 16 + pad8(k->count * (k->elem == ULMF_BOOL ? 1 : ulmf_type_size(k->elem)));
+    case ULMF_ARR: return n + 16 + pad8(k->count * ulmf_elem_size(k->elem));
     case ULMF_STRARR: return n + 16 + pad8((k->count + 1) * 4) + pad8(k->blob);
     default: return n + 8;
     }
@@ -578,7 +579,7 @@ ulm_status ulmw_write(ulmw *w, const char *path, ulm_error *err) {
         switch (k->type) {
         case ULMF_STR: put64(&o, k->count); put(&o, k->payload, k->count); put_pad(&o, pad8(k->count) - k->count); break;
         case ULMF_ARR: {
-            uint64_t n = k->count * (k->elem == ULMF_BOOL ? 1 : ulmf_type_size(k->elem));
+            uint64_t n = k->count * ulmf_elem_size(k->elem);
             put32(&o, k->elem); put32(&o, 0); put64(&o, k->count);
             put(&o, k->payload, n); put_pad(&o, pad8(n) - n);
             break;

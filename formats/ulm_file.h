@@ -91,7 +91,8 @@ int ulmw_add_tensor(ulmw *w, const char *name, ulm_dtype dt, uint32_t ndim, cons
 /* Writes path atomically (path.tmp, then rename). */
 ulm_status ulmw_write(ulmw *w, const char *path, ulm_error *err);
 
-size_t ulmf_type_size(ulmf_type t); /* bytes of one scalar / ARR element, 0 for STR kinds */
+size_t ulmf_type_size(ulmf_type t); /* bytes of one scalar value, 0 for STR kinds */
+size_t ulmf_elem_size(ulmf_type elem); /* bytes of one ARR element: a scalar's, but BOOL is 1 */
 
 /* Sets err (if not NULL) to code and a printf-formatted message; returns code. */
 ulm_status ulm_set_error(ulm_error *err, ulm_status code, const char *fmt, ...)

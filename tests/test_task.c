@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "json.h"
 #include "model.h"
+#include "sha256.h"
 #include "task.h"
 #include "test_util.h"
 #include "ulm_file.h"
@@ -426,6 +427,54 @@ static void mkmodel(const char *path, const char *seed) {
     assert_int_equal(call(cmd_mkmodel, 7, argv), 0);
 }
 
+/* Members are compared key by key, arrays byte by byte: a bool array (tokenizer.types) is
+ * one byte an element, so two weight types with one tokenizer pack (the comparison once read
+ * four bytes an element, past the array, and refused them), and one type changed is refused. */
+static void test_members_compare_bool_arrays(void **state) {
+    (void)state;
+    char pa[256], pb[256], pc[256], pspec[256], pab[256];
+    test_tmp_path(pa, sizeof pa, "mt-q4.ulm");
+    test_tmp_path(pb, sizeof pb, "mt-q8.ulm");
+    test_tmp_path(pc, sizeof pc, "mt-types.ulm");
+    test_tmp_path(pspec, sizeof pspec, "mt-spec.json");
+    test_tmp_path(pab, sizeof pab, "mt-ab.ulm");
+    const char *ma[] = {"mkmodel", "--preset", "tiny", "--seed", "1", "--type", "q4", "-o", pa};
+    const char *mb[] = {"mkmodel", "--preset", "tiny", "--seed", "2", "--type", "q8", "-o", pb};
+    assert_int_equal(call(cmd_mkmodel, 9, ma), 0);
+    assert_int_equal(call(cmd_mkmodel, 9, mb), 0);
+    write_text(pspec, free_spec);
+    const char *pack[] = {"task", "pack", pspec, pa, "-o", pab, "--member", pb};
+    assert_int_equal(call(cmd_task, 8, pack), 0);
+    /* pb with one token's type changed (normal -> user-defined) */
+    size_t len = 0;
+    char *buf = test_read_file(pb, &len);
+    assert_non_null(buf);
+    ulmf *f;
+    ulm_error err;
+    assert_int_equal(ulmf_open_mem(buf, len, 0, &f, &err), ULM_OK);
+    const void *types;
+    uint64_t n;
+    assert_int_equal(ulmf_get_arr(f, "tokenizer.types", ULMF_BOOL, &types, &n), 0);
+    size_t off = (size_t)((const char *)types - buf) + 300;
+    ulmf_close(f);
+    assert_int_equal(buf[off], 1);
+    buf[off] = 4;
+    /* and the file's SHA-256 (bytes 96-127, formats/ULM_FORMAT.md), so only the type differs */
+    uint8_t h[32], *hash = (uint8_t *)buf + 96;
+    assert_true(len > 128);
+    for (int i = 0; i < 32; i++) hash[i] = 0;
+    sha256(buf, len, h);
+    for (int i = 0; i < 32; i++) hash[i] = h[i];
+    FILE *fp = fopen(pc, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(buf, 1, len, fp), len);
+    fclose(fp);
+    free(buf);
+    const char *bad[] = {"task", "pack", pspec, pa, "-o", pab, "--member", pc};
+    assert_int_equal(call(cmd_task, 8, bad), 1);
+    unlink(pa), unlink(pb), unlink(pc), unlink(pspec), unlink(pab);
+}
+
 /* Two tiny random models of seeds sa and sb at pa and pb, and the task file pab of spec
  * holding both weight sets; all three loaded. */
 static void tiny_pair(const char *spec, const char *sa, const char *sb, const char *pa, const char *pb, const char *pspec,
@@ -831,6 +880,7 @@ int main(void) {
         cmocka_unit_test(test_distinct_strings_entities),
         cmocka_unit_test(test_tagged_entities_stream),
         cmocka_unit_test(test_members_mean_of_log_probs),
+        cmocka_unit_test(test_members_compare_bool_arrays),
         cmocka_unit_test(test_task_padded_vocab),
         cmocka_unit_test(test_beam_search_exhaustive),
     };

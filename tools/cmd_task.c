@@ -27,7 +27,7 @@ static int kv_equal(const ulmf_kv *a, const ulmf_kv *b) {
     if (a->type != b->type || a->count != b->count || a->elem != b->elem) return 0;
     switch (a->type) {
     case ULMF_STR: return !memcmp(a->data, b->data, a->count);
-    case ULMF_ARR: return !memcmp(a->data, b->data, a->count * ulmf_type_size(a->elem));
+    case ULMF_ARR: return !memcmp(a->data, b->data, a->count * ulmf_elem_size(a->elem));
     case ULMF_STRARR:
         return !memcmp(a->offs, b->offs, (a->count + 1) * sizeof *a->offs) && !memcmp(a->data, b->data, a->offs[a->count]);
     default: return a->v.u == b->v.u;
