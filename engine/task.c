@@ -507,6 +507,34 @@ ulm_status task_set_beam(task *t, int beam, ulm_error *err) {
     return ULM_OK;
 }
 
+ulm_status task_cons_vocab(const tokenizer *tk, const char ***pieces_out, uint32_t **lens_out, cons_vocab **out,
+                           ulm_error *err) {
+    int V = tok_n_vocab(tk), ne = 0;
+    const char **pieces = malloc((size_t)V * sizeof *pieces);
+    uint32_t *lens = malloc((size_t)V * sizeof *lens);
+    int32_t *eog = malloc((size_t)V * sizeof *eog);
+    ulm_status st = ULM_OK;
+    if (!pieces || !lens || !eog) st = ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
+    for (int i = 0; !st && i < V; i++) {
+        size_t l = 0;
+        int ty = tok_type(tk, i);
+        const char *p = (ty == TOK_CONTROL || ty == TOK_UNUSED || ty == TOK_UNKNOWN) ? "" : tok_decode_piece(tk, i, &l);
+        pieces[i] = p ? p : "";
+        lens[i] = p ? (uint32_t)l : 0;
+        if (tok_is_eog(tk, i)) eog[ne++] = i;
+    }
+    if (!st) st = cons_vocab_new(V, pieces, lens, eog, ne, out, err);
+    free(eog);
+    if (st) {
+        free((void *)pieces);
+        free(lens);
+        return st;
+    }
+    *pieces_out = pieces;
+    *lens_out = lens;
+    return ULM_OK;
+}
+
 ulm_status task_new(const ulm_model *m, const char *spec, size_t spec_len, const char *where, int n_threads,
                     task **out, ulm_error *err) {
     *out = NULL;
@@ -533,31 +561,15 @@ ulm_status task_new(const ulm_model *m, const char *spec, size_t spec_len, const
         st = ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    /* the constraint vocabulary: each token's bytes; control and unused tokens have none */
-    int V = t->n_vocab = tok_n_vocab(m->tok);
-    t->pieces = malloc((size_t)V * sizeof *t->pieces);
-    t->lens = malloc((size_t)V * sizeof *t->lens);
-    int32_t *eog = malloc((size_t)V * sizeof *eog);
+    t->n_vocab = tok_n_vocab(m->tok);
     /* the forward pass writes a logit per model row, which may be more than the tokens */
     t->logits = malloc((size_t)m->cfg.vocab_size * sizeof *t->logits);
     t->raw = malloc((size_t)m->cfg.vocab_size * sizeof *t->raw);
-    if (!t->pieces || !t->lens || !eog || !t->logits || !t->raw) {
-        free(eog);
+    if (!t->logits || !t->raw) {
         st = ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    int ne = 0;
-    for (int i = 0; i < V; i++) {
-        size_t l = 0;
-        int ty = tok_type(m->tok, i);
-        const char *p = (ty == TOK_CONTROL || ty == TOK_UNUSED || ty == TOK_UNKNOWN) ? "" : tok_decode_piece(m->tok, i, &l);
-        t->pieces[i] = p ? p : "";
-        t->lens[i] = p ? (uint32_t)l : 0;
-        if (tok_is_eog(m->tok, i)) eog[ne++] = i;
-    }
-    st = cons_vocab_new(V, t->pieces, t->lens, eog, ne, &t->vocab, err);
-    free(eog);
-    if (st) goto fail;
+    if ((st = task_cons_vocab(m->tok, &t->pieces, &t->lens, &t->vocab, err))) goto fail;
     if (t->spec.constraint && !cons_spec_needs_input(t->spec.constraint) &&
         (st = cons_compile_spec(t->vocab, t->spec.constraint, NULL, 0, &t->fixed, err)))
         goto fail;

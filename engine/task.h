@@ -80,6 +80,13 @@ typedef struct golden_item { char *input, *expected; size_t input_len, expected_
 ulm_status golden_parse(const char *text, size_t len, const char *where, golden_item **items, int *n, ulm_error *err);
 void golden_free(golden_item *items, int n);
 
+/* The constraint vocabulary a task decodes with: each token's bytes (control, unused and
+ * unknown tokens have none) and its end-of-generation ids. *pieces and *lens (malloc'd; the
+ * pieces point into tk, which must outlive them) are what it was built from. */
+struct tokenizer;
+ulm_status task_cons_vocab(const struct tokenizer *tk, const char ***pieces, uint32_t **lens, cons_vocab **out,
+                           ulm_error *err);
+
 /* ---- running ---- */
 typedef struct task task;
 

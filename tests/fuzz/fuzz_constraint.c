@@ -9,7 +9,6 @@
 #include "json.h"
 #include "model.h"
 #include "task.h"
-#include "tokenizer.h"
 
 static cons_vocab *fz_vocab;
 static ulm_model *fz_model; /* holds the piece storage */
@@ -25,22 +24,7 @@ static void fz_load_vocab(void) {
         abort();
     }
     /* as task_new builds it; the model (and so the piece storage) stays loaded */
-    const ulm_model *m = fz_model;
-    int V = tok_n_vocab(m->tok), ne = 0;
-    fz_pieces = malloc((size_t)V * sizeof *fz_pieces);
-    fz_lens = malloc((size_t)V * sizeof *fz_lens);
-    int32_t *eog = malloc((size_t)V * sizeof *eog);
-    FUZZ_CHECK(fz_pieces && fz_lens && eog);
-    for (int i = 0; i < V; i++) {
-        size_t l = 0;
-        int ty = tok_type(m->tok, i);
-        const char *p = (ty == TOK_CONTROL || ty == TOK_UNUSED || ty == TOK_UNKNOWN) ? "" : tok_decode_piece(m->tok, i, &l);
-        fz_pieces[i] = p ? p : "";
-        fz_lens[i] = p ? (uint32_t)l : 0;
-        if (tok_is_eog(m->tok, i)) eog[ne++] = i;
-    }
-    FUZZ_CHECK(cons_vocab_new(V, fz_pieces, fz_lens, eog, ne, &fz_vocab, &err) == ULM_OK);
-    free(eog);
+    FUZZ_CHECK(task_cons_vocab(fz_model->tok, &fz_pieces, &fz_lens, &fz_vocab, &err) == ULM_OK);
 }
 
 static const uint8_t *fz_next_part(const uint8_t **p, const uint8_t *end, size_t *len) {
