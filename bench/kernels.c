@@ -1,7 +1,7 @@
 /* bench/kernels: matmul throughput per ISA and weight format, beside the streaming read
  * bandwidth this program measures on the same machine. A benchmark, not a test.
  *
- *   build/bench_kernels [--isa NAME] [--fmt NAME] [--quick] [--no-matmul]
+ *   build/bench_kernels [--isa NAME] [--fmt NAME] [--quick] [--no-matmul] [--prefill]
  *
  * Matrix x vector (decode) on the shapes of the target models and their output projections,
  * with 1 and 2 threads (each thread a contiguous range of rows, as the engine's pool splits
@@ -195,15 +195,16 @@ static float rndf(void) {
 
 int main(int argc, char **argv) {
     const char *only_isa = NULL, *only_fmt = NULL;
-    int quick = 0, do_matmul = 1, hot = 0;
+    int quick = 0, do_matmul = 1, hot = 0, do_matvec = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--isa") && i + 1 < argc) only_isa = argv[++i];
         else if (!strcmp(argv[i], "--fmt") && i + 1 < argc) only_fmt = argv[++i];
         else if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--no-matmul")) do_matmul = 0;
         else if (!strcmp(argv[i], "--hot")) hot = 1; /* one copy: weights stay in cache if they fit */
+        else if (!strcmp(argv[i], "--prefill")) do_matvec = 0; /* only the matrix x matrix table */
         else {
-            fprintf(stderr, "usage: %s [--isa NAME] [--fmt f32|f16|bf16|q8|q8r16|q4|q4r16] [--quick] [--no-matmul] [--hot]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--isa NAME] [--fmt f32|f16|bf16|q8|q8r16|q4|q4r16] [--quick] [--no-matmul] [--hot] [--prefill]\n", argv[0]);
             return 2;
         }
     }
@@ -252,7 +253,7 @@ int main(int argc, char **argv) {
             printf("| isa | fmt | rows x cols | MB | threads | ms/call | GB/s | GOP/s | best GOP/s | cpu GOP/s |\n"
                    "|---|---|---|---|---|---|---|---|---|---|\n");
         }
-        for (int s = 0; s < (pass ? 4 : nshapes); s++)
+        for (int s = 0; s < (pass ? 4 : do_matvec ? nshapes : 0); s++)
             for (size_t f = 0; f < sizeof fmts / sizeof *fmts; f++) {
                 ulm_dtype dt = fmts[f];
                 if (only_fmt && strcmp(only_fmt, ulm_dtype_name(dt))) continue;

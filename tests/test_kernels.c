@@ -234,7 +234,7 @@ static void make_weights(ulm_dtype dt, int mode, int rows, int k, void *w) {
             case 1: memset(qs, dt == ULM_DT_Q8 ? 0 : 0x88, nq); break;          /* zero quants, d != 0 */
             case 2: for (int j = 0; j < nq; j++) qs[j] = dt == ULM_DT_Q8 ? (uint8_t)(j & 1 ? 127 : -127) : 0xf0; break;
             case 3: memset(qs, dt == ULM_DT_Q8 ? (uint8_t)127 : 0xff, nq); break;
-            case 4: memset(qs, dt == ULM_DT_Q8 ? (uint8_t)-127 : 0x00, nq); break;
+            case 4: memset(qs, dt == ULM_DT_Q8 ? (uint8_t)-128 : 0x00, nq); break; /* -128: GGUF Q8_0 allows it */
             case 5: *d = (uint16_t)(rnd() & 1 ? 0x0001 : 0x83ff); break;         /* f16 subnormal scales */
             case 6: if (r % 4 == 2) *d = (uint16_t)(b & 1 ? 0x7c00 : 0xfc00); break;  /* inf scale */
             case 7: *d = 0x7bff; break;                                          /* f16 max */
@@ -252,6 +252,7 @@ static void make_inputs(int mode, int n, int k, float *x) {
             float *v = x + (size_t)i * k + j;
             if (mode == DATA_RANDOM) *v = rnd_normalish() * (i % 4 == 1 ? 100.0f : 1.0f);
             else if (mode == DATA_EXACT) *v = j % 32 == 7 ? 127.0f : (float)rnd_int(-15, 15);
+            else if (i % 4 == 3) *v = (j / 32) % 2 ? 127.0f : -127.0f; /* whole blocks at +-127: the int16 sums' bound */
             else *v = (j / 32 + i) % 5 == 0 ? 0.0f : (j % 32 == 3 ? -127.0f : (float)rnd_int(-127, 127));
         }
 }

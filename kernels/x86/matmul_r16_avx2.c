@@ -31,53 +31,72 @@ INLINE int32_t sum_block(const block_q8 *X) {
     return (int32_t)_mm_cvtsi128_si32(t) - 32 * 128;
 }
 
-/* One group against nx inputs; out[i][h]: rows 8h..8h+7 for input i. */
+/* One group against nx inputs; out[i][h]: rows 8h..8h+7 for input i. Each half's block dot
+ * runs over the inputs innermost with the accumulators in registers (fully unrolled loops:
+ * left to -O2, the accumulators lived in memory and a store-to-load chain ran through every
+ * add, which held prefill at a third of the decode kernel's integer rate). */
 INLINE void group_tile(int q4, const uint8_t *G, size_t gbs, const uint8_t *x, size_t xrb, int nx, int nb,
                        __m256 out[NX][2]) {
     const __m256i one = _mm256_set1_epi16(1);
     __m256 acc[NX][2];
-    for (int i = 0; i < nx; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    ULM_UNROLL for (int i = 0; i < nx; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++, G += gbs) {
         ulm_prefetch_ahead(G, ULM_PREFETCH_AHEAD, gbs);
-        __m256 dw[2] = {_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)G)),
-                        _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(G + 16)))};
         const uint8_t *qs = G + 32;
-        const block_q8 *X[NX];
+        const int8_t *X[NX];
+        int32_t corr[NX]; /* q4: -8 * sum of the input block, added once per block */
+        ULM_UNROLL for (int i = 0; i < nx; i++) {
+            X[i] = ((const block_q8 *)(x + i * xrb) + b)->qs;
+            if (q4) corr[i] = -8 * sum_block((const block_q8 *)(x + i * xrb) + b);
+        }
+        /* a[i][h]: the exact block dots of rows 8h..8h+7 with input i. Each line of 4 bytes
+         * per row is loaded once for both halves and each input's 4 bytes broadcast once. */
         __m256i a[NX][2];
-        for (int i = 0; i < nx; i++) X[i] = (const block_q8 *)(x + i * xrb) + b;
-        for (int h = 0; h < 2; h++) {
-            if (q4) {
-                const __m256i m = _mm256_set1_epi8(15);
-                for (int i = 0; i < nx; i++) a[i][h] = _mm256_set1_epi32(-8 * sum_block(X[i]));
-                for (int j = 0; j < 4; j++) {
-                    __m256i w = _mm256_loadu_si256((const __m256i *)(qs + 64 * j + 32 * h));
-                    __m256i wl = _mm256_and_si256(w, m), wh = _mm256_and_si256(_mm256_srli_epi16(w, 4), m);
-                    for (int i = 0; i < nx; i++) {
-                        __m256i p = _mm256_maddubs_epi16(wl, bcast32(X[i]->qs + 4 * j));
-                        __m256i q = _mm256_maddubs_epi16(wh, bcast32(X[i]->qs + 16 + 4 * j));
-                        a[i][h] = _mm256_add_epi32(a[i][h], _mm256_add_epi32(_mm256_madd_epi16(p, one),
-                                                                              _mm256_madd_epi16(q, one)));
-                    }
+        if (q4) {
+            /* nibble x input pair sums are at most 2*15*127, so the 8 maddubs of a block
+             * (4 lines x 2 nibbles) add up in int16 (<= 30480) before one madd */
+            const __m256i m = _mm256_set1_epi8(15);
+            ULM_UNROLL for (int i = 0; i < nx; i++) a[i][0] = a[i][1] = _mm256_setzero_si256();
+            _Pragma("GCC unroll 1") for (int j = 0; j < 4; j++) {
+                __m256i w0 = _mm256_loadu_si256((const __m256i *)(qs + 64 * j));
+                __m256i w1 = _mm256_loadu_si256((const __m256i *)(qs + 64 * j + 32));
+                __m256i l0 = _mm256_and_si256(w0, m), h0 = _mm256_and_si256(_mm256_srli_epi16(w0, 4), m);
+                __m256i l1 = _mm256_and_si256(w1, m), h1 = _mm256_and_si256(_mm256_srli_epi16(w1, 4), m);
+                ULM_UNROLL for (int i = 0; i < nx; i++) {
+                    __m256i xl = bcast32(X[i] + 4 * j), xh = bcast32(X[i] + 16 + 4 * j);
+                    a[i][0] = _mm256_add_epi16(a[i][0], _mm256_add_epi16(_mm256_maddubs_epi16(l0, xl),
+                                                                          _mm256_maddubs_epi16(h0, xh)));
+                    a[i][1] = _mm256_add_epi16(a[i][1], _mm256_add_epi16(_mm256_maddubs_epi16(l1, xl),
+                                                                          _mm256_maddubs_epi16(h1, xh)));
                 }
-            } else {
-                for (int i = 0; i < nx; i++) a[i][h] = _mm256_setzero_si256();
-                for (int j = 0; j < 8; j++) {
-                    __m256i w = _mm256_loadu_si256((const __m256i *)(qs + 64 * j + 32 * h));
-                    __m256i aw = _mm256_sign_epi8(w, w);
-                    for (int i = 0; i < nx; i++) {
-                        __m256i p = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(bcast32(X[i]->qs + 4 * j), w));
-                        a[i][h] = _mm256_add_epi32(a[i][h], _mm256_madd_epi16(p, one));
-                    }
+            }
+            ULM_UNROLL for (int i = 0; i < nx; i++) {
+                __m256i c = _mm256_set1_epi32(corr[i]);
+                a[i][0] = _mm256_add_epi32(_mm256_madd_epi16(a[i][0], one), c);
+                a[i][1] = _mm256_add_epi32(_mm256_madd_epi16(a[i][1], one), c);
+            }
+        } else {
+            ULM_UNROLL for (int i = 0; i < nx; i++) a[i][0] = a[i][1] = _mm256_setzero_si256();
+            _Pragma("GCC unroll 1") for (int j = 0; j < 8; j++) {
+                __m256i w0 = _mm256_loadu_si256((const __m256i *)(qs + 64 * j));
+                __m256i w1 = _mm256_loadu_si256((const __m256i *)(qs + 64 * j + 32));
+                __m256i u0 = _mm256_sign_epi8(w0, w0), u1 = _mm256_sign_epi8(w1, w1);
+                ULM_UNROLL for (int i = 0; i < nx; i++) {
+                    __m256i xb = bcast32(X[i] + 4 * j);
+                    a[i][0] = _mm256_add_epi32(a[i][0], _mm256_madd_epi16(_mm256_maddubs_epi16(u0, _mm256_sign_epi8(xb, w0)), one));
+                    a[i][1] = _mm256_add_epi32(a[i][1], _mm256_madd_epi16(_mm256_maddubs_epi16(u1, _mm256_sign_epi8(xb, w1)), one));
                 }
             }
         }
-        for (int i = 0; i < nx; i++) {
-            __m256 dx = _mm256_set1_ps(_cvtsh_ss(X[i]->d));
-            for (int h = 0; h < 2; h++)
-                acc[i][h] = _mm256_add_ps(acc[i][h], _mm256_mul_ps(_mm256_mul_ps(dw[h], dx), _mm256_cvtepi32_ps(a[i][h])));
+        __m256 dw[2] = {_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)G)),
+                        _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(G + 16)))};
+        ULM_UNROLL for (int i = 0; i < nx; i++) {
+            __m256 dx = _mm256_set1_ps(_cvtsh_ss(((const block_q8 *)(x + i * xrb) + b)->d));
+            acc[i][0] = _mm256_add_ps(acc[i][0], _mm256_mul_ps(_mm256_mul_ps(dw[0], dx), _mm256_cvtepi32_ps(a[i][0])));
+            acc[i][1] = _mm256_add_ps(acc[i][1], _mm256_mul_ps(_mm256_mul_ps(dw[1], dx), _mm256_cvtepi32_ps(a[i][1])));
         }
     }
-    for (int i = 0; i < nx; i++) out[i][0] = acc[i][0], out[i][1] = acc[i][1];
+    ULM_UNROLL for (int i = 0; i < nx; i++) out[i][0] = acc[i][0], out[i][1] = acc[i][1];
 }
 
 #define GROUP_TILE(q4c)                                                          \
