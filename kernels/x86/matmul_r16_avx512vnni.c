@@ -35,25 +35,27 @@ INLINE int32_t sum_block(const block_q8 *X) {
     return (int32_t)_mm_cvtsi128_si32(t) - 32 * 128;
 }
 
-/* One group (16 rows) against nx inputs; out[i] = 16 lanes of y for input i. */
+/* One group (16 rows) against nx inputs; out[i] = 16 lanes of y for input i. The loops over
+ * inputs are unrolled (ULM_UNROLL) so the accumulators stay in registers: left to -O2, the
+ * 4-input tile kept lo[]/hi[] in memory, a load and a store around every vpdpbusd. */
 INLINE void group_tile(int q4, const uint8_t *G, size_t gbs, const uint8_t *x, size_t xrb, int nx, int nb,
                        __m512 *out) {
     __m512 acc[NX];
-    for (int i = 0; i < nx; i++) acc[i] = _mm512_setzero_ps();
+    ULM_UNROLL for (int i = 0; i < nx; i++) acc[i] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++, G += gbs) {
         ulm_prefetch_ahead(G, ULM_PREFETCH_AHEAD, gbs);
         __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)G));
         const uint8_t *qs = G + 32;
         __m512i lo[NX], hi[NX]; /* two chains per input */
         const block_q8 *X[NX];
-        for (int i = 0; i < nx; i++) X[i] = (const block_q8 *)(x + i * xrb) + b;
+        ULM_UNROLL for (int i = 0; i < nx; i++) X[i] = (const block_q8 *)(x + i * xrb) + b;
         if (q4) {
-            for (int i = 0; i < nx; i++) lo[i] = _mm512_set1_epi32(-8 * sum_block(X[i])), hi[i] = _mm512_setzero_si512();
+            ULM_UNROLL for (int i = 0; i < nx; i++) lo[i] = _mm512_set1_epi32(-8 * sum_block(X[i])), hi[i] = _mm512_setzero_si512();
             const __m512i m = _mm512_set1_epi8(15);
             for (int j = 0; j < 4; j++) {
                 __m512i w = _mm512_loadu_si512(qs + 64 * j);
                 __m512i wl = _mm512_and_si512(w, m), wh = _mm512_and_si512(_mm512_srli_epi16(w, 4), m);
-                for (int i = 0; i < nx; i++) {
+                ULM_UNROLL for (int i = 0; i < nx; i++) {
                     lo[i] = _mm512_dpbusd_epi32(lo[i], wl, bcast32(X[i]->qs + 4 * j));
                     hi[i] = _mm512_dpbusd_epi32(hi[i], wh, bcast32(X[i]->qs + 16 + 4 * j));
                 }
@@ -62,7 +64,7 @@ INLINE void group_tile(int q4, const uint8_t *G, size_t gbs, const uint8_t *x, s
             __m512i c0 = _mm512_setzero_si512(), c1 = _mm512_setzero_si512();
             const __m512i bias = _mm512_set1_epi8((char)0x80);
             int8_t xu[NX][32];
-            for (int i = 0; i < nx; i++) {
+            ULM_UNROLL for (int i = 0; i < nx; i++) {
                 lo[i] = hi[i] = _mm512_setzero_si512();
                 _mm256_storeu_si256((__m256i *)xu[i],
                                     _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)X[i]->qs), _mm256_set1_epi8((char)0x80)));
@@ -71,21 +73,21 @@ INLINE void group_tile(int q4, const uint8_t *G, size_t gbs, const uint8_t *x, s
                 __m512i w0 = _mm512_loadu_si512(qs + 64 * j), w1 = _mm512_loadu_si512(qs + 64 * (j + 1));
                 c0 = _mm512_dpbusd_epi32(c0, bias, w0);
                 c1 = _mm512_dpbusd_epi32(c1, bias, w1);
-                for (int i = 0; i < nx; i++) {
+                ULM_UNROLL for (int i = 0; i < nx; i++) {
                     lo[i] = _mm512_dpbusd_epi32(lo[i], bcast32(xu[i] + 4 * j), w0);
                     hi[i] = _mm512_dpbusd_epi32(hi[i], bcast32(xu[i] + 4 * j + 4), w1);
                 }
             }
             __m512i c = _mm512_add_epi32(c0, c1);
-            for (int i = 0; i < nx; i++) lo[i] = _mm512_sub_epi32(lo[i], c);
+            ULM_UNROLL for (int i = 0; i < nx; i++) lo[i] = _mm512_sub_epi32(lo[i], c);
         }
-        for (int i = 0; i < nx; i++) {
+        ULM_UNROLL for (int i = 0; i < nx; i++) {
             __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(_cvtsh_ss(X[i]->d))); /* d_w * d_x */
             __m512 p = _mm512_cvtepi32_ps(_mm512_add_epi32(lo[i], hi[i]));
             acc[i] = _mm512_add_ps(acc[i], _mm512_mul_ps(d, p));
         }
     }
-    for (int i = 0; i < nx; i++) out[i] = acc[i];
+    ULM_UNROLL for (int i = 0; i < nx; i++) out[i] = acc[i];
 }
 
 /* constant q4 and nx for the compiler */
