@@ -37,6 +37,7 @@ struct ulm_ctx {
     const ulm_kernels *kern;
     threadpool *tp;
     int n_ctx, n_batch, pos, n_threads;
+    int64_t par_min;     /* work below this (multiply-adds) stays on the calling thread */
     ulm_dtype kv_dt;     /* ULM_DT_F16 or ULM_DT_F32 */
     kv_layer *kv_layers; /* [n_layers] */
     /* scratch, sized for n_batch tokens */
@@ -63,6 +64,13 @@ static inline int row_pos(const ulm_ctx *c, int pos0, int i) { return c->seqs ? 
 static inline const kv_layer *row_kv(const ulm_ctx *c, int l, int i) {
     return c->seqs ? &c->seqs[i]->layers[l] : &c->kv_layers[l];
 }
+
+/* Work below this many multiply-adds runs on the calling thread: a fork-join costs ~1-5 us
+ * when the other cores are idle, and a time slice (milliseconds) when one of them is busy
+ * with another process and a worker must wait for it. A task model of dim 160 issues dozens
+ * of 25k-300k MAC products per token; on 2 cores with one of them busy, forking each of them
+ * made a shipped task's answer take 200-320 ms instead of 20. */
+#define PAR_MIN_MACS (1 << 18) /* the default; ULM_PAR_MIN_MACS overrides it (tests: 0 forks everything) */
 
 /* ---- matmul over the pool: y[i][r] = W[r] . x[i], rows split across threads ----
  * Up to three matrices that read the same input (q/k/v, gate/up) run as one job: one input
@@ -108,7 +116,7 @@ static void prep_worker(void *p, int ith, int nth) {
 
 static void prepare_rows(ulm_ctx *c, ulm_dtype dt, const float *x, int n, int cols) {
     prep_job j = {c, dt, x, n, cols};
-    if (n >= 8 && c->n_threads > 1) tp_run(c->tp, prep_worker, &j);
+    if (n >= 8 && c->n_threads > 1 && (int64_t)n * cols * 8 >= c->par_min) tp_run(c->tp, prep_worker, &j);
     else prep_worker(&j, 0, 1);
 }
 
@@ -123,12 +131,15 @@ static void matmul_n(ulm_ctx *c, int nw, const tensor_ref *const *w, const float
         }
     prepare_rows(c, w[0]->dtype, x, n, w[0]->cols);
     matmul_job j = {.k = c->kern, .nw = nw, .n = n, .xprep = c->xprep};
+    int64_t macs = 0;
     for (int m = 0; m < nw; m++) {
         j.w[m] = w[m];
         j.y[m] = y[m];
         j.ldy[m] = ldy[m];
+        macs += (int64_t)w[m]->rows * w[m]->cols * n;
     }
-    tp_run(c->tp, matmul_worker, &j);
+    if (macs < c->par_min) matmul_worker(&j, 0, 1); /* rows are exact either way: same bits */
+    else tp_run(c->tp, matmul_worker, &j);
 }
 
 static void matmul(ulm_ctx *c, const tensor_ref *w, const float *x, int n, float *y, int ldy) {
@@ -308,7 +319,8 @@ static void token_worker(void *p, int ith, int nth) {
 #define PAR_TOKENS 4 /* fewer tokens: one thread (a fork-join costs more than the work) */
 static void per_token(ulm_ctx *c, int st, int layer, int n, int pos0) {
     token_job j = {c, st, layer, n, pos0};
-    if (n >= PAR_TOKENS && c->n_threads > 1) tp_run(c->tp, token_worker, &j);
+    if (n >= PAR_TOKENS && c->n_threads > 1 && (int64_t)n * c->m->cfg.dim * 16 >= c->par_min)
+        tp_run(c->tp, token_worker, &j);
     else token_worker(&j, 0, 1);
 }
 
@@ -343,7 +355,8 @@ static void forward(ulm_ctx *c, const int32_t *tokens, int n, int all_logits, fl
         }
         per_token(c, ST_QKV, l, n, pos0);                /* biases, norms, RoPE; k, v cached */
         attn_job aj = {c, l, n, pos0};
-        tp_run(c->tp, attn_worker, &aj);                 /* att [n][qd] */
+        if ((int64_t)n * (pos0 + n) * qd * 2 < c->par_min) attn_worker(&aj, 0, 1); /* scores and values */
+        else tp_run(c->tp, attn_worker, &aj);            /* att [n][qd] */
         matmul(c, &w->wo, c->att, n, c->o, D);           /* o   [n][D]  */
         per_token(c, ST_ATTN_OUT, l, n, pos0);           /* x += o; xb = norm(x) */
 
@@ -475,8 +488,18 @@ ulm_status ulm_ctx_new(const ulm_model *m, const ulm_ctx_params *p, ulm_ctx **ou
     if (nt > 256) nt = 256;
     const ulm_kernels *k = ulm_kernels_best();
     if (!k) return ulm_set_error(err, ULM_ERR_UNSUPPORTED, "ULM_ISA=%s is not available on this CPU or build", getenv("ULM_ISA"));
+    int64_t par_min = PAR_MIN_MACS;
+    const char *pm = getenv("ULM_PAR_MIN_MACS");
+    if (pm) {
+        char *end;
+        long long v = strtoll(pm, &end, 10);
+        if (end == pm || *end || v < 0)
+            return ulm_set_error(err, ULM_ERR_ARG, "ULM_PAR_MIN_MACS=%s is not a non-negative integer", pm);
+        par_min = v;
+    }
     ulm_ctx *c = calloc(1, sizeof *c);
     if (!c) return ulm_set_error(err, ULM_ERR_NOMEM, "out of memory");
+    c->par_min = par_min;
     c->m = m;
     c->kern = k;
     c->n_ctx = n_ctx;

@@ -86,7 +86,7 @@ typedef struct ulm_ctx ulm_ctx;
 
 typedef struct ulm_ctx_params {
     int n_ctx;     /* tokens of context; 0 = the model's maximum, capped at 4096 */
-    int n_threads; /* 0 = number of online cores */
+    int n_threads; /* 0 = number of online cores; work under 2^18 multiply-adds (env ULM_PAR_MIN_MACS) stays on the caller */
     int kv_f32;    /* 0: K/V cache in f16 (default); 1: f32 (exact, twice the memory) */
     int n_batch;   /* prefill tokens per forward pass (bounds scratch memory); 0 = 64 */
 } ulm_ctx_params;

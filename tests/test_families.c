@@ -159,8 +159,13 @@ static void check_arch(const char *arch) {
     assert_true(a.maxd_rel <= 1e-3);
     assert_true(a.top1 >= (int)ceil(0.99 * NPOS));
     /* 2 threads: identical; token by token: the decode path, same logits to rounding */
-    float *t2 = run(path, 2, 1, 0, 0);
+    float *t2 = run(path, 2, 1, 0, 0); /* ULM_PAR_MIN_MACS=0 (main): every op over the pool */
     assert_memory_equal(got, t2, sizeof(float) * NPOS * VOCAB);
+    unsetenv("ULM_PAR_MIN_MACS"); /* the default: small work stays on the calling thread */
+    float *tdef = run(path, 2, 1, 0, 0);
+    assert_int_equal(setenv("ULM_PAR_MIN_MACS", "0", 1), 0);
+    assert_memory_equal(got, tdef, sizeof(float) * NPOS * VOCAB);
+    free(tdef);
     float *one = run(path, 2, 1, 0, 1);
     float *one1 = run(path, 1, 1, 0, 1); /* decode (one token at a time): 2 threads, same bits as 1 */
     assert_memory_equal(one, one1, sizeof(float) * NPOS * VOCAB);
@@ -433,8 +438,33 @@ static void test_nonfinite_logits(void **state) {
     }
 }
 
+/* ULM_PAR_MIN_MACS must be a non-negative integer: anything else fails ulm_ctx_new, named. */
+static void test_par_min_env(void **state) {
+    (void)state;
+    ulm_model *m;
+    ulm_ctx *c = NULL;
+    ulm_error err;
+    assert_int_equal(ulm_model_load(DIR "llama.ulm", &m, &err), ULM_OK);
+    ulm_ctx_params cp = {.n_ctx = 16, .n_threads = 2};
+    static const char *const bad[] = {"", "12x", "-1", "lots"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(setenv("ULM_PAR_MIN_MACS", bad[i], 1), 0);
+        assert_int_equal(ulm_ctx_new(m, &cp, &c, &err), ULM_ERR_ARG);
+        assert_null(c);
+        assert_non_null(strstr(err.msg, "ULM_PAR_MIN_MACS"));
+    }
+    assert_int_equal(setenv("ULM_PAR_MIN_MACS", "1000000", 1), 0);
+    assert_int_equal(ulm_ctx_new(m, &cp, &c, &err), ULM_OK);
+    ulm_ctx_free(c);
+    assert_int_equal(setenv("ULM_PAR_MIN_MACS", "0", 1), 0);
+    ulm_model_free(m);
+}
+
 int main(void) {
+    /* fork every op over the pool, so the 2-thread runs exercise it on these small models */
+    setenv("ULM_PAR_MIN_MACS", "0", 1);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_par_min_env),
         cmocka_unit_test(test_llama),
         cmocka_unit_test(test_qwen2),
         cmocka_unit_test(test_qwen3),

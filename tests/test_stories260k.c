@@ -270,6 +270,7 @@ static void test_context_overflow_is_an_error(void **state) {
 }
 
 int main(void) {
+    setenv("ULM_PAR_MIN_MACS", "0", 1); /* the 2-thread runs go through the pool on this small model */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_logits_from_llama2c),
         cmocka_unit_test(test_greedy_text),
