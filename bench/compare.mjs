@@ -184,7 +184,8 @@ const lsc = (k) => (lscpu.match(new RegExp(`^${k}:\\s*(.*)$`, "m")) || [])[1] ||
 const flags = lsc("Flags");
 const isa = ["avx2", "avx512f", "avx512_vnni", "amx_tile", "amx_int8", "avx512_fp16"].filter((f) => flags.split(" ").includes(f)).join(" ");
 const ulmVersion = run(ULM, ["version"]).stdout.trim().replace(/\n/g, "; ");
-const gitRev = (() => { try { return execSync("git rev-parse --short HEAD", { cwd: REPO, encoding: "utf8" }).trim(); } catch { return "?"; } })();
+// The commit of the checkout the ulm binary was built in (--ulm may point at another worktree).
+const gitRev = (() => { try { return execSync("git rev-parse --short HEAD", { cwd: path.dirname(path.dirname(path.resolve(ULM))), encoding: "utf8" }).trim(); } catch { return "?"; } })();
 const dt = stat1.total - stat0.total;
 const pick = (m, t, eng, metric) => samples.filter((s) => s.preset === m.preset && s.quant === m.quant && s.threads === t && s.engine === eng && s.metric === metric).map((s) => s.value).filter(Number.isFinite);
 const fmt = (v, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : "—");
