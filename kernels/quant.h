@@ -21,7 +21,8 @@
  * makes the outputs that read that block non-finite (inf or NaN, which one is unspecified).
  *
  * Activations multiplying q8 or q4 weights are quantized to block_q8 by prepare_input (same
- * quantizer; every ISA produces the reference's bytes), and each block's dot product is an
+ * quantizer; every ISA produces the reference's bytes; a block holding an inf or NaN gets scale
+ * NaN and zero quants, so the outputs reading it are NaN), and each block's dot product is an
  * exact int32 sum scaled by d_w * d_x. The weights are read in this layout directly, so GGUF
  * tensors are used as they lie in the file.
  *

@@ -381,10 +381,10 @@ static void test_kv_states(void **state) {
     check_states("gemma3");
 }
 
-/* tiny f32 model with one value of `tensor` replaced by v; returns the path */
-static void corrupt_model(const char *tensor, float v, char *path, size_t n) {
+/* tiny model of weight type `type` with one f32 value of `tensor` replaced by v; returns the path */
+static void corrupt_model(const char *type, const char *tensor, float v, char *path, size_t n) {
     test_tmp_path(path, n, "nonfinite.ulm");
-    char *argv[] = {"mkmodel", "--preset", "tiny", "--type", "f32", "-o", path, NULL};
+    char *argv[] = {"mkmodel", "--preset", "tiny", "--type", (char *)type, "-o", path, NULL};
     assert_int_equal(cmd_mkmodel(7, argv), 0);
     size_t len = 0;
     char *buf = test_read_file(path, &len);
@@ -404,12 +404,17 @@ static void corrupt_model(const char *tensor, float v, char *path, size_t n) {
     free(buf);
 }
 
+/* In q8 and q4 models the norms stay f32: a NaN or an overflow there reaches the quantized
+ * activations of the next product, which must carry it on (scale NaN) rather than quantize it
+ * to finite values, so the logit check still sees it. */
 static void test_nonfinite_logits(void **state) {
-    const struct { const char *tensor; float v; } cases[] = {
-        {"output_norm", NAN}, {"blk.1.ffn_down", INFINITY}, {"blk.0.attn_norm", 3e38f}, {"output", -INFINITY}};
+    const struct { const char *type, *tensor; float v; } cases[] = {
+        {"f32", "output_norm", NAN}, {"f32", "blk.1.ffn_down", INFINITY}, {"f32", "blk.0.attn_norm", 3e38f},
+        {"f32", "output", -INFINITY}, {"q8", "output_norm", NAN}, {"q8", "blk.0.attn_norm", 3e38f},
+        {"q8", "blk.1.ffn_norm", -NAN}, {"q4", "output_norm", INFINITY}, {"q4", "blk.0.attn_norm", NAN}};
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         char path[256];
-        corrupt_model(cases[k].tensor, cases[k].v, path, sizeof path);
+        corrupt_model(cases[k].type, cases[k].tensor, cases[k].v, path, sizeof path);
         ulm_model *m;
         ulm_ctx *c;
         ulm_error err;

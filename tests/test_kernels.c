@@ -181,6 +181,8 @@ static void test_prepare_input_exact(void **state) {
     x[64] = 127.0f;                                                     /* amax 127 -> d = 1, id = 1 */
     for (int j = 0; j < 32; j++) x[96 + j] = (j & 1 ? -1.0f : 1.0f) * 1e-40f; /* subnormal inputs */
     for (int j = 0; j < 32; j++) x[128 + j] = j == 5 ? -3e38f : (float)j * 1e37f;
+    x[160 + 9] = NAN, x[192 + 31] = INFINITY, x[224] = -INFINITY, x[224 + 17] = -NAN; /* scale NaN, zero quants */
+    x[K + 40] = NAN;                                                   /* second row, second block */
     for (ulm_dtype dt = ULM_DT_F32; dt <= ULM_DT_Q4; dt++) {
         size_t sz = ulm_kernels_scalar.prepare_size(dt, N, K);
         void *ref = malloc(sz), *got = malloc(sz);
@@ -477,6 +479,47 @@ static void check_r16_case(ulm_dtype plain, int mode, int rows, int k, int n, in
     free(w), free(wil), free(x), free(yref), free(y), free(xp);
 }
 
+/* An inf or NaN input reaches the outputs. Each row of x gets one non-finite value (or none);
+ * every table must give non-finite outputs for exactly those rows (NaN through q8 and q4
+ * weights, whose prepared block then has scale NaN), so a corrupt activation cannot quantize to
+ * finite numbers and slip past the engine's logit check. */
+static void test_matmul_nonfinite_inputs(void **state) {
+    enum { ROWS = 48, K = 32 * 5, N = 6 };
+    static const ulm_dtype dts[] = {ULM_DT_F32, ULM_DT_F16, ULM_DT_BF16, ULM_DT_Q8, ULM_DT_Q4, ULM_DT_Q8_R16, ULM_DT_Q4_R16};
+    const float bad[N] = {0, NAN, INFINITY, 0, -INFINITY, -NAN};
+    float *x = malloc(N * K * sizeof(float)), *y = malloc(N * ROWS * sizeof(float));
+    for (size_t d = 0; d < sizeof dts / sizeof *dts; d++) {
+        ulm_dtype dt = dts[d], plain = ulm_dtype_plain(dt);
+        size_t wsz = (size_t)ROWS * ulm_dtype_row_bytes(plain, K);
+        void *w = malloc(wsz), *wil = malloc(wsz);
+        make_weights(plain, DATA_RANDOM, ROWS, K, w);
+        if (dt != plain) assert_int_equal(ulm_interleave_rows(plain, w, ROWS, K, wil), 0);
+        else memcpy(wil, w, wsz);
+        for (int pos = 0; pos < K; pos += 37) {
+            make_inputs(DATA_RANDOM, N, K, x);
+            for (int i = 0; i < N; i++)
+                if (bad[i] != 0) x[(size_t)i * K + (pos + 11 * i) % K] = bad[i];
+            for (int t = -1; t < ntables; t++) {
+                const ulm_kernels *T = t < 0 ? &ulm_kernels_scalar : tables[t];
+                void *xp = malloc(T->prepare_size(dt, N, K));
+                T->prepare_input(dt, x, N, K, xp);
+                T->matmul(dt, wil, xp, N, K, y, ROWS, 0, ROWS);
+                for (int i = 0; i < N; i++)
+                    for (int r = 0; r < ROWS; r++) {
+                        float v = y[i * ROWS + r];
+                        int want_finite = bad[i] == 0;
+                        if (want_finite != !!isfinite(v) || (!want_finite && plain >= ULM_DT_Q8 && !isnan(v)))
+                            fail_msg("%s %s: input %d (%g at %d) gives output %g in row %d", T->isa, ulm_dtype_name(dt), i,
+                                     (double)bad[i], (pos + 11 * i) % K, (double)v, r);
+                    }
+                free(xp);
+            }
+        }
+        free(w), free(wil);
+    }
+    free(x), free(y);
+}
+
 static void test_matmul_r16(void **state) {
     for (int q4 = 0; q4 < 2; q4++) {
         ulm_dtype dt = q4 ? ULM_DT_Q4 : ULM_DT_Q8;
@@ -561,6 +604,7 @@ int main(void) {
         cmocka_unit_test(test_matmul_random),       cmocka_unit_test(test_matmul_extreme),
         cmocka_unit_test(test_matmul_saturation),   cmocka_unit_test(test_interleave_layout),
         cmocka_unit_test(test_matmul_r16),          cmocka_unit_test(test_isa_selection),
+        cmocka_unit_test(test_matmul_nonfinite_inputs),
 #if defined(__aarch64__)
         cmocka_unit_test(test_matmul_r16_neon_direct),
 #endif

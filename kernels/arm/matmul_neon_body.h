@@ -6,6 +6,7 @@
  * Tile: 1 weight row x up to 4 inputs; each weight block is loaded (and, for q4, unpacked)
  * once for all of them, and the q8/q4 row is prefetched ULM_PREFETCH_AHEAD bytes ahead. */
 #include <arm_neon.h>
+#include <float.h>
 #include <string.h>
 #include "kernels.h"
 #include "matmul_tiled.h"
@@ -137,7 +138,16 @@ DEFINE_TILE(tile_bf16, CALL_BF16)
 static void quantize_q8_neon(const float *x, block_q8 *out, int k) {
     for (int b = 0; b < k / QK; b++, x += QK) {
         float32x4_t v[8], m = vdupq_n_f32(0);
-        for (int j = 0; j < 8; j++) v[j] = vld1q_f32(x + 4 * j), m = vmaxq_f32(m, vabsq_f32(v[j]));
+        uint32x4_t ok = vdupq_n_u32(~0u);
+        for (int j = 0; j < 8; j++) {
+            v[j] = vld1q_f32(x + 4 * j), m = vmaxq_f32(m, vabsq_f32(v[j]));
+            ok = vandq_u32(ok, vcleq_f32(vabsq_f32(v[j]), vdupq_n_f32(FLT_MAX))); /* false: inf, NaN */
+        }
+        if (vminvq_u32(ok) == 0) { /* the reference's rule: scale NaN, zero quants */
+            out[b].d = 0x7e00;
+            memset(out[b].qs, 0, sizeof out[b].qs);
+            continue;
+        }
         float d = vmaxvq_f32(m) / 127.0f;
         out[b].d = ulm_f32_to_f16(d);
         float id = out[b].d ? 1.0f / d : 0.0f;

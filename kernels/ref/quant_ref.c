@@ -1,4 +1,5 @@
 /* Reference conversions and (de)quantization: the specification of every weight format. */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 #include "kernels.h"
@@ -95,7 +96,18 @@ size_t ulm_dtype_row_bytes(ulm_dtype dt, uint64_t cols) {
  * exactly on nibble 0), q = min(15, (int)(x * (1/d) + 8.5)).
  * Both as GGUF's reference quantizers do, except that a block whose scale is 0 once stored as
  * f16 (max|x| below ~4e-6 for q8, ~2e-7 for q4) stores zero quants: such a block dequantizes to
- * zeros either way, and 1/d could overflow to inf. */
+ * zeros either way, and 1/d could overflow to inf.
+ * A block holding an infinite or NaN value stores scale NaN and zero quants (every ISA's
+ * prepare_input does the same): the outputs that read it are NaN, so a corrupt activation or
+ * weight reaches the logits, whose check reports it, instead of quantizing to finite garbage
+ * (max ignores NaN, and converting NaN to an integer is undefined). */
+#define F16_NAN 0x7e00
+
+static int block_finite(const float *x) {
+    int ok = 1;
+    for (int j = 0; j < QK; j++) ok &= fabsf(x[j]) <= FLT_MAX; /* false for inf and NaN */
+    return ok;
+}
 void ulm_quantize_row(ulm_dtype dt, const float *x, void *out, int cols) {
     switch (dt) {
     case ULM_DT_F32: memcpy(out, x, (size_t)cols * 4); break;
@@ -104,6 +116,7 @@ void ulm_quantize_row(ulm_dtype dt, const float *x, void *out, int cols) {
     case ULM_DT_Q8: {
         block_q8 *b = out;
         for (int i = 0; i < cols / QK; i++, x += QK) {
+            if (!block_finite(x)) { b[i].d = F16_NAN; memset(b[i].qs, 0, sizeof b[i].qs); continue; }
             float amax = 0;
             for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(x[j]));
             float d = amax / 127.0f;
@@ -116,6 +129,7 @@ void ulm_quantize_row(ulm_dtype dt, const float *x, void *out, int cols) {
     case ULM_DT_Q4: {
         block_q4 *b = out;
         for (int i = 0; i < cols / QK; i++, x += QK) {
+            if (!block_finite(x)) { b[i].d = F16_NAN; memset(b[i].qs, 0x88, sizeof b[i].qs); continue; }
             float amax = 0, max = 0;
             for (int j = 0; j < QK; j++)
                 if (fabsf(x[j]) > amax) { amax = fabsf(x[j]); max = x[j]; }

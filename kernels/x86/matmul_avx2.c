@@ -8,6 +8,7 @@
  *
  * Tiles (ulm_matmul_tiled walks them): q8/q4 8 weight rows x up to 4 inputs; f32/f16/bf16 1
  * weight row x up to 4 inputs. Each weight block is loaded and widened once per tile. */
+#include <float.h>
 #include <immintrin.h>
 #include <string.h>
 #include "kernels.h"
@@ -41,6 +42,15 @@ void ulm_quantize_q8_avx2(const float *x, block_q8 *out, int k) {
     for (int b = 0; b < k / QK; b++, x += QK) {
         __m256 v[4], m;
         for (int j = 0; j < 4; j++) v[j] = _mm256_loadu_ps(x + 8 * j);
+        /* an inf or NaN in the block: scale NaN, zero quants (the reference's rule) */
+        const __m256 big = _mm256_set1_ps(FLT_MAX);
+        __m256 bad = _mm256_setzero_ps();
+        for (int j = 0; j < 4; j++) bad = _mm256_or_ps(bad, _mm256_cmp_ps(_mm256_andnot_ps(sign, v[j]), big, _CMP_NLE_UQ));
+        if (_mm256_movemask_ps(bad)) {
+            out[b].d = 0x7e00;
+            memset(out[b].qs, 0, sizeof out[b].qs);
+            continue;
+        }
         m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
                           _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
         __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
