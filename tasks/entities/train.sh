@@ -43,7 +43,8 @@ DATA="--seed 1 --novel 50 --shapes 30 --letters 70 --compound 50 --orgs 30 --gra
 "$ULM" train bpe --task tasks/entities/task.json --vocab 2048 --out "$W/tok.ulm" "$W/train.jsonl"
 # dim 160 for 14,500 steps beat dim 128 for 22,000 in less time; 27,000 steps beat dim 192 for
 # 20,000 (tasks/README.md). --precision f32: the shipped model was trained with f32 products
-# (48 minutes for make models on a 2-core AMD EPYC); bf16 products (AMX or AVX512-BF16, the
+# (make models: 24 min 25 s on a 2-core AVX-512 AMD EPYC, 1 h 24 min 45 s on an AVX2-only one,
+# tasks/README.md); bf16 products (AMX or AVX512-BF16, the
 # trainer's default where the CPU has them) train faster but give another model, and the one
 # measured (36,000 steps) scored lower.
 "$ULM" train --task tasks/entities/task.json --data "$W/train.jsonl" --val "$W/valid.jsonl" --tokenizer "$W/tok.ulm" \
