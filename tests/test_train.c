@@ -334,7 +334,7 @@ static void test_write_ulm_nonfinite(void **state) {
     const float bad[] = {NAN, INFINITY};
     for (int b = 0; b < 2; b++) {
         m->w[t->off + (size_t)t->cols + 3] = bad[b]; /* row 1 */
-        for (int type = TRAIN_OUT_Q8; type <= TRAIN_OUT_Q4; type++) {
+        for (int type = TRAIN_OUT_Q8; type <= TRAIN_OUT_Q4_PLAIN; type++) {
             assert_int_equal(train_write_ulm(m, &tok, (train_out_type)type, path, &err), ULM_ERR_ARG);
             assert_non_null(strstr(err.msg, "blk.1.ffn_down row 1"));
         }
@@ -354,7 +354,8 @@ static void test_write_ulm(void **state) {
         char path[256];
         test_tmp_path(path, sizeof path, "w.ulm");
         ulm_error err;
-        for (int type = 0; type < 3; type++) {
+        float *il_w[3] = {NULL, NULL, NULL};
+        for (int type = 0; type <= TRAIN_OUT_Q4_PLAIN; type++) {
             assert_int_equal(train_write_ulm(m, &tok, (train_out_type)type, path, &err), ULM_OK);
             ulmf *f;
             assert_int_equal(ulmf_open(path, 1, &f, &err), ULM_OK);
@@ -376,7 +377,12 @@ static void test_write_ulm(void **state) {
             assert_non_null(t);
             assert_int_equal(t->shape[0], 32);
             assert_int_equal(t->shape[1], 64);
-            assert_int_equal(t->dtype, type == 0 ? ULM_DT_F32 : type == 1 ? ULM_DT_Q8 : ULM_DT_Q4);
+            /* 32 rows: interleaved unless _PLAIN; the embedding's 259 rows cannot be, and stays q8 */
+            static const ulm_dtype want[] = {ULM_DT_F32, ULM_DT_Q8_R16, ULM_DT_Q4_R16, ULM_DT_Q8, ULM_DT_Q4};
+            assert_int_equal(t->dtype, want[type]);
+            t = ulmf_find_tensor(f, "token_embd");
+            assert_non_null(t);
+            assert_int_equal(t->dtype, type == 0 ? ULM_DT_F32 : ULM_DT_Q8);
             t = ulmf_find_tensor(f, "blk.0.attn_norm");
             assert_non_null(t);
             assert_int_equal(t->dtype, ULM_DT_F32);
@@ -393,10 +399,19 @@ static void test_write_ulm(void **state) {
             double maxd = 0;
             for (size_t i = 0; i < m->n_params; i++) maxd = fmax(maxd, fabs(m->w[i] - m2->w[i]));
             if (type == 0) assert_true(maxd == 0);
-            else assert_true(maxd < (type == 1 ? 2e-3 : 2e-2));
+            else assert_true(maxd < (type == TRAIN_OUT_Q8 || type == TRAIN_OUT_Q8_PLAIN ? 2e-3 : 2e-2));
+            /* the interleaved file holds the plain one's values */
+            if (type == TRAIN_OUT_Q8 || type == TRAIN_OUT_Q4) {
+                free(il_w[type]);
+                il_w[type] = malloc(m->n_params * sizeof(float));
+                memcpy(il_w[type], m2->w, m->n_params * sizeof(float));
+            } else if (type >= TRAIN_OUT_Q8_PLAIN) {
+                assert_memory_equal(m2->w, il_w[type - 2], m->n_params * sizeof(float));
+            }
             train_model_free(m2);
         }
         unlink(path);
+        free(il_w[1]), free(il_w[2]);
         train_model_free(m);
     }
     ulm_error err;

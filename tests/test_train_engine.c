@@ -74,14 +74,14 @@ static void check_arch(const char *arch, int window, int pattern, int tied) {
     ulm_ctx_free(ctx);
     ulm_model_free(em);
     /* q8 and q4 files load and stay close */
-    for (int type = TRAIN_OUT_Q8; type <= TRAIN_OUT_Q4; type++) {
+    for (int type = TRAIN_OUT_Q8; type <= TRAIN_OUT_Q4_PLAIN; type++) {
         assert_int_equal(train_write_ulm(m, &tok, (train_out_type)type, path, &err), ULM_OK);
         if (ulm_model_load(path, &em, &err) != ULM_OK) fail_msg("engine load q: %s", err.msg);
         assert_int_equal(ulm_ctx_new(em, &cp, &ctx, &err), ULM_OK);
         assert_int_equal(ulm_ctx_eval(ctx, ids, n, le, 1, &err), ULM_OK);
         double qd = 0;
         for (int i = 0; i < n * c.vocab_size; i++) qd = fmax(qd, fabs(lt[i] - le[i]));
-        print_message("%s %s: max |f32 - quantized| %.3f\n", arch, type == TRAIN_OUT_Q8 ? "q8" : "q4", qd);
+        print_message("%s %s: max |f32 - quantized| %.3f\n", arch, (const char *[]){"", "q8", "q4", "q8 plain", "q4 plain"}[type], qd);
         assert_true(qd < 0.25 * maxl);
         ulm_ctx_free(ctx);
         ulm_model_free(em);

@@ -76,6 +76,8 @@ static void usage(void) {
             "           --precision auto|f32|bf16 (auto): bf16 matmul operands, f32 sums and weights,\n"
             "           on AMX or AVX512-BF16; auto = bf16 where the CPU has either, else f32\n"
             "  output   --type f32|q8|q4 (f32)  --checkpoint FILE  --checkpoint-every N  --resume FILE\n"
+            "           --plain  q8/q4 matrices in the plain block layout (default: 16 rows\n"
+            "                      interleaved where the rows allow, the layout decode reads fastest)\n"
             "           --stop-after N  stop at step N of the --steps schedule (checkpoint, write)\n"
             "           --stop-file F   stop so at the first step that ends with file F present\n"
             "           --log-every N (10)\n"
@@ -170,6 +172,7 @@ int cmd_train(int argc, char **argv) {
     const char *out_last = NULL;
     const char *data = NULL, *val = NULL, *out = NULL, *init = NULL, *resume = NULL, *ckpt = NULL, *tokf = NULL;
     const char *arch = "llama", *type = "f32", *task = NULL;
+    int plain = 0;
     task_view tv = {0};
     train_config cfg;
     train_config_default(&cfg, train_arch_find("llama"));
@@ -188,6 +191,7 @@ int cmd_train(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); return 0; }
+        if (!strcmp(a, "--plain")) { plain = 1; continue; }
         if (!v) { fprintf(stderr, "ulm train: %s needs a value\n", a); return 2; }
         i++;
         int bad = 0;
@@ -237,6 +241,7 @@ int cmd_train(int argc, char **argv) {
     train_out_type ot = !strcmp(type, "f32") ? TRAIN_OUT_F32 : !strcmp(type, "q8") ? TRAIN_OUT_Q8
                         : !strcmp(type, "q4") ? TRAIN_OUT_Q4 : (train_out_type)-1;
     if ((int)ot < 0) { fprintf(stderr, "ulm train: --type must be f32, q8 or q4\n"); return 2; }
+    if (plain && ot != TRAIN_OUT_F32) ot = ot == TRAIN_OUT_Q8 ? TRAIN_OUT_Q8_PLAIN : TRAIN_OUT_Q4_PLAIN;
     o.opt.min_lr = min_lr >= 0 ? min_lr : o.opt.lr / 10;
     o.opt.total_steps = o.steps;
     o.checkpoint = ckpt;

@@ -120,9 +120,11 @@ float train_adamw_step(train_model *m, const train_opt *o, int step, tpool *pool
 
 /* ---- .ulm I/O (train_io.c) ---- */
 struct train_tok;
-typedef enum { TRAIN_OUT_F32 = 0, TRAIN_OUT_Q8, TRAIN_OUT_Q4 } train_out_type;
+typedef enum { TRAIN_OUT_F32 = 0, TRAIN_OUT_Q8, TRAIN_OUT_Q4, TRAIN_OUT_Q8_PLAIN, TRAIN_OUT_Q4_PLAIN } train_out_type;
 /* Writes an engine-loadable .ulm (metadata of engine/model.h + the tokenizer's keys).
- * Q8/Q4 quantize matrices with ulm_quantize_row; norms stay f32. */
+ * Q8/Q4 quantize matrices with ulm_quantize_row (Q4: the embedding and output stay Q8) and
+ * store those whose rows are a multiple of 16 interleaved (Q8_R16/Q4_R16), as `ulm convert`
+ * does; the _PLAIN types keep every matrix in the plain block layout. Norms stay f32. */
 ulm_status train_write_ulm(const train_model *m, const struct train_tok *tok, train_out_type type,
                            const char *path, ulm_error *err);
 /* Reads config and weights from any .ulm of a supported architecture (dequantized to f32). */
