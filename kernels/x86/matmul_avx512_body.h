@@ -132,7 +132,7 @@ INLINE void quant_step(int q4, const uint8_t *w, size_t wrb, int nr, const uint8
     wprep wp[MR];
     xprep xp[NR];
     size_t bs = q4 ? sizeof(block_q4) : sizeof(block_q8);
-    ULM_UNROLL for (int r = 0; r < nr; r++) ulm_prefetch_ahead(w + r * wrb + b * bs, ULM_PREFETCH_AHEAD_ROWS, 1);
+    if (nx > 1) ULM_UNROLL for (int r = 0; r < nr; r++) ulm_prefetch_ahead(w + r * wrb + b * bs, ULM_PREFETCH_AHEAD_ROWS, 1);
     ULM_UNROLL for (int r = 0; r < nr; r++) wp[r] = prep_w(q4, w + r * wrb, b, two);
     ULM_UNROLL for (int i = 0; i < nx; i++) xp[i] = prep_x(q4, x + i * xrb, b, two);
     ULM_UNROLL for (int r = 0; r < nr; r++)
@@ -148,7 +148,17 @@ INLINE void tile_quant(int q4, const uint8_t *w, size_t wrb, int nr, const uint8
     ULM_UNROLL for (int r = 0; r < nr; r++)
         ULM_UNROLL for (int i = 0; i < nx; i++) acc[r][i] = _mm512_setzero_ps();
     int nb = k / QK, b = 0;
-    for (; b + 2 <= nb; b += 2) quant_step(q4, w, wrb, nr, x, xrb, nx, b, 1, acc);
+    /* Decode (one input) streams the weights. A fixed distance ahead in each row misses when
+     * rows are short (k = 576: 612 bytes of q8, so 1024 ahead lands inside this tile), so, as
+     * the AVX2 kernel does, fetch the next tile's rows, one contiguous span, in even steps over
+     * the blocks (Zen 5, 576x1536 from memory, 1 thread: q8 48.8 -> 32.2 us, q4 49.3 -> 16.9 us;
+     * bench/results/kernels-2026-11-24-zen5-prefetch.md). */
+    const uint8_t *next = w + (size_t)nr * wrb;
+    size_t span = (size_t)nr * (q4 ? sizeof(block_q4) : sizeof(block_q8));
+    for (; b + 2 <= nb; b += 2) {
+        if (nx == 1) ulm_prefetch_ahead(next, (size_t)b * span, 2 * span);
+        quant_step(q4, w, wrb, nr, x, xrb, nx, b, 1, acc);
+    }
     if (b < nb) quant_step(q4, w, wrb, nr, x, xrb, nx, b, 0, acc);
     ULM_UNROLL for (int r = 0; r < nr; r++)
         ULM_UNROLL for (int i = 0; i < nx; i++) y[(size_t)i * ldy + r] = _mm512_reduce_add_ps(acc[r][i]);
