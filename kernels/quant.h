@@ -75,6 +75,7 @@ typedef struct {
 } block_q4;          /* 18 bytes */
 
 #define ULM_R16 16 /* rows per interleaved group */
+#define ULM_F16_NAN 0x7e00 /* the scale of a q8 block quantized from an inf or NaN */
 
 typedef struct {
     uint16_t d[ULM_R16];
@@ -106,6 +107,8 @@ ulm_dtype ulm_dtype_plain(ulm_dtype dt);
 /* Repack rows x cols of plain Q8/Q4 (row-major blocks) into the _R16 layout and back.
  * 0 on success, -1 if dt is not Q8/Q4, rows % 16 or cols % 32. in and out must not overlap. */
 int ulm_interleave_rows(ulm_dtype plain, const void *in, uint64_t rows, uint64_t cols, void *out);
+/* The same into a new malloc'd buffer; NULL when the shape does not allow it (or out of memory). */
+void *ulm_interleave_rows_new(ulm_dtype plain, const void *in, uint64_t rows, uint64_t cols);
 int ulm_deinterleave_rows(ulm_dtype plain, const void *in, uint64_t rows, uint64_t cols, void *out);
 /* Row r of a tensor (any weight dtype, interleaved ones included) as floats: the embedding
  * lookup for a tensor that may be stored interleaved. */

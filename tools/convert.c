@@ -28,15 +28,6 @@ void conv_release(converter *cv) {
     cv->src = NULL;
 }
 
-/* Repacks a plain q8/q4 matrix into its 16-row interleaved dtype (kernels/quant.h); returns
- * the new buffer, or NULL when the shape does not allow it (the plain layout is kept). */
-static void *interleave(ulm_dtype plain, const void *data, uint64_t rows, uint64_t cols) {
-    if (rows % 16) return NULL;
-    void *out = malloc(rows * ulm_dtype_row_bytes(plain, cols));
-    if (out && ulm_interleave_rows(plain, data, rows, cols, out) != 0) { free(out); out = NULL; }
-    return out;
-}
-
 /* 1 if row[0..n) holds an infinity or a NaN. */
 static int has_nonfinite(const float *row, uint64_t n) {
     for (uint64_t i = 0; i < n; i++)
@@ -88,7 +79,7 @@ ulm_status conv_tensor(converter *cv, const char *name, ulm_dtype src, uint32_t 
     free(row);
     const void *plain = out ? out : data;
     if (repack) {
-        void *il = interleave(dst, plain, rows, cols);
+        void *il = ulm_interleave_rows_new(dst, plain, rows, cols); /* NULL: the plain layout is kept */
         if (il) {
             free(out);
             out = il;

@@ -144,7 +144,7 @@ static void quantize_q8_neon(const float *x, block_q8 *out, int k) {
             ok = vandq_u32(ok, vcleq_f32(vabsq_f32(v[j]), vdupq_n_f32(FLT_MAX))); /* false: inf, NaN */
         }
         if (vminvq_u32(ok) == 0) { /* the reference's rule: scale NaN, zero quants */
-            out[b].d = 0x7e00;
+            out[b].d = ULM_F16_NAN;
             memset(out[b].qs, 0, sizeof out[b].qs);
             continue;
         }

@@ -1,6 +1,7 @@
 /* Reference conversions and (de)quantization: the specification of every weight format. */
 #include <float.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "kernels.h"
 
@@ -101,8 +102,6 @@ size_t ulm_dtype_row_bytes(ulm_dtype dt, uint64_t cols) {
  * prepare_input does the same): the outputs that read it are NaN, so a corrupt activation or
  * weight reaches the logits, whose check reports it, instead of quantizing to finite garbage
  * (max ignores NaN, and converting NaN to an integer is undefined). */
-#define F16_NAN 0x7e00
-
 static int block_finite(const float *x) {
     int ok = 1;
     for (int j = 0; j < QK; j++) ok &= fabsf(x[j]) <= FLT_MAX; /* false for inf and NaN */
@@ -116,7 +115,7 @@ void ulm_quantize_row(ulm_dtype dt, const float *x, void *out, int cols) {
     case ULM_DT_Q8: {
         block_q8 *b = out;
         for (int i = 0; i < cols / QK; i++, x += QK) {
-            if (!block_finite(x)) { b[i].d = F16_NAN; memset(b[i].qs, 0, sizeof b[i].qs); continue; }
+            if (!block_finite(x)) { b[i].d = ULM_F16_NAN; memset(b[i].qs, 0, sizeof b[i].qs); continue; }
             float amax = 0;
             for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(x[j]));
             float d = amax / 127.0f;
@@ -129,7 +128,7 @@ void ulm_quantize_row(ulm_dtype dt, const float *x, void *out, int cols) {
     case ULM_DT_Q4: {
         block_q4 *b = out;
         for (int i = 0; i < cols / QK; i++, x += QK) {
-            if (!block_finite(x)) { b[i].d = F16_NAN; memset(b[i].qs, 0x88, sizeof b[i].qs); continue; }
+            if (!block_finite(x)) { b[i].d = ULM_F16_NAN; memset(b[i].qs, 0x88, sizeof b[i].qs); continue; }
             float amax = 0, max = 0;
             for (int j = 0; j < QK; j++)
                 if (fabsf(x[j]) > amax) { amax = fabsf(x[j]); max = x[j]; }
@@ -203,6 +202,13 @@ static int interleave(ulm_dtype plain, const void *in, uint64_t rows, uint64_t c
 
 int ulm_interleave_rows(ulm_dtype plain, const void *in, uint64_t rows, uint64_t cols, void *out) {
     return interleave(plain, in, rows, cols, out, 0);
+}
+
+void *ulm_interleave_rows_new(ulm_dtype plain, const void *in, uint64_t rows, uint64_t cols) {
+    if (rows % ULM_R16) return NULL;
+    void *out = malloc(rows * ulm_dtype_row_bytes(plain, cols));
+    if (out && ulm_interleave_rows(plain, in, rows, cols, out) != 0) { free(out); out = NULL; }
+    return out;
 }
 
 int ulm_deinterleave_rows(ulm_dtype plain, const void *in, uint64_t rows, uint64_t cols, void *out) {

@@ -47,7 +47,7 @@ void ulm_quantize_q8_avx2(const float *x, block_q8 *out, int k) {
         __m256 bad = _mm256_setzero_ps();
         for (int j = 0; j < 4; j++) bad = _mm256_or_ps(bad, _mm256_cmp_ps(_mm256_andnot_ps(sign, v[j]), big, _CMP_NLE_UQ));
         if (_mm256_movemask_ps(bad)) {
-            out[b].d = 0x7e00;
+            out[b].d = ULM_F16_NAN;
             memset(out[b].qs, 0, sizeof out[b].qs);
             continue;
         }
